@@ -1,0 +1,91 @@
+namespace Registry.Etcd;
+
+/// <summary>
+/// The few etcd operations the actors need, in our own types. the etcd implementation talks to etcd;
+/// tests use a fake with the same semantics (revisions, leases, compaction). Any failure to reach etcd
+/// surfaces as an exception; callers retry.
+/// </summary>
+internal interface IRegistryStore : IAsyncDisposable
+{
+    /// <summary>Grants a lease with the TTL in whole seconds.</summary>
+    Task<LeaseGrant> GrantLeaseAsync(long ttlSeconds, CancellationToken ct);
+
+    /// <summary>Renews a lease once over the shared keep-alive stream; returns the TTL it now has, 0 when the lease is gone.</summary>
+    Task<long> KeepAliveAsync(long leaseId, CancellationToken ct);
+
+    /// <summary>The remaining TTL of a lease in seconds; 0 or less when the lease is gone.</summary>
+    Task<long> TimeToLiveAsync(long leaseId, CancellationToken ct);
+
+    /// <summary>Revokes a lease, deleting the keys bound to it; a lease already gone is not an error.</summary>
+    Task RevokeLeaseAsync(long leaseId, CancellationToken ct);
+
+    /// <summary>Reads one key; null when absent.</summary>
+    Task<StoredValue?> GetAsync(string key, CancellationToken ct);
+
+    /// <summary>Lists every key under a prefix, with the store revision the listing was taken at.</summary>
+    Task<Listing> ListAsync(string prefix, CancellationToken ct);
+
+    /// <summary>Writes a key bound to a lease in one transaction, only if <paramref name="condition"/> holds.</summary>
+    Task<PutOutcome> PutAsync(string key, byte[] value, long leaseId, PutCondition condition, CancellationToken ct);
+
+    /// <summary>Deletes one key; returns whether it existed.</summary>
+    Task<bool> DeleteAsync(string key, CancellationToken ct);
+
+    /// <summary>
+    /// Watches a prefix from <paramref name="startRevision"/> (inclusive), with previous values and progress
+    /// notifications. Throws <see cref="RevisionCompactedException"/> when that revision is compacted.
+    /// </summary>
+    IAsyncEnumerable<WatchBatch> WatchAsync(string prefix, long startRevision, CancellationToken ct);
+}
+
+/// <summary>A granted lease.</summary>
+internal sealed record LeaseGrant(long LeaseId, long TtlSeconds);
+
+/// <summary>One key as etcd stores it.</summary>
+internal sealed record StoredValue(string Key, byte[] Value, long LeaseId, long CreateRevision, long ModRevision);
+
+/// <summary>The keys under a prefix at one revision.</summary>
+internal sealed record Listing(long Revision, IReadOnlyList<StoredValue> Values);
+
+/// <summary>When a transactional put may proceed.</summary>
+internal abstract record PutCondition
+{
+    /// <summary>Write whatever is there (the previous value is returned).</summary>
+    public static readonly PutCondition Always = new AlwaysCondition();
+
+    /// <summary>Write only if the key does not exist.</summary>
+    public static readonly PutCondition Absent = new AbsentCondition();
+
+    /// <summary>Write only if the key is bound to this lease.</summary>
+    public static PutCondition BoundTo(long leaseId) => new LeaseCondition(leaseId);
+
+    internal sealed record AlwaysCondition : PutCondition;
+    internal sealed record AbsentCondition : PutCondition;
+    internal sealed record LeaseCondition(long LeaseId) : PutCondition;
+}
+
+/// <summary>
+/// The result of a transactional put: whether it was written, the revision after it, and the value the key
+/// held before (on success) or holds now (on failure); null when there was none.
+/// </summary>
+internal sealed record PutOutcome(bool Succeeded, long Revision, StoredValue? Other);
+
+/// <summary>What a watch event did to a key.</summary>
+internal enum WatchEventKind { Put, Delete }
+
+/// <summary>One change of a key; <see cref="Previous"/> is the value before it, when etcd still had it.</summary>
+internal sealed record WatchEvent(WatchEventKind Kind, StoredValue Current, StoredValue? Previous);
+
+/// <summary>
+/// One watch response: its events (empty for a progress notification) and the store revision it reports,
+/// which the watcher has fully seen once the batch is applied.
+/// </summary>
+internal sealed record WatchBatch(long Revision, IReadOnlyList<WatchEvent> Events);
+
+/// <summary>The requested watch revision is older than the store's compaction point.</summary>
+internal sealed class RevisionCompactedException(long compactRevision)
+    : Exception($"revision compacted: the oldest revision still available is {compactRevision}")
+{
+    /// <summary>The compaction revision etcd reported.</summary>
+    public long CompactRevision { get; } = compactRevision;
+}

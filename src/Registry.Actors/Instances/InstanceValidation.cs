@@ -1,0 +1,100 @@
+using System.Globalization;
+using System.Text.RegularExpressions;
+
+namespace Registry;
+
+/// <summary>Validation rules of the instance model; every message names the field and what is wrong.</summary>
+public static partial class InstanceValidation
+{
+    /// <summary>Most metadata entries an instance may carry.</summary>
+    public const int MaxMetadataEntries = 64;
+
+    /// <summary>Longest metadata value, in UTF-8 bytes.</summary>
+    public const int MaxMetadataValueBytes = 1024;
+
+    /// <summary>Longest encoded value, in UTF-8 bytes.</summary>
+    public const int MaxEncodedBytes = 16 * 1024;
+
+    /// <summary>Shortest lease TTL etcd accepts with default timing, in seconds.</summary>
+    public const int MinTtlSeconds = 2;
+
+    /// <summary>Longest lease TTL, in seconds.</summary>
+    public const int MaxTtlSeconds = 3600;
+
+    [GeneratedRegex("^[A-Za-z0-9._-]{1,128}$")]
+    private static partial Regex ServiceName();
+
+    /// <summary>Returns null when <paramref name="service"/> is a valid service name, else what is wrong.</summary>
+    public static string? CheckService(string? service) =>
+        service is not null && ServiceName().IsMatch(service)
+            ? null
+            : $"service '{service}': expected 1-128 characters of letters, digits, '.', '_' or '-'";
+
+    /// <summary>Returns null when <paramref name="id"/> is a valid instance id, else what is wrong.</summary>
+    public static string? CheckId(string? id) =>
+        !string.IsNullOrEmpty(id) && id.Length <= 256 && !id.Contains('/') && !id.Any(char.IsControl)
+            ? null
+            : $"id '{id}': expected 1-256 characters without '/' or control characters";
+
+    /// <summary>Returns null when <paramref name="address"/> is host:port with port 1–65535, else what is wrong.</summary>
+    public static string? CheckAddress(string? address)
+    {
+        var problem = $"address '{address}': expected host:port with port 1-65535";
+        if (string.IsNullOrEmpty(address)) return problem;
+        var colon = address.LastIndexOf(':');
+        if (colon <= 0 || colon == address.Length - 1) return problem;
+        var host = address[..colon];
+        if (host.StartsWith('[') != host.EndsWith(']')) return problem;
+        if (host.Contains(':') && !host.StartsWith('[')) return problem;
+        if (host.Any(c => char.IsWhiteSpace(c) || c == '/')) return problem;
+        return int.TryParse(address[(colon + 1)..], NumberStyles.None, CultureInfo.InvariantCulture, out var port)
+               && port is >= 1 and <= 65535
+            ? null
+            : problem;
+    }
+
+    /// <summary>Returns null when <paramref name="ttlSeconds"/> is within 2–3600, else what is wrong.</summary>
+    public static string? CheckTtl(long ttlSeconds) =>
+        ttlSeconds is >= MinTtlSeconds and <= MaxTtlSeconds
+            ? null
+            : $"ttl {ttlSeconds}: expected whole seconds from {MinTtlSeconds} to {MaxTtlSeconds}";
+
+    /// <summary>Returns null when <paramref name="weight"/> is at least 1, else what is wrong.</summary>
+    public static string? CheckWeight(int weight) =>
+        weight >= 1 ? null : $"weight {weight}: expected a positive integer";
+
+    /// <summary>Returns every problem of <paramref name="instance"/>; empty when it is valid.</summary>
+    public static IReadOnlyList<string> Check(ServiceInstance instance)
+    {
+        var problems = new List<string>();
+        void Add(string? problem)
+        {
+            if (problem is not null) problems.Add(problem);
+        }
+
+        Add(CheckService(instance.Service));
+        Add(CheckId(instance.Id));
+        Add(CheckAddress(instance.Address));
+        Add(CheckWeight(instance.Weight));
+        if (instance.Metadata is null)
+        {
+            Add("metadata: must not be null");
+            return problems;
+        }
+        if (instance.Metadata.Count > MaxMetadataEntries)
+            Add($"metadata: {instance.Metadata.Count} entries, at most {MaxMetadataEntries} allowed");
+        foreach (var (key, value) in instance.Metadata)
+        {
+            if (string.IsNullOrEmpty(key)) Add("metadata: empty key");
+            else if (value is null) Add($"metadata '{key}': null value");
+            else if (System.Text.Encoding.UTF8.GetByteCount(value) > MaxMetadataValueBytes)
+                Add($"metadata '{key}': value longer than {MaxMetadataValueBytes} bytes");
+        }
+        if (problems.Count == 0)
+        {
+            var size = InstanceCodec.Encode(instance).Length;
+            if (size > MaxEncodedBytes) Add($"instance: encoded value is {size} bytes, at most {MaxEncodedBytes} allowed");
+        }
+        return problems;
+    }
+}
