@@ -1,7 +1,7 @@
 namespace Registry.Etcd;
 
 /// <summary>
-/// The few etcd operations the actors need, in our own types. the etcd implementation talks to etcd;
+/// The few etcd operations the actors need, in our own types. <see cref="EtcdStore"/> talks to etcd;
 /// tests use a fake with the same semantics (revisions, leases, compaction). Any failure to reach etcd
 /// surfaces as an exception; callers retry.
 /// </summary>

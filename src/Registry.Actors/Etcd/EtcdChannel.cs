@@ -1,0 +1,47 @@
+using Grpc.Core;
+using Grpc.Net.Client;
+using Grpc.Net.Client.Balancer;
+using Grpc.Net.Client.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Registry.Etcd;
+
+/// <summary>
+/// Builds the one gRPC channel an actor system uses to reach etcd: every endpoint behind a static resolver
+/// with round-robin over the reachable ones (a dead member is skipped), and short reconnect back-off so a
+/// healed cut is noticed quickly.
+/// </summary>
+internal static class EtcdChannel
+{
+    public static GrpcChannel Create(RegistrySettings settings)
+    {
+        var addresses = settings.Endpoints.Select(e => new BalancerAddress(e.Host, e.Port)).ToArray();
+        var services = new ServiceCollection()
+            .AddSingleton<ResolverFactory>(new StaticResolverFactory(_ => addresses))
+            .BuildServiceProvider();
+        var secure = settings.Endpoints[0].Scheme == "https";
+        return GrpcChannel.ForAddress("static:///etcd", new GrpcChannelOptions
+        {
+            Credentials = secure ? ChannelCredentials.SecureSsl : ChannelCredentials.Insecure,
+            ServiceConfig = new ServiceConfig { LoadBalancingConfigs = { new RoundRobinConfig() } },
+            ServiceProvider = services,
+            InitialReconnectBackoff = settings.ReconnectMinBackoff,
+            MaxReconnectBackoff = settings.ReconnectMaxBackoff,
+            HttpHandler = new SocketsHttpHandler
+            {
+                ConnectTimeout = settings.CallTimeout,
+                EnableMultipleHttp2Connections = true,
+                // Detects a peer that vanished without closing the connection (a partitioned member).
+                KeepAlivePingDelay = TimeSpan.FromSeconds(5),
+                KeepAlivePingTimeout = TimeSpan.FromSeconds(5),
+                KeepAlivePingPolicy = HttpKeepAlivePingPolicy.Always,
+            },
+        });
+    }
+
+    /// <summary>
+    /// Metadata for streams: etcd then refuses to serve them from a member cut off from the majority,
+    /// as etcd's Go client asks (WithRequireLeader).
+    /// </summary>
+    public static Metadata RequireLeader() => new() { { "hasleader", "true" } };
+}

@@ -1,0 +1,157 @@
+using System.Runtime.CompilerServices;
+using dotnet_etcd;
+using Etcdserverpb;
+using Google.Protobuf;
+using Grpc.Core;
+using Grpc.Net.Client;
+using Mvccpb;
+
+namespace Registry.Etcd;
+
+/// <summary>
+/// <see cref="IRegistryStore"/> on a real etcd through dotnet-etcd's generated gRPC clients: one channel,
+/// a deadline on every unary call, and one shared keep-alive stream.
+/// </summary>
+internal sealed class EtcdStore : IRegistryStore
+{
+    private readonly GrpcChannel _channel;
+    private readonly RegistrySettings _settings;
+    private readonly KV.KVClient _kv;
+    private readonly Lease.LeaseClient _lease;
+    private readonly Watch.WatchClient _watch;
+    private readonly KeepAliveStream _keepAlive;
+
+    public EtcdStore(RegistrySettings settings)
+    {
+        _settings = settings;
+        _channel = EtcdChannel.Create(settings);
+        var connection = new EtcdClient(_channel.CreateCallInvoker()).GetConnection();
+        _kv = connection.KVClient;
+        _lease = connection.LeaseClient;
+        _watch = connection.WatchClient;
+        _keepAlive = new KeepAliveStream(_lease, settings);
+    }
+
+    private DateTime Deadline => DateTime.UtcNow + _settings.CallTimeout;
+
+    public async Task<LeaseGrant> GrantLeaseAsync(long ttlSeconds, CancellationToken ct)
+    {
+        var response = await _lease.LeaseGrantAsync(new LeaseGrantRequest { TTL = ttlSeconds }, deadline: Deadline, cancellationToken: ct);
+        if (!string.IsNullOrEmpty(response.Error)) throw new InvalidOperationException($"etcd refused the lease: {response.Error}");
+        return new LeaseGrant(response.ID, response.TTL);
+    }
+
+    public Task<long> KeepAliveAsync(long leaseId, CancellationToken ct) => _keepAlive.RenewAsync(leaseId, ct);
+
+    public async Task<long> TimeToLiveAsync(long leaseId, CancellationToken ct)
+    {
+        var response = await _lease.LeaseTimeToLiveAsync(new LeaseTimeToLiveRequest { ID = leaseId }, deadline: Deadline, cancellationToken: ct);
+        return response.TTL;
+    }
+
+    public async Task RevokeLeaseAsync(long leaseId, CancellationToken ct)
+    {
+        try
+        {
+            await _lease.LeaseRevokeAsync(new LeaseRevokeRequest { ID = leaseId }, deadline: Deadline, cancellationToken: ct);
+        }
+        catch (RpcException e) when (e.StatusCode == StatusCode.NotFound)
+        {
+            // Already expired or revoked: the keys bound to it are gone either way.
+        }
+    }
+
+    public async Task<StoredValue?> GetAsync(string key, CancellationToken ct)
+    {
+        var response = await _kv.RangeAsync(new RangeRequest { Key = ByteString.CopyFromUtf8(key) }, deadline: Deadline, cancellationToken: ct);
+        return response.Kvs.Count == 0 ? null : ToStored(response.Kvs[0]);
+    }
+
+    public async Task<Listing> ListAsync(string prefix, CancellationToken ct)
+    {
+        var request = new RangeRequest { Key = ByteString.CopyFromUtf8(prefix), RangeEnd = PrefixEnd(prefix) };
+        var response = await _kv.RangeAsync(request, deadline: Deadline, cancellationToken: ct);
+        return new Listing(response.Header.Revision, response.Kvs.Select(ToStored).ToList());
+    }
+
+    public async Task<PutOutcome> PutAsync(string key, byte[] value, long leaseId, PutCondition condition, CancellationToken ct)
+    {
+        var keyBytes = ByteString.CopyFromUtf8(key);
+        var txn = new TxnRequest();
+        switch (condition)
+        {
+            case PutCondition.AbsentCondition:
+                txn.Compare.Add(new Compare { Key = keyBytes, Target = Compare.Types.CompareTarget.Create, Result = Compare.Types.CompareResult.Equal, CreateRevision = 0 });
+                break;
+            case PutCondition.LeaseCondition bound:
+                txn.Compare.Add(new Compare { Key = keyBytes, Target = Compare.Types.CompareTarget.Lease, Result = Compare.Types.CompareResult.Equal, Lease = bound.LeaseId });
+                break;
+        }
+        txn.Success.Add(new RequestOp { RequestPut = new PutRequest { Key = keyBytes, Value = ByteString.CopyFrom(value), Lease = leaseId, PrevKv = true } });
+        txn.Failure.Add(new RequestOp { RequestRange = new RangeRequest { Key = keyBytes } });
+        var response = await _kv.TxnAsync(txn, deadline: Deadline, cancellationToken: ct);
+        var other = response.Succeeded
+            ? response.Responses[0].ResponsePut.PrevKv is { } prev ? ToStored(prev) : null
+            : response.Responses[0].ResponseRange.Kvs.Select(ToStored).FirstOrDefault();
+        return new PutOutcome(response.Succeeded, response.Header.Revision, other);
+    }
+
+    public async Task<bool> DeleteAsync(string key, CancellationToken ct)
+    {
+        var response = await _kv.DeleteRangeAsync(new DeleteRangeRequest { Key = ByteString.CopyFromUtf8(key) }, deadline: Deadline, cancellationToken: ct);
+        return response.Deleted > 0;
+    }
+
+    public async IAsyncEnumerable<WatchBatch> WatchAsync(string prefix, long startRevision, [EnumeratorCancellation] CancellationToken ct)
+    {
+        using var call = _watch.Watch(EtcdChannel.RequireLeader(), cancellationToken: ct);
+        await call.RequestStream.WriteAsync(new WatchRequest
+        {
+            CreateRequest = new WatchCreateRequest
+            {
+                Key = ByteString.CopyFromUtf8(prefix),
+                RangeEnd = PrefixEnd(prefix),
+                StartRevision = startRevision,
+                PrevKv = true,
+                ProgressNotify = true,
+            },
+        }, ct);
+        while (await call.ResponseStream.MoveNext(ct))
+        {
+            var response = call.ResponseStream.Current;
+            if (response.CompactRevision != 0) throw new RevisionCompactedException(response.CompactRevision);
+            if (response.Canceled)
+                throw new RpcException(new Status(StatusCode.Unavailable, $"etcd cancelled the watch: {response.CancelReason}"));
+            if (response.Created && response.Events.Count == 0) continue;
+            yield return new WatchBatch(response.Header.Revision, response.Events.Select(ToEvent).ToList());
+        }
+        throw new RpcException(new Status(StatusCode.Unavailable, "etcd closed the watch stream"));
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _keepAlive.DisposeAsync();
+        _channel.Dispose();
+    }
+
+    private static WatchEvent ToEvent(Event e) => new(
+        e.Type == Event.Types.EventType.Delete ? WatchEventKind.Delete : WatchEventKind.Put,
+        ToStored(e.Kv),
+        e.PrevKv is { } prev ? ToStored(prev) : null);
+
+    private static StoredValue ToStored(KeyValue kv) =>
+        new(kv.Key.ToStringUtf8(), kv.Value.ToByteArray(), kv.Lease, kv.CreateRevision, kv.ModRevision);
+
+    /// <summary>The range end that makes a range request cover every key starting with <paramref name="prefix"/>.</summary>
+    private static ByteString PrefixEnd(string prefix)
+    {
+        var bytes = System.Text.Encoding.UTF8.GetBytes(prefix);
+        for (var i = bytes.Length - 1; i >= 0; i--)
+        {
+            if (bytes[i] == 0xff) continue;
+            bytes[i]++;
+            return ByteString.CopyFrom(bytes, 0, i + 1);
+        }
+        return ByteString.CopyFrom(0);
+    }
+}

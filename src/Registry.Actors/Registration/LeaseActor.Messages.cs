@@ -1,0 +1,31 @@
+namespace Registry.Registration;
+
+internal sealed partial class LeaseActor
+{
+    /// <summary>Told to the parent whenever the key is bound to a (new) lease, so a restart can re-attach to it.</summary>
+    public sealed record Attached(string Key, long LeaseId);
+
+    /// <summary>Told to the parent before a deliberate stop (deregistered, conflict), so it does not restart the actor.</summary>
+    public sealed record Stopping(string Key);
+
+    private sealed record Acquire;
+
+    private sealed record Acquired(long LeaseId, ServiceInstance Written, string? Detail);
+
+    private sealed record AcquireFailed(string Reason, long LeaseToReuse);
+
+    private sealed record Conflicted(long OtherLeaseId);
+
+    private sealed record Renew;
+
+    private sealed record RenewResult(long LeaseId, long Ttl);
+
+    private sealed record RenewError(long LeaseId, string Reason);
+
+    private sealed record CheckKey;
+
+    /// <summary>What a key check found: the lease the key is bound to, null when the key is absent.</summary>
+    private sealed record KeyState(long OwnLease, long? BoundLease);
+
+    private sealed record Revoked(string? Failure);
+}

@@ -1,0 +1,326 @@
+using Akka.Actor;
+using Akka.Event;
+using Grpc.Core;
+using Registry.Etcd;
+
+namespace Registry.Registration;
+
+/// <summary>
+/// Owns one instance's registration: grants a lease, writes the key bound to it, renews it every TTL/3 over the
+/// shared keep-alive stream, retries failed renewals with back-off before the lease can expire, replaces a lost
+/// lease at once, writes back a key deleted by hand, and revokes the lease on <see cref="Deregister"/>.
+/// Started fresh, it takes the key over (the newer registration wins). Started again after a crash
+/// (<c>previousLease</c> set), after losing its lease or its key, it only claims a key that is absent or still
+/// its own: a key bound to another lease is a conflict, and it stops instead of fighting over the key.
+/// </summary>
+internal sealed partial class LeaseActor : ReceiveActor, IWithTimers
+{
+    private const string RenewTimer = "renew";
+    private const string CheckTimer = "check";
+    private const string AcquireTimer = "acquire";
+
+    private readonly IRegistryStore _store;
+    private readonly RegistrySettings _settings;
+    private readonly long _ttl;
+    private readonly string _key;
+    private readonly ILoggingAdapter _log = Context.GetLogger();
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly List<IActorRef> _awaitingRegistered = [];
+    private readonly List<IActorRef> _awaitingDeregistered = [];
+    private ServiceInstance _instance;
+    private long _lease;
+    private bool _mayTakeOver;
+    private RegistrationEventKind _acquireKind = RegistrationEventKind.Registered;
+    private int _failures;
+    private bool _busy;
+
+    public LeaseActor(IRegistryStore store, RegistrySettings settings, ServiceInstance instance, long ttlSeconds, long previousLease, IActorRef? requester)
+    {
+        _store = store;
+        _settings = settings;
+        _instance = instance;
+        _ttl = ttlSeconds;
+        _key = InstanceCodec.Key(settings.Prefix, instance.Service, instance.Id);
+        _lease = previousLease;
+        _mayTakeOver = previousLease == 0;
+        if (requester is not null) _awaitingRegistered.Add(requester);
+        Acquiring();
+    }
+
+    public ITimerScheduler Timers { get; set; } = null!;
+
+    public static Props Props(IRegistryStore store, RegistrySettings settings, ServiceInstance instance, long ttlSeconds, long previousLease, IActorRef? requester) =>
+        Akka.Actor.Props.Create(() => new LeaseActor(store, settings, instance, ttlSeconds, previousLease, requester));
+
+    protected override void PreStart() => Self.Tell(new Acquire());
+
+    protected override void PostStop() => _stopping.Cancel();
+
+    private void Acquiring()
+    {
+        Receive<Acquire>(_ => StartAcquire());
+        Receive<Acquired>(OnAcquired);
+        Receive<AcquireFailed>(failed =>
+        {
+            _busy = false;
+            _lease = failed.LeaseToReuse;
+            if (_failures++ == 0) Publish(RegistrationEventKind.Delayed, failed.Reason);
+            _log.Debug("registration of {0} not made yet: {1}", _key, failed.Reason);
+            Timers.StartSingleTimer(AcquireTimer, new Acquire(), _settings.Retry.Delay(_failures - 1));
+        });
+        Receive<Conflicted>(c => OnConflict(c.OtherLeaseId));
+        // A renewal still in flight when acquiring began: acquiring checks the lease itself.
+        Receive<RenewResult>(_ => AcquireAfterRenewal());
+        Receive<RenewError>(_ => AcquireAfterRenewal());
+        Receive<Register>(r => Update(r.Instance));
+        Receive<Deregister>(_ => StartDeregistering());
+    }
+
+    private void AcquireAfterRenewal()
+    {
+        _busy = false;
+        StartAcquire();
+    }
+
+    private void StartAcquire()
+    {
+        if (_busy) return;
+        _busy = true;
+        AcquireAsync(_lease, _mayTakeOver, _instance, _stopping.Token).PipeTo(Self);
+    }
+
+    private async Task<object> AcquireAsync(long lease, bool mayTakeOver, ServiceInstance instance, CancellationToken ct)
+    {
+        var value = InstanceCodec.Encode(instance);
+        try
+        {
+            if (!mayTakeOver)
+            {
+                var current = await _store.GetAsync(_key, ct);
+                if (current is not null)
+                {
+                    if (lease == 0 || current.LeaseId != lease) return new Conflicted(current.LeaseId);
+                    if (await _store.TimeToLiveAsync(lease, ct) <= 0) return new AcquireFailed($"lease {lease:x} is expiring", 0);
+                    if (current.Value.AsSpan().SequenceEqual(value)) return new Acquired(lease, instance, "re-attached to its lease");
+                    var rewrite = await _store.PutAsync(_key, value, lease, PutCondition.BoundTo(lease), ct);
+                    return rewrite.Succeeded ? new Acquired(lease, instance, "value updated") : new Conflicted(rewrite.Other?.LeaseId ?? 0);
+                }
+                if (lease != 0 && await _store.TimeToLiveAsync(lease, ct) <= 0) lease = 0;
+            }
+            if (lease == 0) lease = (await _store.GrantLeaseAsync(_ttl, ct)).LeaseId;
+            var outcome = await _store.PutAsync(_key, value, lease, mayTakeOver ? PutCondition.Always : PutCondition.Absent, ct);
+            if (!outcome.Succeeded)
+                return outcome.Other is { } other ? new Conflicted(other.LeaseId) : new AcquireFailed("the key changed during the write", lease);
+            var tookOver = outcome.Other is { } previous && previous.LeaseId != lease ? $"took the id over from lease {previous.LeaseId:x}" : null;
+            return new Acquired(lease, instance, tookOver);
+        }
+        catch (RpcException e) when (e.StatusCode == StatusCode.NotFound)
+        {
+            return new AcquireFailed(Describe(e), 0);
+        }
+        catch (Exception e)
+        {
+            return new AcquireFailed(Describe(e), lease);
+        }
+    }
+
+    private void OnAcquired(Acquired acquired)
+    {
+        _busy = false;
+        _lease = acquired.LeaseId;
+        _failures = 0;
+        _mayTakeOver = false;
+        Context.Parent.Tell(new Attached(_key, _lease));
+        if (acquired.Written != _instance)
+        {
+            // Register with a new value arrived while the old one was being written.
+            BeginAcquiring(RegistrationEventKind.Registered);
+            return;
+        }
+        Publish(_acquireKind, acquired.Detail);
+        _log.Info("{0} {1} with lease {2:x}{3}", _key, _acquireKind.ToString().ToLowerInvariant(), _lease, acquired.Detail is null ? "" : $" ({acquired.Detail})");
+        foreach (var requester in _awaitingRegistered) requester.Tell(new Registered(_instance, _key, _lease));
+        _awaitingRegistered.Clear();
+        Become(Holding);
+        Timers.StartSingleTimer(RenewTimer, new Renew(), _settings.RenewIntervalFor(_ttl));
+        Timers.StartPeriodicTimer(CheckTimer, new CheckKey(), _settings.KeyCheckIntervalFor(_ttl));
+    }
+
+    private void Holding()
+    {
+        Receive<Renew>(_ =>
+        {
+            if (_busy) return;
+            _busy = true;
+            var lease = _lease;
+            _store.KeepAliveAsync(lease, _stopping.Token).PipeTo(Self,
+                success: ttl => new RenewResult(lease, ttl),
+                failure: e => new RenewError(lease, Describe(e)));
+        });
+        Receive<RenewResult>(r => r.LeaseId == _lease, r =>
+        {
+            _busy = false;
+            if (r.Ttl <= 0)
+            {
+                Publish(RegistrationEventKind.LeaseLost, $"lease {_lease:x} is gone");
+                _log.Warning("lease {0:x} of {1} is gone; granting a new one", _lease, _key);
+                _lease = 0;
+                BeginAcquiring(RegistrationEventKind.Reregistered);
+                return;
+            }
+            if (_failures > 0)
+            {
+                Publish(RegistrationEventKind.Recovered, $"after {_failures} failed renewals");
+                _log.Info("renewals of {0} recovered after {1} failures", _key, _failures);
+                _failures = 0;
+                Self.Tell(new CheckKey());
+            }
+            Timers.StartSingleTimer(RenewTimer, new Renew(), _settings.RenewIntervalFor(_ttl));
+        });
+        Receive<RenewError>(r => r.LeaseId == _lease, r =>
+        {
+            _busy = false;
+            if (_failures++ == 0)
+            {
+                Publish(RegistrationEventKind.RenewFailed, r.Reason);
+                _log.Warning("renewal of {0} failed, retrying: {1}", _key, r.Reason);
+            }
+            Timers.StartSingleTimer(RenewTimer, new Renew(), _settings.Retry.Delay(_failures - 1));
+        });
+        Receive<CheckKey>(_ =>
+        {
+            var lease = _lease;
+            // A failed read says nothing about the key; renewals report connectivity, so it counts as unchanged.
+            _store.GetAsync(_key, _stopping.Token).PipeTo(Self,
+                success: v => new KeyState(lease, v?.LeaseId),
+                failure: _ => new KeyState(lease, lease));
+        });
+        Receive<KeyState>(k => k.OwnLease == _lease, k =>
+        {
+            if (k.BoundLease is null)
+            {
+                _log.Warning("{0} vanished while its lease {1:x} lives; writing it back", _key, _lease);
+                BeginAcquiring(RegistrationEventKind.Reregistered);
+            }
+            else if (k.BoundLease != _lease)
+            {
+                OnConflict(k.BoundLease.Value);
+            }
+        });
+        Receive<Register>(r => Update(r.Instance));
+        Receive<Deregister>(_ => StartDeregistering());
+    }
+
+    private void BeginAcquiring(RegistrationEventKind kind)
+    {
+        Timers.CancelAll();
+        _acquireKind = kind;
+        _failures = 0;
+        Become(Acquiring);
+        StartAcquire();
+    }
+
+    private void Update(ServiceInstance instance)
+    {
+        var holding = _awaitingRegistered.Count == 0 && _lease != 0 && !_mayTakeOver;
+        if (instance == _instance && holding)
+        {
+            Sender.Tell(new Registered(_instance, _key, _lease));
+            return;
+        }
+        _awaitingRegistered.Add(Sender);
+        if (instance == _instance) return;
+        _instance = instance;
+        if (holding) BeginAcquiring(RegistrationEventKind.Registered);
+    }
+
+    private void OnConflict(long otherLease)
+    {
+        var detail = otherLease == 0
+            ? "the key was written without a lease by someone else"
+            : $"the key is bound to lease {otherLease:x} of a newer registration";
+        _log.Warning("{0}: {1}; this process stops registering it", _key, detail);
+        Publish(RegistrationEventKind.Conflict, detail);
+        foreach (var requester in _awaitingRegistered) requester.Tell(new RegistrationFailed(_instance, $"conflict: {detail}"));
+        // The lease no longer holds the key; revoking it only frees it early.
+        if (_lease != 0) _ = _store.RevokeLeaseAsync(_lease, CancellationToken.None);
+        Context.Parent.Tell(new Stopping(_key));
+        Context.Stop(Self);
+    }
+
+    private void StartDeregistering()
+    {
+        _awaitingDeregistered.Add(Sender);
+        Timers.CancelAll();
+        Context.Parent.Tell(new Stopping(_key));
+        _stopping.Cancel();
+        Become(Deregistering);
+        if (!_busy) RevokeAsync(_lease).PipeTo(Self);
+    }
+
+    private void Deregistering()
+    {
+        Receive<Deregister>(_ => _awaitingDeregistered.Add(Sender));
+        Receive<Register>(r => Sender.Tell(new RegistrationFailed(r.Instance, "the instance is being deregistered")));
+        // An operation in flight when deregistration began: revoke whatever lease it leaves.
+        Receive<Acquired>(a => AfterInFlight(a.LeaseId));
+        Receive<AcquireFailed>(f => AfterInFlight(f.LeaseToReuse));
+        Receive<Conflicted>(_ => AfterInFlight(_lease));
+        Receive<RenewResult>(_ => AfterInFlight(_lease));
+        Receive<RenewError>(_ => AfterInFlight(_lease));
+        Receive<Revoked>(r =>
+        {
+            Publish(RegistrationEventKind.Deregistered, r.Failure);
+            if (r.Failure is null) _log.Info("{0} deregistered", _key);
+            else _log.Warning("{0} deregistered without revoking its lease: {1}", _key, r.Failure);
+            foreach (var requester in _awaitingRegistered) requester.Tell(new RegistrationFailed(_instance, "deregistered before it was registered"));
+            foreach (var requester in _awaitingDeregistered) requester.Tell(new Deregistered(_instance.Service, _instance.Id));
+            Context.Stop(Self);
+        });
+    }
+
+    private void AfterInFlight(long lease)
+    {
+        if (!_busy) return;
+        _busy = false;
+        _lease = lease;
+        RevokeAsync(_lease).PipeTo(Self);
+    }
+
+    private async Task<Revoked> RevokeAsync(long lease)
+    {
+        if (lease == 0) return new Revoked(null);
+        using var deadline = new CancellationTokenSource(_settings.DeregisterTimeout);
+        for (var attempt = 0; ; attempt++)
+        {
+            try
+            {
+                await _store.RevokeLeaseAsync(lease, deadline.Token);
+                return new Revoked(null);
+            }
+            catch (Exception e)
+            {
+                var failure = $"{Describe(e)}; the key expires with lease {lease:x} within {_ttl}s";
+                if (deadline.IsCancellationRequested) return new Revoked(failure);
+                try
+                {
+                    await Task.Delay(_settings.Retry.Delay(attempt), deadline.Token);
+                }
+                catch (OperationCanceledException)
+                {
+                    return new Revoked(failure);
+                }
+            }
+        }
+    }
+
+    private void Publish(RegistrationEventKind kind, string? detail = null) =>
+        Context.System.EventStream.Publish(new RegistrationEvent(kind, _instance, _key, _lease, detail));
+
+    private static string Describe(Exception e) => e switch
+    {
+        RpcException rpc => $"etcd {rpc.StatusCode}: {rpc.Status.Detail}",
+        AggregateException { InnerException: { } inner } => Describe(inner),
+        _ => e.Message,
+    };
+}

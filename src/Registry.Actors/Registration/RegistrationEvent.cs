@@ -1,0 +1,37 @@
+namespace Registry;
+
+/// <summary>What happened to a registration.</summary>
+public enum RegistrationEventKind
+{
+    /// <summary>The key was written, bound to a lease.</summary>
+    Registered,
+
+    /// <summary>etcd did not answer a registration attempt; it is retried until etcd answers.</summary>
+    Delayed,
+
+    /// <summary>A renewal failed; it is retried before the lease can expire.</summary>
+    RenewFailed,
+
+    /// <summary>Renewals succeed again after failures; the lease survived.</summary>
+    Recovered,
+
+    /// <summary>The lease is gone (expired during a cut, or lost by etcd); a new one is granted at once.</summary>
+    LeaseLost,
+
+    /// <summary>The key was written again after its lease or the key itself was lost.</summary>
+    Reregistered,
+
+    /// <summary>A newer process registered the same id; this process stopped registering it.</summary>
+    Conflict,
+
+    /// <summary>The lease was revoked; the instance left the registry.</summary>
+    Deregistered,
+}
+
+/// <summary>A change in one registration's state, published on the actor system's EventStream.</summary>
+/// <param name="Kind">What happened.</param>
+/// <param name="Instance">The instance concerned.</param>
+/// <param name="Key">Its etcd key.</param>
+/// <param name="LeaseId">The lease the key is (or was) bound to; 0 when none yet.</param>
+/// <param name="Detail">Why, when there is more to say (the error of a failed attempt, the other lease of a conflict).</param>
+public sealed record RegistrationEvent(RegistrationEventKind Kind, ServiceInstance Instance, string Key, long LeaseId, string? Detail = null);

@@ -1,0 +1,18 @@
+namespace Registry;
+
+/// <summary>Asks the registry supervisor to register <paramref name="Instance"/> and keep it registered.</summary>
+/// <param name="Instance">The instance to register.</param>
+/// <param name="TtlSeconds">Lease TTL in whole seconds (2–3600); null takes <c>registry.ttl</c>.</param>
+public sealed record Register(ServiceInstance Instance, long? TtlSeconds = null);
+
+/// <summary>The instance is registered: its key exists, bound to a live lease.</summary>
+public sealed record Registered(ServiceInstance Instance, string Key, long LeaseId);
+
+/// <summary>The registration was refused; <paramref name="Reason"/> names what is wrong.</summary>
+public sealed record RegistrationFailed(ServiceInstance Instance, string Reason);
+
+/// <summary>Asks the registry supervisor to revoke an instance's lease, removing it from the registry.</summary>
+public sealed record Deregister(string Service, string Id);
+
+/// <summary>The instance is no longer registered by this process.</summary>
+public sealed record Deregistered(string Service, string Id);

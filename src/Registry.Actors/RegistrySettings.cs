@@ -1,0 +1,117 @@
+using Akka.Configuration;
+
+namespace Registry;
+
+/// <summary>The <c>registry</c> HOCON section, parsed and validated once.</summary>
+internal sealed record RegistrySettings(
+    IReadOnlyList<Uri> Endpoints,
+    TimeSpan CallTimeout,
+    TimeSpan ReconnectMinBackoff,
+    TimeSpan ReconnectMaxBackoff,
+    TimeSpan StreamMinBackoff,
+    TimeSpan StreamMaxBackoff,
+    string Prefix,
+    long TtlSeconds,
+    TimeSpan? RenewInterval,
+    TimeSpan? KeyCheckInterval,
+    Backoff Retry,
+    Backoff Restart,
+    TimeSpan DeregisterTimeout)
+{
+    /// <summary>The embedded reference.conf: every default.</summary>
+    public static Config Reference { get; } = LoadReference();
+
+    /// <summary>Reads <c>registry</c> from <paramref name="config"/> with reference.conf as fallback.</summary>
+    public static RegistrySettings From(Config config)
+    {
+        var c = config.WithFallback(Reference).GetConfig("registry");
+        var endpoints = ParseEndpoints(c.GetStringList("etcd.endpoints"));
+        var settings = new RegistrySettings(
+            endpoints,
+            Positive(c, "etcd.call-timeout"),
+            Positive(c, "etcd.reconnect-min-backoff"),
+            Positive(c, "etcd.reconnect-max-backoff"),
+            Positive(c, "etcd.stream-min-backoff"),
+            Positive(c, "etcd.stream-max-backoff"),
+            c.GetString("prefix"),
+            (long)Positive(c, "ttl").TotalSeconds,
+            AutoOrPositive(c, "renew-interval"),
+            AutoOrPositive(c, "key-check-interval"),
+            ParseBackoff(c, "retry"),
+            ParseBackoff(c, "restart"),
+            Positive(c, "deregister-timeout"));
+        if (InstanceValidation.CheckTtl(settings.TtlSeconds) is { } ttlProblem)
+            throw Invalid("ttl", ttlProblem);
+        if (string.IsNullOrEmpty(settings.Prefix) || !settings.Prefix.StartsWith('/') || !settings.Prefix.EndsWith('/'))
+            throw Invalid("prefix", $"'{settings.Prefix}': expected a path that starts and ends with '/'");
+        if (settings.DeregisterTimeout >= TimeSpan.FromSeconds(5))
+            throw Invalid("deregister-timeout", "must be below 5s, the timeout of the before-service-unbind phase");
+        return settings;
+    }
+
+    /// <summary>Parses etcd client URLs, naming the one that is wrong.</summary>
+    public static IReadOnlyList<Uri> ParseEndpoints(IEnumerable<string> values)
+    {
+        var endpoints = new List<Uri>();
+        foreach (var raw in values.SelectMany(v => v.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)))
+        {
+            if (!Uri.TryCreate(raw, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https"))
+                throw Invalid("etcd.endpoints", $"'{raw}': expected a URL like http://127.0.0.1:2379");
+            endpoints.Add(uri);
+        }
+        if (endpoints.Count == 0) throw Invalid("etcd.endpoints", "no endpoint given");
+        if (endpoints.Select(e => e.Scheme).Distinct().Count() > 1)
+            throw Invalid("etcd.endpoints", "mixes http and https; use one scheme for all endpoints");
+        return endpoints;
+    }
+
+    /// <summary>The renewal period for a lease of <paramref name="ttlSeconds"/>: the configured one, at most TTL/3.</summary>
+    public TimeSpan RenewIntervalFor(long ttlSeconds)
+    {
+        var third = TimeSpan.FromSeconds(ttlSeconds) / 3;
+        return RenewInterval is { } configured && configured < third ? configured : third;
+    }
+
+    /// <summary>How often a registration of <paramref name="ttlSeconds"/> checks its own key.</summary>
+    public TimeSpan KeyCheckIntervalFor(long ttlSeconds) => KeyCheckInterval ?? TimeSpan.FromSeconds(ttlSeconds);
+
+    private static Backoff ParseBackoff(Config c, string path)
+    {
+        var backoff = new Backoff(Positive(c, $"{path}.min-backoff"), Positive(c, $"{path}.max-backoff"), c.GetDouble($"{path}.random-factor"));
+        if (backoff.Max < backoff.Min) throw Invalid($"{path}.max-backoff", "must not be below min-backoff");
+        if (backoff.RandomFactor is < 0 or > 1) throw Invalid($"{path}.random-factor", "expected a number from 0 to 1");
+        return backoff;
+    }
+
+    private static TimeSpan Positive(Config c, string path)
+    {
+        var value = c.GetTimeSpan(path, allowInfinite: false);
+        return value > TimeSpan.Zero ? value : throw Invalid(path, $"{value}: expected a positive duration");
+    }
+
+    private static TimeSpan? AutoOrPositive(Config c, string path) =>
+        c.GetString(path) == "auto" ? null : Positive(c, path);
+
+    private static ConfigurationException Invalid(string path, string problem) => new($"registry.{path}: {problem}");
+
+    private static Config LoadReference()
+    {
+        using var stream = typeof(RegistrySettings).Assembly.GetManifestResourceStream("Registry.reference.conf")
+                           ?? throw new InvalidOperationException("reference.conf is not embedded in Registry.Actors");
+        using var reader = new StreamReader(stream);
+        return ConfigurationFactory.ParseString(reader.ReadToEnd());
+    }
+}
+
+/// <summary>Jittered exponential back-off: attempt n waits min·2ⁿ capped at max, ± random-factor.</summary>
+internal sealed record Backoff(TimeSpan Min, TimeSpan Max, double RandomFactor)
+{
+    /// <summary>The delay before retry number <paramref name="attempt"/> (0 = first retry).</summary>
+    public TimeSpan Delay(int attempt)
+    {
+        var exponential = Min.TotalMilliseconds * Math.Pow(2, Math.Min(attempt, 30));
+        var capped = Math.Min(exponential, Max.TotalMilliseconds);
+        var jitter = 1 + RandomFactor * (2 * Random.Shared.NextDouble() - 1);
+        return TimeSpan.FromMilliseconds(capped * jitter);
+    }
+}
