@@ -10,12 +10,6 @@ public static class InstanceCodec
     /// <summary>The key prefix used when none is configured.</summary>
     public const string DefaultPrefix = "/services/";
 
-    private static readonly JsonSerializerOptions Options = new()
-    {
-        PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
-        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
-    };
-
     /// <summary>The key of one instance: <c>{prefix}{service}/{id}</c>.</summary>
     public static string Key(string prefix, string service, string id) => $"{prefix}{service}/{id}";
 
@@ -27,7 +21,7 @@ public static class InstanceCodec
         JsonSerializer.SerializeToUtf8Bytes(
             new Wire(instance.Service, instance.Id, instance.Address, instance.Metadata, instance.Weight, instance.Version,
                 instance.RegisteredAt),
-            Options);
+            InstanceJsonContext.Default.Wire);
 
     /// <summary>Decodes and validates a stored value; throws <see cref="FormatException"/> naming what is wrong.</summary>
     public static ServiceInstance Decode(ReadOnlySpan<byte> value)
@@ -35,7 +29,7 @@ public static class InstanceCodec
         Wire? wire;
         try
         {
-            wire = JsonSerializer.Deserialize<Wire>(value, Options);
+            wire = JsonSerializer.Deserialize(value, InstanceJsonContext.Default.Wire);
         }
         catch (JsonException e)
         {
@@ -55,7 +49,7 @@ public static class InstanceCodec
         return instance;
     }
 
-    private sealed record Wire(
+    internal sealed record Wire(
         string? Service,
         string? Id,
         string? Address,
@@ -64,3 +58,7 @@ public static class InstanceCodec
         string? Version,
         DateTimeOffset? RegisteredAt);
 }
+
+[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
+[JsonSerializable(typeof(InstanceCodec.Wire))]
+internal sealed partial class InstanceJsonContext : JsonSerializerContext;

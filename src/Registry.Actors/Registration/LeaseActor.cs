@@ -250,7 +250,7 @@ internal sealed partial class LeaseActor : ReceiveActor, IWithTimers
 
     private void StartDeregistering()
     {
-        _awaitingDeregistered.Add(Sender);
+        if (!Sender.IsNobody()) _awaitingDeregistered.Add(Sender);
         Timers.CancelAll();
         Context.Parent.Tell(new Stopping(_key));
         _stopping.Cancel();

@@ -1,0 +1,54 @@
+using System.Text;
+using System.Text.Json;
+
+namespace Registry.Tests.Instances;
+
+public sealed class InstanceCodecTests
+{
+    private static readonly ServiceInstance Sample = new(
+        "user", "127.0.0.1:8080", "127.0.0.1:8080",
+        ServiceInstance.EmptyMetadata.Add("zone", "a"), 3, "1.2.0",
+        new DateTimeOffset(2026, 11, 26, 3, 0, 0, TimeSpan.Zero));
+
+    [Fact]
+    public void Default_key_is_prefix_service_address() =>
+        Assert.Equal("/services/user/127.0.0.1:8080", InstanceCodec.Key(InstanceCodec.DefaultPrefix, "user", "127.0.0.1:8080"));
+
+    [Fact]
+    public void Value_is_camel_case_json_with_the_design_fields()
+    {
+        using var json = JsonDocument.Parse(InstanceCodec.Encode(Sample));
+        var root = json.RootElement;
+        Assert.Equal("user", root.GetProperty("service").GetString());
+        Assert.Equal("127.0.0.1:8080", root.GetProperty("id").GetString());
+        Assert.Equal("127.0.0.1:8080", root.GetProperty("address").GetString());
+        Assert.Equal("a", root.GetProperty("metadata").GetProperty("zone").GetString());
+        Assert.Equal(3, root.GetProperty("weight").GetInt32());
+        Assert.Equal("1.2.0", root.GetProperty("version").GetString());
+        Assert.Equal("2026-11-26T03:00:00+00:00", root.GetProperty("registeredAt").GetString());
+    }
+
+    [Fact]
+    public void Round_trips() => Assert.Equal(Sample, InstanceCodec.Decode(InstanceCodec.Encode(Sample)));
+
+    [Fact]
+    public void Ignores_unknown_fields_and_defaults_weight_to_1()
+    {
+        var decoded = InstanceCodec.Decode("""{"service":"user","id":"a","address":"h:1","extra":{"x":1}}"""u8);
+        Assert.Equal(1, decoded.Weight);
+        Assert.Empty(decoded.Metadata);
+    }
+
+    [Theory]
+    [InlineData("not json", "not valid instance JSON")]
+    [InlineData("null", "JSON null")]
+    [InlineData("""{"id":"a","address":"h:1"}""", "no 'service'")]
+    [InlineData("""{"service":"user","id":"a","address":"nope"}""", "address 'nope'")]
+    [InlineData("""{"service":"user","id":"a","address":"h:1","weight":0}""", "weight 0")]
+    [InlineData("""[1,2]""", "not valid instance JSON")]
+    public void Rejects_garbage_naming_what_is_wrong(string value, string expected)
+    {
+        var error = Assert.Throws<FormatException>(() => InstanceCodec.Decode(Encoding.UTF8.GetBytes(value)));
+        Assert.Contains(expected, error.Message);
+    }
+}

@@ -1,0 +1,64 @@
+using Akka.Configuration;
+using Registry.Hosting;
+
+namespace Registry.Tests.Registration;
+
+public sealed class RegistrySettingsTests
+{
+    private static RegistrySettings Parse(string hocon) => RegistrySettings.From(ConfigurationFactory.ParseString(hocon));
+
+    [Fact]
+    public void Reference_conf_holds_every_default()
+    {
+        var settings = Parse("");
+        Assert.Equal([new Uri("http://127.0.0.1:2379")], settings.Endpoints);
+        Assert.Equal("/services/", settings.Prefix);
+        Assert.Equal(10, settings.TtlSeconds);
+        Assert.Equal(TimeSpan.FromSeconds(10) / 3, settings.RenewIntervalFor(10));
+        Assert.Equal(TimeSpan.FromSeconds(10), settings.KeyCheckIntervalFor(10));
+        Assert.True(settings.DeregisterTimeout < TimeSpan.FromSeconds(5));
+    }
+
+    [Fact]
+    public void A_renew_interval_longer_than_a_third_of_the_ttl_is_clamped()
+    {
+        var settings = Parse("registry.renew-interval = 5s");
+        Assert.Equal(TimeSpan.FromSeconds(1), settings.RenewIntervalFor(3));
+        Assert.Equal(TimeSpan.FromSeconds(5), settings.RenewIntervalFor(30));
+    }
+
+    [Theory]
+    [InlineData("registry.ttl = 1s", "registry.ttl: ttl 1")]
+    [InlineData("registry.prefix = \"services\"", "registry.prefix:")]
+    [InlineData("registry.etcd.endpoints = [\"127.0.0.1:2379\"]", "registry.etcd.endpoints: '127.0.0.1:2379'")]
+    [InlineData("registry.etcd.endpoints = [\"http://a:1\", \"https://b:2\"]", "mixes http and https")]
+    [InlineData("registry.retry.max-backoff = 10ms", "registry.retry.max-backoff")]
+    [InlineData("registry.deregister-timeout = 6s", "registry.deregister-timeout")]
+    [InlineData("registry.etcd.call-timeout = 0s", "registry.etcd.call-timeout")]
+    public void Invalid_settings_name_the_key(string hocon, string expected)
+    {
+        var error = Assert.Throws<ConfigurationException>(() => Parse(hocon));
+        Assert.Contains(expected, error.Message);
+    }
+
+    [Fact]
+    public void Endpoints_may_be_one_comma_separated_string() =>
+        Assert.Equal(3, RegistrySettings.ParseEndpoints(["http://a:1,http://b:2", "http://c:3"]).Count);
+
+    [Fact]
+    public void Hosting_options_render_onto_the_hocon_section()
+    {
+        var options = new ServiceRegistryOptions { Endpoints = ["http://10.0.0.1:2379", "http://10.0.0.2:2379"], Prefix = "/svc/", TtlSeconds = 7 };
+        var settings = Parse(options.ToHocon());
+        Assert.Equal(2, settings.Endpoints.Count);
+        Assert.Equal("/svc/", settings.Prefix);
+        Assert.Equal(7, settings.TtlSeconds);
+    }
+
+    [Fact]
+    public void Backoff_grows_exponentially_up_to_its_maximum()
+    {
+        var backoff = new Backoff(TimeSpan.FromMilliseconds(100), TimeSpan.FromMilliseconds(500), 0);
+        Assert.Equal([100, 200, 400, 500, 500], Enumerable.Range(0, 5).Select(i => backoff.Delay(i).TotalMilliseconds));
+    }
+}
