@@ -31,8 +31,9 @@ internal static class EtcdChannel
             {
                 ConnectTimeout = settings.CallTimeout,
                 EnableMultipleHttp2Connections = true,
-                // Detects a peer that vanished without closing the connection (a partitioned member).
-                KeepAlivePingDelay = TimeSpan.FromSeconds(5),
+                // Detects a peer that vanished without closing the connection (a partitioned member); not more often
+                // than etcd's default --grpc-keepalive-min-time of 5s, or etcd answers with GOAWAY.
+                KeepAlivePingDelay = TimeSpan.FromSeconds(10),
                 KeepAlivePingTimeout = TimeSpan.FromSeconds(5),
                 KeepAlivePingPolicy = HttpKeepAlivePingPolicy.Always,
             },

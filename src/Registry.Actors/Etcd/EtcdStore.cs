@@ -32,11 +32,16 @@ internal sealed class EtcdStore : IRegistryStore
         _keepAlive = new KeepAliveStream(_lease, settings);
     }
 
-    private DateTime Deadline => DateTime.UtcNow + _settings.CallTimeout;
+    /// <summary>
+    /// Options of every unary call: a deadline, and wait-for-ready so a call made while the channel reconnects
+    /// goes out the moment a connection is back instead of failing at once.
+    /// </summary>
+    private CallOptions Unary(CancellationToken ct) =>
+        new CallOptions(deadline: DateTime.UtcNow + _settings.CallTimeout, cancellationToken: ct).WithWaitForReady();
 
     public async Task<LeaseGrant> GrantLeaseAsync(long ttlSeconds, CancellationToken ct)
     {
-        var response = await _lease.LeaseGrantAsync(new LeaseGrantRequest { TTL = ttlSeconds }, deadline: Deadline, cancellationToken: ct);
+        var response = await _lease.LeaseGrantAsync(new LeaseGrantRequest { TTL = ttlSeconds }, Unary(ct));
         if (!string.IsNullOrEmpty(response.Error)) throw new InvalidOperationException($"etcd refused the lease: {response.Error}");
         return new LeaseGrant(response.ID, response.TTL);
     }
@@ -45,7 +50,7 @@ internal sealed class EtcdStore : IRegistryStore
 
     public async Task<long> TimeToLiveAsync(long leaseId, CancellationToken ct)
     {
-        var response = await _lease.LeaseTimeToLiveAsync(new LeaseTimeToLiveRequest { ID = leaseId }, deadline: Deadline, cancellationToken: ct);
+        var response = await _lease.LeaseTimeToLiveAsync(new LeaseTimeToLiveRequest { ID = leaseId }, Unary(ct));
         return response.TTL;
     }
 
@@ -53,7 +58,7 @@ internal sealed class EtcdStore : IRegistryStore
     {
         try
         {
-            await _lease.LeaseRevokeAsync(new LeaseRevokeRequest { ID = leaseId }, deadline: Deadline, cancellationToken: ct);
+            await _lease.LeaseRevokeAsync(new LeaseRevokeRequest { ID = leaseId }, Unary(ct));
         }
         catch (RpcException e) when (e.StatusCode == StatusCode.NotFound)
         {
@@ -63,14 +68,14 @@ internal sealed class EtcdStore : IRegistryStore
 
     public async Task<StoredValue?> GetAsync(string key, CancellationToken ct)
     {
-        var response = await _kv.RangeAsync(new RangeRequest { Key = ByteString.CopyFromUtf8(key) }, deadline: Deadline, cancellationToken: ct);
+        var response = await _kv.RangeAsync(new RangeRequest { Key = ByteString.CopyFromUtf8(key) }, Unary(ct));
         return response.Kvs.Count == 0 ? null : ToStored(response.Kvs[0]);
     }
 
     public async Task<Listing> ListAsync(string prefix, CancellationToken ct)
     {
         var request = new RangeRequest { Key = ByteString.CopyFromUtf8(prefix), RangeEnd = PrefixEnd(prefix) };
-        var response = await _kv.RangeAsync(request, deadline: Deadline, cancellationToken: ct);
+        var response = await _kv.RangeAsync(request, Unary(ct));
         return new Listing(response.Header.Revision, response.Kvs.Select(ToStored).ToList());
     }
 
@@ -89,7 +94,7 @@ internal sealed class EtcdStore : IRegistryStore
         }
         txn.Success.Add(new RequestOp { RequestPut = new PutRequest { Key = keyBytes, Value = ByteString.CopyFrom(value), Lease = leaseId, PrevKv = true } });
         txn.Failure.Add(new RequestOp { RequestRange = new RangeRequest { Key = keyBytes } });
-        var response = await _kv.TxnAsync(txn, deadline: Deadline, cancellationToken: ct);
+        var response = await _kv.TxnAsync(txn, Unary(ct));
         var other = response.Succeeded
             ? response.Responses[0].ResponsePut.PrevKv is { } prev ? ToStored(prev) : null
             : response.Responses[0].ResponseRange.Kvs.Select(ToStored).FirstOrDefault();
@@ -98,13 +103,13 @@ internal sealed class EtcdStore : IRegistryStore
 
     public async Task<bool> DeleteAsync(string key, CancellationToken ct)
     {
-        var response = await _kv.DeleteRangeAsync(new DeleteRangeRequest { Key = ByteString.CopyFromUtf8(key) }, deadline: Deadline, cancellationToken: ct);
+        var response = await _kv.DeleteRangeAsync(new DeleteRangeRequest { Key = ByteString.CopyFromUtf8(key) }, Unary(ct));
         return response.Deleted > 0;
     }
 
     public async IAsyncEnumerable<WatchBatch> WatchAsync(string prefix, long startRevision, [EnumeratorCancellation] CancellationToken ct)
     {
-        using var call = _watch.Watch(EtcdChannel.RequireLeader(), cancellationToken: ct);
+        using var call = _watch.Watch(new CallOptions(EtcdChannel.RequireLeader(), cancellationToken: ct).WithWaitForReady());
         await call.RequestStream.WriteAsync(new WatchRequest
         {
             CreateRequest = new WatchCreateRequest

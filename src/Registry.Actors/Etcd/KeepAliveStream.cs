@@ -82,7 +82,7 @@ internal sealed class KeepAliveStream(Lease.LeaseClient client, RegistrySettings
         }
         var wait = _reopenNotBefore - DateTime.UtcNow;
         if (wait > TimeSpan.Zero) await Task.Delay(wait, ct);
-        var call = client.LeaseKeepAlive(EtcdChannel.RequireLeader(), cancellationToken: _disposed.Token);
+        var call = client.LeaseKeepAlive(new CallOptions(EtcdChannel.RequireLeader(), cancellationToken: _disposed.Token).WithWaitForReady());
         lock (_gate) _call = call;
         _ = ReadAsync(call);
         return call;
