@@ -94,7 +94,15 @@ internal sealed class EtcdStore : IRegistryStore
         }
         txn.Success.Add(new RequestOp { RequestPut = new PutRequest { Key = keyBytes, Value = ByteString.CopyFrom(value), Lease = leaseId, PrevKv = true } });
         txn.Failure.Add(new RequestOp { RequestRange = new RangeRequest { Key = keyBytes } });
-        var response = await _kv.TxnAsync(txn, Unary(ct));
+        TxnResponse response;
+        try
+        {
+            response = await _kv.TxnAsync(txn, Unary(ct));
+        }
+        catch (RpcException e) when (e.StatusCode == StatusCode.NotFound && leaseId != 0)
+        {
+            throw new LeaseNotFoundException(leaseId);
+        }
         var other = response.Succeeded
             ? response.Responses[0].ResponsePut.PrevKv is { } prev ? ToStored(prev) : null
             : response.Responses[0].ResponseRange.Kvs.Select(ToStored).FirstOrDefault();

@@ -13,7 +13,7 @@ internal interface IRegistryStore : IAsyncDisposable
     /// <summary>Renews a lease once over the shared keep-alive stream; returns the TTL it now has, 0 when the lease is gone.</summary>
     Task<long> KeepAliveAsync(long leaseId, CancellationToken ct);
 
-    /// <summary>The remaining TTL of a lease in seconds; 0 or less when the lease is gone.</summary>
+    /// <summary>The remaining TTL of a lease in whole seconds (0 in its last second); -1 when the lease is gone.</summary>
     Task<long> TimeToLiveAsync(long leaseId, CancellationToken ct);
 
     /// <summary>Revokes a lease, deleting the keys bound to it; a lease already gone is not an error.</summary>
@@ -25,7 +25,10 @@ internal interface IRegistryStore : IAsyncDisposable
     /// <summary>Lists every key under a prefix, with the store revision the listing was taken at.</summary>
     Task<Listing> ListAsync(string prefix, CancellationToken ct);
 
-    /// <summary>Writes a key bound to a lease in one transaction, only if <paramref name="condition"/> holds.</summary>
+    /// <summary>
+    /// Writes a key bound to a lease (0 = none) in one transaction, only if <paramref name="condition"/> holds.
+    /// Throws <see cref="LeaseNotFoundException"/> when the lease is gone.
+    /// </summary>
     Task<PutOutcome> PutAsync(string key, byte[] value, long leaseId, PutCondition condition, CancellationToken ct);
 
     /// <summary>Deletes one key; returns whether it existed.</summary>
@@ -56,7 +59,7 @@ internal abstract record PutCondition
     /// <summary>Write only if the key does not exist.</summary>
     public static readonly PutCondition Absent = new AbsentCondition();
 
-    /// <summary>Write only if the key is bound to this lease.</summary>
+    /// <summary>Write only if the key exists and is bound to this (non-zero) lease.</summary>
     public static PutCondition BoundTo(long leaseId) => new LeaseCondition(leaseId);
 
     internal sealed record AlwaysCondition : PutCondition;
@@ -82,9 +85,17 @@ internal sealed record WatchEvent(WatchEventKind Kind, StoredValue Current, Stor
 /// </summary>
 internal sealed record WatchBatch(long Revision, IReadOnlyList<WatchEvent> Events);
 
+/// <summary>etcd no longer has the lease a write was bound to (it expired or was revoked).</summary>
+internal sealed class LeaseNotFoundException(long leaseId)
+    : Exception($"lease {leaseId:x} not found: it expired or was revoked")
+{
+    /// <summary>The lease that is gone.</summary>
+    public long LeaseId { get; } = leaseId;
+}
+
 /// <summary>The requested watch revision is older than the store's compaction point.</summary>
 internal sealed class RevisionCompactedException(long compactRevision)
-    : Exception($"revision compacted: the oldest revision still available is {compactRevision}")
+    : Exception($"revision compacted at {compactRevision}: re-list, then watch from the listing's revision + 1")
 {
     /// <summary>The compaction revision etcd reported.</summary>
     public long CompactRevision { get; } = compactRevision;

@@ -100,12 +100,12 @@ internal sealed partial class LeaseActor : ReceiveActor, IWithTimers
                 if (current is not null)
                 {
                     if (lease == 0 || current.LeaseId != lease) return new Conflicted(current.LeaseId);
-                    if (await _store.TimeToLiveAsync(lease, ct) <= 0) return new AcquireFailed($"lease {lease:x} is expiring", 0);
+                    if (await _store.TimeToLiveAsync(lease, ct) < 0) return new AcquireFailed($"lease {lease:x} is gone", 0);
                     if (current.Value.AsSpan().SequenceEqual(value)) return new Acquired(lease, instance, "re-attached to its lease");
                     var rewrite = await _store.PutAsync(_key, value, lease, PutCondition.BoundTo(lease), ct);
                     return rewrite.Succeeded ? new Acquired(lease, instance, "value updated") : new Conflicted(rewrite.Other?.LeaseId ?? 0);
                 }
-                if (lease != 0 && await _store.TimeToLiveAsync(lease, ct) <= 0) lease = 0;
+                if (lease != 0 && await _store.TimeToLiveAsync(lease, ct) < 0) lease = 0;
             }
             if (lease == 0) lease = (await _store.GrantLeaseAsync(_ttl, ct)).LeaseId;
             var outcome = await _store.PutAsync(_key, value, lease, mayTakeOver ? PutCondition.Always : PutCondition.Absent, ct);
@@ -114,9 +114,9 @@ internal sealed partial class LeaseActor : ReceiveActor, IWithTimers
             var tookOver = outcome.Other is { } previous && previous.LeaseId != lease ? $"took the id over from lease {previous.LeaseId:x}" : null;
             return new Acquired(lease, instance, tookOver);
         }
-        catch (RpcException e) when (e.StatusCode == StatusCode.NotFound)
+        catch (LeaseNotFoundException e)
         {
-            return new AcquireFailed(Describe(e), 0);
+            return new AcquireFailed(e.Message, 0);
         }
         catch (Exception e)
         {

@@ -361,7 +361,7 @@ internal sealed class FakeRegistryStore : IRegistryStore
             // so a failed compare never reports a missing lease.
             if (leaseId != 0 && !_leases.ContainsKey(leaseId))
             {
-                throw new InvalidOperationException("etcdserver: requested lease not found");
+                throw new LeaseNotFoundException(leaseId);
             }
             var revision = ++Revision;
             var stored = new StoredValue(key, [.. value], leaseId, current?.CreateRevision ?? revision, revision);

@@ -180,8 +180,8 @@ public sealed class FakeRegistryStoreTests
     [Fact]
     public async Task A_put_with_an_unknown_lease_fails_only_when_its_compare_holds()
     {
-        var failure = await Assert.ThrowsAsync<InvalidOperationException>(() => Put("/s/a", "v", leaseId: 42));
-        Assert.Contains("requested lease not found", failure.Message);
+        var failure = await Assert.ThrowsAsync<LeaseNotFoundException>(() => Put("/s/a", "v", leaseId: 42));
+        Assert.Equal(42, failure.LeaseId);
         Assert.Null(_store.Peek("/s/a"));
         Assert.Equal(1, _store.Revision);
 
