@@ -1,0 +1,277 @@
+using Akka.Actor;
+using Akka.Configuration;
+using Registry.Etcd;
+using Registry.Tests.Fakes;
+
+namespace Registry.Tests.Registration;
+
+/// <summary>LeaseActor and RegistrySupervisor against the fake store: every fault of the fault model, simulated.</summary>
+public sealed class RegistrationSimulationTests : Akka.TestKit.Xunit2.TestKit
+{
+    // Fast cadence so simulations run quickly; lease expiry itself is driven by the fake's manual clock.
+    private static readonly Config Fast = ConfigurationFactory.ParseString("""
+        registry {
+          ttl = 3s
+          renew-interval = 50ms
+          key-check-interval = 50ms
+          retry { min-backoff = 10ms, max-backoff = 50ms }
+          restart { min-backoff = 10ms, max-backoff = 100ms }
+          deregister-timeout = 500ms
+        }
+        """);
+
+    private static readonly TimeSpan Wait = TimeSpan.FromSeconds(5);
+    private readonly FakeRegistryStore _etcd = new();
+    private readonly RegistrySettings _settings = RegistrySettings.From(Fast);
+    private readonly Akka.TestKit.TestProbe _events;
+    private readonly IActorRef _registry;
+
+    public RegistrationSimulationTests()
+    {
+        _events = CreateTestProbe();
+        Sys.EventStream.Subscribe(_events, typeof(RegistrationEvent));
+        _registry = StartRegistry(_etcd);
+    }
+
+    private static ServiceInstance User(string address = "127.0.0.1:8080") => ServiceInstance.Create("user", address);
+
+    private static string KeyOf(ServiceInstance instance) => InstanceCodec.Key("/services/", instance.Service, instance.Id);
+
+    private IActorRef StartRegistry(IRegistryStore store) => Sys.ActorOf(RegistrySupervisor.Props(store, _settings));
+
+    private Registered RegisterAndAwait(ServiceInstance instance, IActorRef? registry = null)
+    {
+        (registry ?? _registry).Tell(new Register(instance), TestActor);
+        return ExpectMsg<Registered>(Wait);
+    }
+
+    private RegistrationEvent ExpectEvent(RegistrationEventKind kind) =>
+        _events.FishForMessage<RegistrationEvent>(e => e.Kind == kind, Wait);
+
+    [Fact]
+    public void Register_writes_the_key_bound_to_a_lease_and_answers_registered()
+    {
+        var instance = User();
+        var registered = RegisterAndAwait(instance);
+
+        Assert.Equal("/services/user/127.0.0.1:8080", registered.Key);
+        var stored = _etcd.Peek(registered.Key);
+        Assert.NotNull(stored);
+        Assert.Equal(registered.LeaseId, stored.LeaseId);
+        Assert.Equal(instance, InstanceCodec.Decode(stored.Value));
+        Assert.Equal(registered.LeaseId, ExpectEvent(RegistrationEventKind.Registered).LeaseId);
+    }
+
+    [Fact]
+    public void Invalid_registration_is_refused_naming_every_problem()
+    {
+        _registry.Tell(new Register(User("notanaddress"), TtlSeconds: 1), TestActor);
+
+        var failed = ExpectMsg<RegistrationFailed>(Wait);
+        Assert.Contains("address 'notanaddress'", failed.Reason);
+        Assert.Contains("ttl 1", failed.Reason);
+        Assert.Equal(0, _etcd.Calls(StoreOperation.GrantLease));
+    }
+
+    [Fact]
+    public void Renewals_keep_the_lease_alive_longer_than_its_ttl()
+    {
+        var registered = RegisterAndAwait(User());
+
+        for (var round = 0; round < 3; round++)
+        {
+            var renewals = _etcd.Calls(StoreOperation.KeepAlive);
+            AwaitCondition(() => _etcd.Calls(StoreOperation.KeepAlive) > renewals, Wait);
+            _etcd.AdvanceTime(TimeSpan.FromSeconds(2));
+        }
+
+        Assert.Contains(registered.LeaseId, _etcd.LiveLeases);
+        Assert.NotNull(_etcd.Peek(registered.Key));
+    }
+
+    [Fact]
+    public void Failed_renewals_are_reported_once_and_recovered_without_losing_the_key()
+    {
+        var registered = RegisterAndAwait(User());
+        var revision = _etcd.Revision;
+
+        _etcd.FailKeepAlives();
+        var failed = ExpectEvent(RegistrationEventKind.RenewFailed);
+        Assert.Contains("keep-alive failed", failed.Detail);
+        var attempts = _etcd.Calls(StoreOperation.KeepAlive);
+        AwaitCondition(() => _etcd.Calls(StoreOperation.KeepAlive) > attempts + 2, Wait);
+        _etcd.Heal();
+
+        // The next event after the single renew-failed is the recovery: no repeated failure events, no loss.
+        var next = _events.ExpectMsg<RegistrationEvent>(Wait);
+        Assert.Equal(RegistrationEventKind.Recovered, next.Kind);
+        Assert.Equal(revision, _etcd.Revision);
+        Assert.Equal(registered.LeaseId, _etcd.Peek(registered.Key)?.LeaseId);
+    }
+
+    [Fact]
+    public void A_lease_lost_during_a_cut_is_replaced_at_once_and_the_key_written_again()
+    {
+        var registered = RegisterAndAwait(User());
+        ExpectEvent(RegistrationEventKind.Registered);
+
+        _etcd.MakeUnavailable();
+        ExpectEvent(RegistrationEventKind.RenewFailed);
+        _etcd.AdvanceTime(TimeSpan.FromSeconds(4));
+        Assert.Null(_etcd.Peek(registered.Key));
+        _etcd.Heal();
+
+        Assert.Equal(registered.LeaseId, ExpectEvent(RegistrationEventKind.LeaseLost).LeaseId);
+        var again = ExpectEvent(RegistrationEventKind.Reregistered);
+        Assert.NotEqual(registered.LeaseId, again.LeaseId);
+        Assert.Equal(again.LeaseId, _etcd.Peek(registered.Key)?.LeaseId);
+    }
+
+    [Fact]
+    public void A_registration_asked_for_while_etcd_is_down_is_made_when_etcd_answers()
+    {
+        _etcd.MakeUnavailable();
+        _registry.Tell(new Register(User()), TestActor);
+
+        Assert.Contains("unavailable", ExpectEvent(RegistrationEventKind.Delayed).Detail);
+        var attempts = _etcd.Calls(StoreOperation.GrantLease);
+        AwaitCondition(() => _etcd.Calls(StoreOperation.GrantLease) > attempts + 2, Wait);
+        _etcd.Heal();
+
+        var registered = ExpectMsg<Registered>(Wait);
+        Assert.Equal(registered.LeaseId, _etcd.Peek(registered.Key)?.LeaseId);
+    }
+
+    [Fact]
+    public async Task A_crashed_lease_actor_is_restarted_and_reattaches_without_touching_the_key()
+    {
+        var registered = RegisterAndAwait(User());
+        ExpectEvent(RegistrationEventKind.Registered);
+        var revision = _etcd.Revision;
+        var child = await Sys.ActorSelection(_registry.Path / "*").ResolveOne(Wait);
+        Watch(child);
+
+        child.Tell(Kill.Instance);
+        ExpectTerminated(child, Wait);
+
+        var reattached = ExpectEvent(RegistrationEventKind.Registered);
+        Assert.Equal(registered.LeaseId, reattached.LeaseId);
+        Assert.Contains("re-attached", reattached.Detail);
+        Assert.Equal(1, _etcd.Calls(StoreOperation.GrantLease));
+        Assert.Equal(revision, _etcd.Revision); // no DELETE and no rewrite happened
+        var renewals = _etcd.Calls(StoreOperation.KeepAlive);
+        AwaitCondition(() => _etcd.Calls(StoreOperation.KeepAlive) > renewals, Wait);
+    }
+
+    [Fact]
+    public async Task A_restarted_actor_whose_lease_expired_meanwhile_registers_again()
+    {
+        var registered = RegisterAndAwait(User());
+        _etcd.MakeUnavailable();
+        var child = await Sys.ActorSelection(_registry.Path / "*").ResolveOne(Wait);
+        child.Tell(Kill.Instance);
+        _etcd.ExpireLease(registered.LeaseId);
+        _etcd.Heal();
+
+        var again = _events.FishForMessage<RegistrationEvent>(
+            e => e.Kind == RegistrationEventKind.Registered && e.LeaseId != registered.LeaseId, Wait);
+        Assert.Equal(again.LeaseId, _etcd.Peek(registered.Key)?.LeaseId);
+    }
+
+    [Fact]
+    public void A_newer_process_claiming_the_same_id_wins_and_the_older_stops_without_flapping()
+    {
+        var older = RegisterAndAwait(User());
+        var newerEtcd = _etcd.Connect();
+        var newerRegistry = StartRegistry(newerEtcd);
+
+        var newer = RegisterAndAwait(User(), newerRegistry);
+
+        var conflict = ExpectEvent(RegistrationEventKind.Conflict);
+        Assert.Equal(older.LeaseId, conflict.LeaseId);
+        Assert.Contains($"{newer.LeaseId:x}", conflict.Detail);
+        AwaitAssert(() => Assert.DoesNotContain(older.LeaseId, _etcd.LiveLeases), Wait);
+        var revision = _etcd.Revision;
+        var renewals = newerEtcd.Calls(StoreOperation.KeepAlive);
+        AwaitCondition(() => newerEtcd.Calls(StoreOperation.KeepAlive) > renewals + 5, Wait);
+        Assert.Equal(revision, _etcd.Revision);
+        Assert.Equal(newer.LeaseId, _etcd.Peek(newer.Key)?.LeaseId);
+        Assert.Equal(1, _etcd.Calls(StoreOperation.GrantLease));
+    }
+
+    [Fact]
+    public async Task A_key_deleted_by_hand_is_written_back_on_the_same_lease()
+    {
+        var registered = RegisterAndAwait(User());
+        ExpectEvent(RegistrationEventKind.Registered);
+
+        Assert.True(await _etcd.Connect().DeleteAsync(registered.Key, CancellationToken.None));
+
+        var back = ExpectEvent(RegistrationEventKind.Reregistered);
+        Assert.Equal(registered.LeaseId, back.LeaseId);
+        Assert.Equal(registered.LeaseId, _etcd.Peek(registered.Key)?.LeaseId);
+    }
+
+    [Fact]
+    public void Registering_again_with_new_metadata_updates_the_value_on_the_same_lease()
+    {
+        var registered = RegisterAndAwait(User());
+        var updated = User() with { Metadata = ServiceInstance.EmptyMetadata.Add("zone", "b") };
+
+        var again = RegisterAndAwait(updated);
+
+        Assert.Equal(registered.LeaseId, again.LeaseId);
+        Assert.Equal("b", InstanceCodec.Decode(_etcd.Peek(registered.Key)!.Value).Metadata["zone"]);
+    }
+
+    [Fact]
+    public void Deregister_revokes_the_lease_and_removes_the_key()
+    {
+        var registered = RegisterAndAwait(User());
+
+        _registry.Tell(new Deregister("user", "127.0.0.1:8080"), TestActor);
+
+        ExpectMsg<Deregistered>(Wait);
+        Assert.Null(_etcd.Peek(registered.Key));
+        Assert.DoesNotContain(registered.LeaseId, _etcd.LiveLeases);
+        Assert.Null(ExpectEvent(RegistrationEventKind.Deregistered).Detail);
+    }
+
+    [Fact]
+    public void Deregister_while_etcd_is_down_gives_up_after_its_timeout_and_says_the_key_will_expire()
+    {
+        RegisterAndAwait(User());
+        _etcd.MakeUnavailable();
+
+        _registry.Tell(new Deregister("user", "127.0.0.1:8080"), TestActor);
+
+        ExpectMsg<Deregistered>(Wait);
+        Assert.Contains("expires with lease", ExpectEvent(RegistrationEventKind.Deregistered).Detail);
+    }
+
+    [Fact]
+    public void Shutdown_deregisters_every_instance_and_answers_when_done()
+    {
+        var a = RegisterAndAwait(User("10.0.0.1:1"));
+        var b = RegisterAndAwait(User("10.0.0.2:1"));
+
+        _registry.Tell(RegistrySupervisor.DeregisterAll.Instance, TestActor);
+
+        ExpectMsg<RegistrySupervisor.AllDeregistered>(Wait);
+        Assert.Null(_etcd.Peek(a.Key));
+        Assert.Null(_etcd.Peek(b.Key));
+        _registry.Tell(new Register(User("10.0.0.3:1")), TestActor);
+        Assert.Contains("shutting down", ExpectMsg<RegistrationFailed>(Wait).Reason);
+    }
+
+    [Fact]
+    public void Registering_the_same_instance_twice_keeps_one_lease()
+    {
+        var first = RegisterAndAwait(User());
+        var second = RegisterAndAwait(User() with { RegisteredAt = first.Instance.RegisteredAt });
+
+        Assert.Equal(first.LeaseId, second.LeaseId);
+        Assert.Equal(1, _etcd.Calls(StoreOperation.GrantLease));
+        Assert.Equal(KeyOf(first.Instance), second.Key);
+    }
+}
