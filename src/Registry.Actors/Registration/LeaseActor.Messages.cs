@@ -16,6 +16,9 @@ internal sealed partial class LeaseActor
 
     private sealed record Conflicted(long OtherLeaseId);
 
+    /// <summary>The lease the actor meant to keep using no longer exists in etcd.</summary>
+    private sealed record LeaseGone(long LeaseId);
+
     private sealed record Renew;
 
     private sealed record RenewResult(long LeaseId, long Ttl);

@@ -69,6 +69,12 @@ internal sealed partial class LeaseActor : ReceiveActor, IWithTimers
             Timers.StartSingleTimer(AcquireTimer, new Acquire(), _settings.Retry.Delay(_failures - 1));
         });
         Receive<Conflicted>(c => OnConflict(c.OtherLeaseId));
+        Receive<LeaseGone>(gone =>
+        {
+            _busy = false;
+            OnLeaseLost(gone.LeaseId);
+            StartAcquire();
+        });
         // A renewal still in flight when acquiring began: acquiring checks the lease itself.
         Receive<RenewResult>(_ => AcquireAfterRenewal());
         Receive<RenewError>(_ => AcquireAfterRenewal());
@@ -100,12 +106,12 @@ internal sealed partial class LeaseActor : ReceiveActor, IWithTimers
                 if (current is not null)
                 {
                     if (lease == 0 || current.LeaseId != lease) return new Conflicted(current.LeaseId);
-                    if (await _store.TimeToLiveAsync(lease, ct) < 0) return new AcquireFailed($"lease {lease:x} is gone", 0);
+                    if (await _store.TimeToLiveAsync(lease, ct) < 0) return new LeaseGone(lease);
                     if (current.Value.AsSpan().SequenceEqual(value)) return new Acquired(lease, instance, "re-attached to its lease");
                     var rewrite = await _store.PutAsync(_key, value, lease, PutCondition.BoundTo(lease), ct);
                     return rewrite.Succeeded ? new Acquired(lease, instance, "value updated") : new Conflicted(rewrite.Other?.LeaseId ?? 0);
                 }
-                if (lease != 0 && await _store.TimeToLiveAsync(lease, ct) < 0) lease = 0;
+                if (lease != 0 && await _store.TimeToLiveAsync(lease, ct) < 0) return new LeaseGone(lease);
             }
             if (lease == 0) lease = (await _store.GrantLeaseAsync(_ttl, ct)).LeaseId;
             var outcome = await _store.PutAsync(_key, value, lease, mayTakeOver ? PutCondition.Always : PutCondition.Absent, ct);
@@ -162,9 +168,7 @@ internal sealed partial class LeaseActor : ReceiveActor, IWithTimers
             _busy = false;
             if (r.Ttl <= 0)
             {
-                Publish(RegistrationEventKind.LeaseLost, $"lease {_lease:x} is gone");
-                _log.Warning("lease {0:x} of {1} is gone; granting a new one", _lease, _key);
-                _lease = 0;
+                OnLeaseLost(_lease);
                 BeginAcquiring(RegistrationEventKind.Reregistered);
                 return;
             }
@@ -209,6 +213,14 @@ internal sealed partial class LeaseActor : ReceiveActor, IWithTimers
         });
         Receive<Register>(r => Update(r.Instance));
         Receive<Deregister>(_ => StartDeregistering());
+    }
+
+    private void OnLeaseLost(long lease)
+    {
+        Publish(RegistrationEventKind.LeaseLost, $"lease {lease:x} is gone");
+        _log.Warning("lease {0:x} of {1} is gone; granting a new one", lease, _key);
+        _lease = 0;
+        _acquireKind = RegistrationEventKind.Reregistered;
     }
 
     private void BeginAcquiring(RegistrationEventKind kind)
@@ -266,6 +278,7 @@ internal sealed partial class LeaseActor : ReceiveActor, IWithTimers
         Receive<Acquired>(a => AfterInFlight(a.LeaseId));
         Receive<AcquireFailed>(f => AfterInFlight(f.LeaseToReuse));
         Receive<Conflicted>(_ => AfterInFlight(_lease));
+        Receive<LeaseGone>(_ => AfterInFlight(0));
         Receive<RenewResult>(_ => AfterInFlight(_lease));
         Receive<RenewError>(_ => AfterInFlight(_lease));
         Receive<Revoked>(r =>
@@ -317,10 +330,11 @@ internal sealed partial class LeaseActor : ReceiveActor, IWithTimers
     private void Publish(RegistrationEventKind kind, string? detail = null) =>
         Context.System.EventStream.Publish(new RegistrationEvent(kind, _instance, _key, _lease, detail));
 
+    /// <summary>One line saying why an etcd call failed.</summary>
     private static string Describe(Exception e) => e switch
     {
-        RpcException rpc => $"etcd {rpc.StatusCode}: {rpc.Status.Detail}",
+        RpcException rpc => $"etcd {rpc.StatusCode}: {rpc.Status.Detail}".ReplaceLineEndings(" "),
         AggregateException { InnerException: { } inner } => Describe(inner),
-        _ => e.Message,
+        _ => e.Message.ReplaceLineEndings(" "),
     };
 }

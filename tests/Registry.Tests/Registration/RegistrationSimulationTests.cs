@@ -10,6 +10,7 @@ public sealed class RegistrationSimulationTests : Akka.TestKit.Xunit2.TestKit
 {
     // Fast cadence so simulations run quickly; lease expiry itself is driven by the fake's manual clock.
     private static readonly Config Fast = ConfigurationFactory.ParseString("""
+        akka.loglevel = WARNING
         registry {
           ttl = 3s
           renew-interval = 50ms
@@ -26,7 +27,7 @@ public sealed class RegistrationSimulationTests : Akka.TestKit.Xunit2.TestKit
     private readonly Akka.TestKit.TestProbe _events;
     private readonly IActorRef _registry;
 
-    public RegistrationSimulationTests()
+    public RegistrationSimulationTests() : base(Fast)
     {
         _events = CreateTestProbe();
         Sys.EventStream.Subscribe(_events, typeof(RegistrationEvent));
@@ -173,8 +174,9 @@ public sealed class RegistrationSimulationTests : Akka.TestKit.Xunit2.TestKit
         _etcd.ExpireLease(registered.LeaseId);
         _etcd.Heal();
 
-        var again = _events.FishForMessage<RegistrationEvent>(
-            e => e.Kind == RegistrationEventKind.Registered && e.LeaseId != registered.LeaseId, Wait);
+        Assert.Equal(registered.LeaseId, ExpectEvent(RegistrationEventKind.LeaseLost).LeaseId);
+        var again = ExpectEvent(RegistrationEventKind.Reregistered);
+        Assert.NotEqual(registered.LeaseId, again.LeaseId);
         Assert.Equal(again.LeaseId, _etcd.Peek(registered.Key)?.LeaseId);
     }
 
