@@ -1,0 +1,12 @@
+namespace Registry;
+
+/// <summary>
+/// Subscribes the sender to one service's membership: it gets a <see cref="MembershipSnapshot"/> first, then every
+/// <see cref="MembershipEvent"/> in order, until it stops or sends <see cref="UnsubscribeMembership"/>.
+/// Sent to <see cref="ServiceRegistry.Discovery"/>, which starts the service's watcher on first use. A subscriber
+/// must accept a new snapshot at any time (after a watcher restart) as a replacement of its view.
+/// </summary>
+public sealed record SubscribeMembership(string Service);
+
+/// <summary>Stops the sender's subscription to a service's membership.</summary>
+public sealed record UnsubscribeMembership(string Service);
