@@ -16,7 +16,8 @@ internal sealed record RegistrySettings(
     TimeSpan? KeyCheckInterval,
     Backoff Retry,
     Backoff Restart,
-    TimeSpan DeregisterTimeout)
+    TimeSpan DeregisterTimeout,
+    DiscoverySettings Discovery)
 {
     /// <summary>The embedded reference.conf: every default.</summary>
     public static Config Reference { get; } = LoadReference();
@@ -39,13 +40,16 @@ internal sealed record RegistrySettings(
             AutoOrPositive(c, "key-check-interval"),
             ParseBackoff(c, "retry"),
             ParseBackoff(c, "restart"),
-            Positive(c, "deregister-timeout"));
+            Positive(c, "deregister-timeout"),
+            new DiscoverySettings(Positive(c, "discovery.progress-interval"), Positive(c, "discovery.silence-timeout")));
         if (InstanceValidation.CheckTtl(settings.TtlSeconds) is { } ttlProblem)
             throw Invalid("ttl", ttlProblem);
         if (string.IsNullOrEmpty(settings.Prefix) || !settings.Prefix.StartsWith('/') || !settings.Prefix.EndsWith('/'))
             throw Invalid("prefix", $"'{settings.Prefix}': expected a path that starts and ends with '/'");
         if (settings.DeregisterTimeout >= TimeSpan.FromSeconds(5))
             throw Invalid("deregister-timeout", "must be below 5s, the timeout of the before-service-unbind phase");
+        if (settings.Discovery.SilenceTimeout <= settings.Discovery.ProgressInterval)
+            throw Invalid("discovery.silence-timeout", "must exceed discovery.progress-interval");
         return settings;
     }
 
@@ -102,6 +106,9 @@ internal sealed record RegistrySettings(
         return ConfigurationFactory.ParseString(reader.ReadToEnd());
     }
 }
+
+/// <summary>The <c>registry.discovery</c> section: how watches prove they are alive.</summary>
+internal sealed record DiscoverySettings(TimeSpan ProgressInterval, TimeSpan SilenceTimeout);
 
 /// <summary>Jittered exponential back-off: attempt n waits min·2ⁿ capped at max, ± random-factor.</summary>
 internal sealed record Backoff(TimeSpan Min, TimeSpan Max, double RandomFactor)

@@ -6,7 +6,8 @@ using Registry.Etcd;
 namespace Registry;
 
 /// <summary>
-/// The registry of one actor system: its etcd client and its <see cref="RegistrySupervisor"/>. Deregisters every
+/// The registry of one actor system: its etcd client, its <see cref="RegistrySupervisor"/> and its
+/// <see cref="DiscoverySupervisor"/>. Deregisters every
 /// instance in CoordinatedShutdown's <c>before-service-unbind</c> phase, before the service stops listening.
 /// </summary>
 public sealed class ServiceRegistry : IExtension
@@ -19,6 +20,7 @@ public sealed class ServiceRegistry : IExtension
         Settings = RegistrySettings.From(system.Settings.Config);
         _store = new EtcdStore(Settings);
         Supervisor = system.SystemActorOf(RegistrySupervisor.Props(_store, Settings), "registry");
+        Discovery = system.SystemActorOf(DiscoverySupervisor.Props(_store, Settings), "discovery");
         var shutdown = CoordinatedShutdown.Get(system);
         shutdown.AddTask(CoordinatedShutdown.PhaseBeforeServiceUnbind, "registry-deregister", async () =>
         {
@@ -41,6 +43,9 @@ public sealed class ServiceRegistry : IExtension
 
     /// <summary>The supervisor to send <see cref="Register"/> and <see cref="Deregister"/> to.</summary>
     public IActorRef Supervisor { get; }
+
+    /// <summary>The discovery actor to send <see cref="SubscribeMembership"/> to.</summary>
+    public IActorRef Discovery { get; }
 
     internal RegistrySettings Settings { get; }
 

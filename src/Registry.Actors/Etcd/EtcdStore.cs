@@ -117,7 +117,8 @@ internal sealed class EtcdStore : IRegistryStore
 
     public async IAsyncEnumerable<WatchBatch> WatchAsync(string prefix, long startRevision, [EnumeratorCancellation] CancellationToken ct)
     {
-        using var call = _watch.Watch(new CallOptions(EtcdChannel.RequireLeader(), cancellationToken: ct).WithWaitForReady());
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        using var call = _watch.Watch(new CallOptions(EtcdChannel.RequireLeader(), cancellationToken: stop.Token).WithWaitForReady());
         await call.RequestStream.WriteAsync(new WatchRequest
         {
             CreateRequest = new WatchCreateRequest
@@ -128,17 +129,47 @@ internal sealed class EtcdStore : IRegistryStore
                 PrevKv = true,
                 ProgressNotify = true,
             },
-        }, ct);
-        while (await call.ResponseStream.MoveNext(ct))
+        }, stop.Token);
+        var progress = RequestProgressAsync(call.RequestStream, stop.Token);
+        try
         {
-            var response = call.ResponseStream.Current;
-            if (response.CompactRevision != 0) throw new RevisionCompactedException(response.CompactRevision);
-            if (response.Canceled)
-                throw new RpcException(new Status(StatusCode.Unavailable, $"etcd cancelled the watch: {response.CancelReason}"));
-            if (response.Created && response.Events.Count == 0) continue;
-            yield return new WatchBatch(response.Header.Revision, response.Events.Select(ToEvent).ToList());
+            while (await call.ResponseStream.MoveNext(stop.Token))
+            {
+                var response = call.ResponseStream.Current;
+                if (response.CompactRevision != 0) throw new RevisionCompactedException(response.CompactRevision);
+                if (response.Canceled)
+                    throw new RpcException(new Status(StatusCode.Unavailable, $"etcd cancelled the watch: {response.CancelReason}"));
+                // Created and progress responses come as empty batches: proof the stream is alive.
+                yield return new WatchBatch(response.Header.Revision, response.Events.Select(ToEvent).ToList());
+            }
+            throw new RpcException(new Status(StatusCode.Unavailable, "etcd closed the watch stream"));
         }
-        throw new RpcException(new Status(StatusCode.Unavailable, "etcd closed the watch stream"));
+        finally
+        {
+            await stop.CancelAsync();
+            await progress;
+        }
+    }
+
+    /// <summary>
+    /// Asks for a progress notification every <c>registry.discovery.progress-interval</c>; etcd's own periodic
+    /// ones come only every 10 minutes by default, too rarely to notice a stream that went silent.
+    /// </summary>
+    private async Task RequestProgressAsync(IClientStreamWriter<WatchRequest> requests, CancellationToken ct)
+    {
+        try
+        {
+            using var timer = new PeriodicTimer(_settings.Discovery.ProgressInterval);
+            while (await timer.WaitForNextTickAsync(ct))
+                await requests.WriteAsync(new WatchRequest { ProgressRequest = new WatchProgressRequest() }, ct);
+        }
+        catch (Exception) when (ct.IsCancellationRequested)
+        {
+        }
+        catch (RpcException)
+        {
+            // The stream broke; the reader sees it and reports it.
+        }
     }
 
     public async ValueTask DisposeAsync()

@@ -8,7 +8,8 @@ public static class ServiceRegistryHostingExtensions
 {
     /// <summary>
     /// Starts the registry with the actor system: applies <paramref name="configure"/> over the <c>registry</c>
-    /// HOCON section and registers the supervisor, so it can be injected as <c>IRequiredActor&lt;RegistrySupervisor&gt;</c>.
+    /// HOCON section and registers the supervisors, so they can be injected as <c>IRequiredActor&lt;RegistrySupervisor&gt;</c>
+    /// and <c>IRequiredActor&lt;DiscoverySupervisor&gt;</c>.
     /// </summary>
     public static AkkaConfigurationBuilder AddServiceRegistry(this AkkaConfigurationBuilder builder, Action<ServiceRegistryOptions>? configure = null)
     {
@@ -17,6 +18,11 @@ public static class ServiceRegistryHostingExtensions
         return builder
             .AddHocon(ConfigurationFactory.ParseString(options.ToHocon()), HoconAddMode.Prepend)
             .AddHocon(RegistrySettings.Reference, HoconAddMode.Append)
-            .WithActors((system, registry) => registry.Register<RegistrySupervisor>(ServiceRegistry.Get(system).Supervisor));
+            .WithActors((system, registry) =>
+            {
+                var extension = ServiceRegistry.Get(system);
+                registry.Register<RegistrySupervisor>(extension.Supervisor);
+                registry.Register<DiscoverySupervisor>(extension.Discovery);
+            });
     }
 }

@@ -1,6 +1,5 @@
 using Akka.Actor;
 using Akka.Event;
-using Grpc.Core;
 using Registry.Etcd;
 
 namespace Registry.Registration;
@@ -126,7 +125,7 @@ internal sealed partial class LeaseActor : ReceiveActor, IWithTimers
         }
         catch (Exception e)
         {
-            return new AcquireFailed(Describe(e), lease);
+            return new AcquireFailed(EtcdErrors.Describe(e), lease);
         }
     }
 
@@ -161,7 +160,7 @@ internal sealed partial class LeaseActor : ReceiveActor, IWithTimers
             var lease = _lease;
             _store.KeepAliveAsync(lease, _stopping.Token).PipeTo(Self,
                 success: ttl => new RenewResult(lease, ttl),
-                failure: e => new RenewError(lease, Describe(e)));
+                failure: e => new RenewError(lease, EtcdErrors.Describe(e)));
         });
         Receive<RenewResult>(r => r.LeaseId == _lease, r =>
         {
@@ -313,7 +312,7 @@ internal sealed partial class LeaseActor : ReceiveActor, IWithTimers
             }
             catch (Exception e)
             {
-                var failure = $"{Describe(e)}; the key expires with lease {lease:x} within {_ttl}s";
+                var failure = $"{EtcdErrors.Describe(e)}; the key expires with lease {lease:x} within {_ttl}s";
                 if (deadline.IsCancellationRequested) return new Revoked(failure);
                 try
                 {
@@ -329,12 +328,4 @@ internal sealed partial class LeaseActor : ReceiveActor, IWithTimers
 
     private void Publish(RegistrationEventKind kind, string? detail = null) =>
         Context.System.EventStream.Publish(new RegistrationEvent(kind, _instance, _key, _lease, detail));
-
-    /// <summary>One line saying why an etcd call failed.</summary>
-    private static string Describe(Exception e) => e switch
-    {
-        RpcException rpc => $"etcd {rpc.StatusCode}: {rpc.Status.Detail}".ReplaceLineEndings(" "),
-        AggregateException { InnerException: { } inner } => Describe(inner),
-        _ => e.Message.ReplaceLineEndings(" "),
-    };
 }

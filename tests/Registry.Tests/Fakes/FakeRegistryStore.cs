@@ -430,6 +430,9 @@ internal sealed class FakeRegistryStore : IRegistryStore
                 throw new RevisionCompactedException(CompactRevision);
             }
             var watch = new Subscription(owner, prefix, startRevision);
+            // etcd answers a watch creation first with an empty "created" response, which EtcdStore passes on as
+            // an empty batch: proof the stream is open.
+            watch.Pending.Enqueue(new WatchBatch(Revision, []));
             // History goes out in one response that reports the current revision, as etcd's syncWatchers sends it.
             List<WatchEvent> replay = [.. _history.Where(watch.Wants).Select(WithReadablePrevious)];
             if (replay.Count > 0)

@@ -675,13 +675,38 @@ public sealed class FakeRegistryStoreTests
     private Task<PutOutcome> Put(string key, string value, long leaseId = 0, PutCondition? condition = null) =>
         _store.PutAsync(key, Encoding.UTF8.GetBytes(value), leaseId, condition ?? PutCondition.Always, CancellationToken.None);
 
+    [Fact]
+    public async Task A_new_watch_first_answers_with_an_empty_batch_at_the_current_revision()
+    {
+        await Put("/s/a", "v");
+        await using var watch = _store.WatchAsync("/s/", _store.Revision + 1, CancellationToken.None).GetAsyncEnumerator();
+
+        Assert.True(await watch.MoveNextAsync());
+
+        Assert.Empty(watch.Current.Events);
+        Assert.Equal(_store.Revision, watch.Current.Revision);
+    }
+
     private Task<LeaseGrant> Grant(long ttlSeconds) => _store.GrantLeaseAsync(ttlSeconds, CancellationToken.None);
 
     private Task<long> TimeToLive(LeaseGrant lease) => _store.TimeToLiveAsync(lease.LeaseId, CancellationToken.None);
 
     private static IAsyncEnumerator<WatchBatch> Watch(
         FakeRegistryStore store, string prefix, long startRevision, CancellationToken ct = default) =>
-        store.WatchAsync(prefix, startRevision, ct).GetAsyncEnumerator(ct);
+        AfterCreated(store.WatchAsync(prefix, startRevision, ct), ct).GetAsyncEnumerator(ct);
+
+    /// <summary>The batches after the empty one that answers the watch's creation.</summary>
+    private static async IAsyncEnumerable<WatchBatch> AfterCreated(
+        IAsyncEnumerable<WatchBatch> watch, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct)
+    {
+        var created = false;
+        await foreach (var batch in watch.WithCancellation(ct))
+        {
+            if (created) yield return batch;
+            else Assert.Empty(batch.Events);
+            created = true;
+        }
+    }
 
     // An async iterator starts on its first MoveNextAsync: a test that must have the watch open before it changes
     // anything takes that first step here and awaits it later with CurrentAsync.

@@ -1,0 +1,21 @@
+namespace Registry.Discovery;
+
+internal sealed partial class WatcherActor
+{
+    private sealed record List;
+
+    private sealed record Listed(Etcd.Listing Listing);
+
+    private sealed record ListFailed(string Reason);
+
+    private sealed record Batch(int Generation, Etcd.WatchBatch Events);
+
+    private sealed record WatchEnded(int Generation, Exception Reason);
+
+    private sealed record Reopen(int Generation);
+
+    private sealed record CheckSilence(int Generation, long BatchesSeen);
+
+    /// <summary>Sent to itself before a restart, so the new incarnation keeps serving the same subscribers.</summary>
+    private sealed record RestoreSubscribers(IReadOnlyCollection<Akka.Actor.IActorRef> Subscribers);
+}

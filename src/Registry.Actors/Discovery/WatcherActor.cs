@@ -1,0 +1,249 @@
+using System.Collections.Immutable;
+using Akka.Actor;
+using Akka.Event;
+using Registry.Etcd;
+
+namespace Registry.Discovery;
+
+/// <summary>
+/// Watches one service (or every service, for <see cref="DiscoverySupervisor.AllServices"/>) in etcd and reports
+/// exactly what changed: lists the prefix at revision R, watches from R+1 with previous values, resumes from the
+/// last revision it saw after a disconnect, re-lists on compaction and reports the difference against what it had.
+/// A stream that stays silent past <c>registry.discovery.silence-timeout</c> is re-opened. While etcd is
+/// unreachable it keeps the last membership, flagged stale. Values that do not parse are skipped with one warning
+/// per key and revision.
+/// </summary>
+internal sealed partial class WatcherActor : ReceiveActor, IWithTimers
+{
+    private readonly string _service;
+    private readonly string _prefix;
+    private readonly string _registryPrefix;
+    private readonly IRegistryStore _store;
+    private readonly RegistrySettings _settings;
+    private readonly ILoggingAdapter _log = Context.GetLogger();
+    private readonly HashSet<IActorRef> _subscribers = [];
+    private readonly Dictionary<string, long> _warnedAt = new(StringComparer.Ordinal);
+    private ImmutableSortedDictionary<string, ServiceInstance> _members = ImmutableSortedDictionary.Create<string, ServiceInstance>(StringComparer.Ordinal);
+    private CancellationTokenSource? _watch;
+    private bool _listed;
+    private bool _stale;
+    private long _revision;
+    private int _generation;
+    private int _failures;
+    private long _batches;
+
+    public WatcherActor(string service, IRegistryStore store, RegistrySettings settings)
+    {
+        _service = service;
+        _store = store;
+        _settings = settings;
+        _registryPrefix = settings.Prefix;
+        _prefix = service == DiscoverySupervisor.AllServices ? settings.Prefix : InstanceCodec.ServicePrefix(settings.Prefix, service);
+        Receive<SubscribeMembership>(_ => Subscribe(Sender));
+        Receive<UnsubscribeMembership>(_ => Unsubscribe(Sender));
+        Receive<Terminated>(t => Unsubscribe(t.ActorRef));
+        Receive<RestoreSubscribers>(r =>
+        {
+            foreach (var subscriber in r.Subscribers) Subscribe(subscriber);
+        });
+        Receive<List>(_ => _store.ListAsync(_prefix, CancellationToken.None).PipeTo(Self, success: l => new Listed(l), failure: e => new ListFailed(EtcdErrors.Describe(e))));
+        Receive<Listed>(l => OnListed(l.Listing));
+        Receive<ListFailed>(f =>
+        {
+            MarkStale($"listing failed: {f.Reason}");
+            Timers.StartSingleTimer("list", new List(), _settings.Retry.Delay(_failures++));
+        });
+        Receive<Batch>(b => b.Generation == _generation, b => OnBatch(b.Events));
+        Receive<WatchEnded>(w => w.Generation == _generation, w => OnWatchEnded(w.Reason));
+        Receive<Reopen>(r => r.Generation == _generation, _ => OpenWatch());
+        Receive<CheckSilence>(c => c.Generation == _generation, c =>
+        {
+            if (c.BatchesSeen != _batches) return;
+            _log.Warning("watch of {0} silent for {1}; re-opening it", _prefix, _settings.Discovery.SilenceTimeout);
+            OnWatchEnded(new TimeoutException($"no response for {_settings.Discovery.SilenceTimeout}"));
+        });
+    }
+
+    public ITimerScheduler Timers { get; set; } = null!;
+
+    public static Props Props(string service, IRegistryStore store, RegistrySettings settings) =>
+        Akka.Actor.Props.Create(() => new WatcherActor(service, store, settings));
+
+    protected override void PreStart() => Self.Tell(new List());
+
+    protected override void PreRestart(Exception reason, object message)
+    {
+        Self.Tell(new RestoreSubscribers(_subscribers.ToList()));
+        base.PreRestart(reason, message);
+    }
+
+    protected override void PostStop() => _watch?.Cancel();
+
+    private void Subscribe(IActorRef subscriber)
+    {
+        if (!_subscribers.Add(subscriber)) return;
+        Context.Watch(subscriber);
+        if (_listed) subscriber.Tell(Snapshot());
+    }
+
+    private void Unsubscribe(IActorRef subscriber)
+    {
+        if (_subscribers.Remove(subscriber)) Context.Unwatch(subscriber);
+    }
+
+    private MembershipSnapshot Snapshot() => new(_service, [.. _members.Values], _revision, _stale);
+
+    private void OnListed(Listing listing)
+    {
+        _failures = 0;
+        var fresh = ImmutableSortedDictionary.CreateBuilder<string, ServiceInstance>(StringComparer.Ordinal);
+        foreach (var value in listing.Values)
+        {
+            if (Decode(value) is { } instance) fresh[value.Key] = instance;
+        }
+        var previous = _members;
+        _members = fresh.ToImmutable();
+        _revision = listing.Revision;
+        if (!_listed)
+        {
+            _listed = true;
+            Emit(Snapshot());
+        }
+        else
+        {
+            // A re-list after compaction or a long disconnect: report exactly the difference.
+            foreach (var (key, old) in previous)
+            {
+                if (!_members.ContainsKey(key)) Emit(new InstanceDown(old.Service, old, _revision));
+            }
+            foreach (var (key, now) in _members)
+            {
+                if (!previous.TryGetValue(key, out var old)) Emit(new InstanceUp(now.Service, now, _revision));
+                else if (old != now) Emit(new InstanceUpdated(now.Service, old, now, _revision));
+            }
+        }
+        ClearStale();
+        OpenWatch();
+    }
+
+    private void OpenWatch()
+    {
+        _watch?.Cancel();
+        _watch = new CancellationTokenSource();
+        var generation = ++_generation;
+        var self = Self;
+        var ct = _watch.Token;
+        var from = _revision + 1;
+        _ = Task.Run(async () =>
+        {
+            try
+            {
+                await foreach (var batch in _store.WatchAsync(_prefix, from, ct)) self.Tell(new Batch(generation, batch));
+                self.Tell(new WatchEnded(generation, new InvalidOperationException("the watch ended")));
+            }
+            catch (Exception e) when (!ct.IsCancellationRequested)
+            {
+                self.Tell(new WatchEnded(generation, e));
+            }
+        }, ct);
+        ScheduleSilenceCheck();
+    }
+
+    private void ScheduleSilenceCheck() =>
+        Timers.StartSingleTimer("silence", new CheckSilence(_generation, _batches), _settings.Discovery.SilenceTimeout);
+
+    private void OnBatch(WatchBatch batch)
+    {
+        _batches++;
+        _failures = 0;
+        ScheduleSilenceCheck();
+        ClearStale();
+        foreach (var change in batch.Events) Apply(change);
+    }
+
+    private void Apply(WatchEvent change)
+    {
+        var key = change.Current.Key;
+        var revision = change.Current.ModRevision;
+        _revision = Math.Max(_revision, revision);
+        var known = _members.TryGetValue(key, out var old);
+        var now = change.Kind == WatchEventKind.Put ? Decode(change.Current) : null;
+        if (change.Kind == WatchEventKind.Delete) _warnedAt.Remove(key);
+        if (now is null)
+        {
+            if (!known) return;
+            _members = _members.Remove(key);
+            Emit(new InstanceDown(old!.Service, old, revision));
+        }
+        else if (!known)
+        {
+            _members = _members.Add(key, now);
+            Emit(new InstanceUp(now.Service, now, revision));
+        }
+        else if (old != now)
+        {
+            _members = _members.SetItem(key, now);
+            Emit(new InstanceUpdated(now.Service, old!, now, revision));
+        }
+    }
+
+    private void OnWatchEnded(Exception reason)
+    {
+        _watch?.Cancel();
+        _generation++;
+        if (reason is RevisionCompactedException compacted)
+        {
+            _log.Info("history of {0} compacted at {1} past our revision {2}; re-listing", _prefix, compacted.CompactRevision, _revision);
+            Self.Tell(new List());
+            return;
+        }
+        MarkStale($"watch broke: {EtcdErrors.Describe(reason)}");
+        Timers.StartSingleTimer("reopen", new Reopen(_generation), _settings.Retry.Delay(_failures++));
+    }
+
+    private void MarkStale(string reason)
+    {
+        if (_stale || !_listed) return;
+        _stale = true;
+        _log.Warning("view of {0} is stale, keeping the last {1} instances: {2}", _prefix, _members.Count, reason);
+        Emit(new MembershipStale(_service, true, reason, _revision));
+    }
+
+    private void ClearStale()
+    {
+        if (!_stale) return;
+        _stale = false;
+        _log.Info("view of {0} is live again at revision {1}", _prefix, _revision);
+        Emit(new MembershipStale(_service, false, null, _revision));
+    }
+
+    private void Emit(MembershipEvent e)
+    {
+        foreach (var subscriber in _subscribers) subscriber.Tell(e);
+        Context.System.EventStream.Publish(e);
+    }
+
+    /// <summary>The instance a stored value holds, or null (warned once per key and revision) when it is not one.</summary>
+    private ServiceInstance? Decode(StoredValue value)
+    {
+        string? problem;
+        ServiceInstance? instance = null;
+        try
+        {
+            instance = InstanceCodec.Decode(value.Value);
+            var expected = InstanceCodec.Key(_registryPrefix, instance.Service, instance.Id);
+            problem = expected == value.Key ? null : $"the value names {expected}";
+        }
+        catch (FormatException e)
+        {
+            problem = e.Message;
+        }
+        if (problem is null) return instance;
+        if (_warnedAt.GetValueOrDefault(value.Key) == value.ModRevision) return null;
+        _warnedAt[value.Key] = value.ModRevision;
+        RegistryMetrics.SkippedValues.Add(1);
+        _log.Warning("skipping {0} at revision {1}: {2}", value.Key, value.ModRevision, problem);
+        return null;
+    }
+
+}

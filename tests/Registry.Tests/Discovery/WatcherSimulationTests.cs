@@ -1,0 +1,261 @@
+using System.Collections.Immutable;
+using Akka.Actor;
+using Akka.Configuration;
+using Registry.Etcd;
+using Registry.Tests.Fakes;
+
+namespace Registry.Tests.Discovery;
+
+/// <summary>WatcherActor against the fake store: exact events across breaks, compaction, restarts and garbage.</summary>
+public sealed class WatcherSimulationTests : Akka.TestKit.Xunit2.TestKit
+{
+    private static readonly Config Fast = ConfigurationFactory.ParseString("""
+        akka.loglevel = WARNING
+        registry {
+          retry { min-backoff = 10ms, max-backoff = 50ms }
+          discovery { progress-interval = 50ms, silence-timeout = 200ms }
+        }
+        """);
+
+    private static readonly TimeSpan Wait = TimeSpan.FromSeconds(5);
+    private readonly FakeRegistryStore _etcd = new();
+    private readonly FakeRegistryStore _writer;
+    private readonly RegistrySettings _settings = RegistrySettings.From(Fast);
+    private readonly IActorRef _discovery;
+
+    public WatcherSimulationTests() : base(Fast)
+    {
+        _writer = _etcd.Connect();
+        _discovery = Sys.ActorOf(DiscoverySupervisor.Props(_etcd, _settings));
+    }
+
+    private static ServiceInstance User(int n, int weight = 1) =>
+        ServiceInstance.Create("user", $"10.0.0.{n}:80") with { Weight = weight, RegisteredAt = DateTimeOffset.UnixEpoch };
+
+    private async Task<long> PutAsync(ServiceInstance instance) =>
+        (await _writer.PutAsync(InstanceCodec.Key("/services/", instance.Service, instance.Id), InstanceCodec.Encode(instance), 0, PutCondition.Always, default)).Revision;
+
+    private Task DeleteAsync(ServiceInstance instance) => _writer.DeleteAsync(InstanceCodec.Key("/services/", instance.Service, instance.Id), default);
+
+    private MembershipSnapshot Subscribe(string service = "user")
+    {
+        _discovery.Tell(new SubscribeMembership(service), TestActor);
+        return ExpectMsg<MembershipSnapshot>(Wait);
+    }
+
+    private async Task<ImmutableSortedDictionary<string, ServiceInstance>> EtcdViewAsync(string prefix = "/services/user/")
+    {
+        var listing = await _writer.ListAsync(prefix, default);
+        return listing.Values
+            .Select(v => { try { return InstanceCodec.Decode(v.Value); } catch (FormatException) { return null; } })
+            .OfType<ServiceInstance>()
+            .ToImmutableSortedDictionary(MembershipView.KeyOf, i => i, StringComparer.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_subscriber_gets_the_current_snapshot_first_then_every_change_in_order()
+    {
+        await PutAsync(User(1));
+        await PutAsync(User(2));
+        await PutAsync(ServiceInstance.Create("other", "10.9.9.9:1"));
+
+        var snapshot = Subscribe();
+        Assert.Equal(["10.0.0.1:80", "10.0.0.2:80"], snapshot.Instances.Select(i => i.Id));
+        Assert.Equal(_etcd.Revision, snapshot.Revision);
+        Assert.False(snapshot.Stale);
+
+        var upAt = await PutAsync(User(3));
+        Assert.Equal(new InstanceUp("user", User(3), upAt), ExpectMsg<InstanceUp>(Wait));
+        var changedAt = await PutAsync(User(1, weight: 5));
+        var updated = ExpectMsg<InstanceUpdated>(Wait);
+        Assert.Equal((User(1), User(1, 5), changedAt), (updated.Previous, updated.Instance, updated.Revision));
+        await DeleteAsync(User(2));
+        Assert.Equal(User(2), ExpectMsg<InstanceDown>(Wait).Instance);
+    }
+
+    [Fact]
+    public async Task Rewriting_the_same_value_is_not_an_update()
+    {
+        await PutAsync(User(1));
+        Subscribe();
+
+        await PutAsync(User(1));
+        var upAt = await PutAsync(User(2));
+
+        Assert.Equal(upAt, ExpectMsg<InstanceUp>(Wait).Revision);
+    }
+
+    [Fact]
+    public async Task Changes_made_while_the_watch_was_broken_arrive_once_each_after_it_resumes()
+    {
+        await PutAsync(User(1));
+        await PutAsync(User(2));
+        var view = new MembershipView();
+        view.Apply(Subscribe());
+
+        _etcd.MakeUnavailable();
+        Assert.True(ExpectMsg<MembershipStale>(Wait).Stale);
+        await PutAsync(User(3));
+        await DeleteAsync(User(1));
+        await PutAsync(User(2, weight: 9));
+        _etcd.Heal();
+
+        while (view.ToSorted().Count != 2 || view.Stale || view.Instances["user/10.0.0.2:80"].Weight != 9)
+            view.Apply(ExpectMsg<MembershipEvent>(Wait));
+        Assert.Equal(await EtcdViewAsync(), view.ToSorted());
+        Assert.Equal(1, view.Snapshots);
+    }
+
+    [Fact]
+    public async Task While_etcd_is_unreachable_the_last_membership_is_kept_and_flagged_stale()
+    {
+        await PutAsync(User(1));
+        Subscribe();
+        var late = CreateTestProbe();
+
+        _etcd.MakeUnavailable();
+        var stale = ExpectMsg<MembershipStale>(Wait);
+        Assert.True(stale.Stale);
+        Assert.Contains(FakeRegistryStore.UnavailableMessage, stale.Reason);
+        _discovery.Tell(new SubscribeMembership("user"), late);
+        var snapshot = late.ExpectMsg<MembershipSnapshot>(Wait);
+        Assert.True(snapshot.Stale);
+        Assert.Equal<ServiceInstance>([User(1)], snapshot.Instances);
+
+        _etcd.Heal();
+        Assert.False(ExpectMsg<MembershipStale>(Wait).Stale);
+    }
+
+    [Fact]
+    public async Task After_compaction_the_watcher_relists_and_reports_exactly_the_difference()
+    {
+        await PutAsync(User(1));
+        await PutAsync(User(2));
+        await PutAsync(User(3));
+        var view = new MembershipView();
+        view.Apply(Subscribe());
+
+        _etcd.MakeUnavailable();
+        ExpectMsg<MembershipStale>(Wait);
+        await DeleteAsync(User(1));
+        await PutAsync(User(2, weight: 4));
+        await PutAsync(User(4));
+        await DeleteAsync(User(4));
+        await PutAsync(User(5));
+        _etcd.Compact(_etcd.Revision);
+        _etcd.Heal();
+
+        var events = new List<MembershipEvent>();
+        while (events.Count < 3) events.Add(FishForMessage<MembershipEvent>(e => e is not MembershipStale, Wait));
+        Assert.Equal(
+            ["down 10.0.0.1:80", "up 10.0.0.5:80", "update 10.0.0.2:80"],
+            events.Select(Describe).Order());
+        Assert.DoesNotContain(events, e => e is MembershipSnapshot);
+        foreach (var e in events) view.Apply(e);
+        Assert.Equal(await EtcdViewAsync(), view.ToSorted());
+    }
+
+    private static string Describe(MembershipEvent e) => e switch
+    {
+        InstanceUp up => $"up {up.Instance.Id}",
+        InstanceDown down => $"down {down.Instance.Id}",
+        InstanceUpdated updated => $"update {updated.Instance.Id}",
+        _ => e.GetType().Name,
+    };
+
+    [Fact]
+    public async Task Garbage_under_the_prefix_is_skipped_with_one_warning_and_never_stops_the_watch()
+    {
+        await PutAsync(User(1));
+        await _writer.PutAsync("/services/user/junk", "not json"u8.ToArray(), 0, PutCondition.Always, default);
+
+        Assert.Equal<ServiceInstance>([User(1)], Subscribe().Instances);
+        var mismatched = User(7);
+        await EventFilter.Warning(contains: "skipping /services/user/lies").ExpectOneAsync(async () =>
+            await _writer.PutAsync("/services/user/lies", InstanceCodec.Encode(mismatched), 0, PutCondition.Always, default));
+        var upAt = await PutAsync(User(2));
+
+        Assert.Equal(upAt, ExpectMsg<InstanceUp>(Wait).Revision);
+    }
+
+    [Fact]
+    public async Task A_valid_instance_overwritten_with_garbage_goes_down()
+    {
+        await PutAsync(User(1));
+        Subscribe();
+
+        await _writer.PutAsync(InstanceCodec.Key("/services/", "user", User(1).Id), "{}"u8.ToArray(), 0, PutCondition.Always, default);
+
+        Assert.Equal(User(1), ExpectMsg<InstanceDown>(Wait).Instance);
+    }
+
+    [Fact]
+    public async Task A_silent_stream_is_reopened_and_no_change_is_lost()
+    {
+        await PutAsync(User(1));
+        Subscribe();
+        var watches = _etcd.Calls(StoreOperation.Watch);
+
+        _etcd.Hang();
+        await PutAsync(User(2));
+        AwaitCondition(() => _etcd.Calls(StoreOperation.Watch) > watches + 1, Wait);
+        _etcd.Heal();
+
+        var events = new List<MembershipEvent>();
+        while (!events.OfType<InstanceUp>().Any()) events.Add(ExpectMsg<MembershipEvent>(Wait));
+        Assert.Single(events.OfType<InstanceUp>());
+        var upAt = await PutAsync(User(3));
+        Assert.Equal(upAt, FishForMessage<InstanceUp>(_ => true, Wait).Revision);
+    }
+
+    [Fact]
+    public async Task A_crashed_watcher_restarts_keeps_its_subscribers_and_sends_a_fresh_snapshot()
+    {
+        await PutAsync(User(1));
+        Subscribe();
+        var watcher = await Sys.ActorSelection(_discovery.Path / "service-user").ResolveOne(Wait);
+
+        watcher.Tell(Kill.Instance);
+        var upAt = await PutAsync(User(2));
+
+        var snapshot = FishForMessage<MembershipSnapshot>(_ => true, Wait);
+        Assert.Contains(User(1), snapshot.Instances);
+        if (snapshot.Revision < upAt) Assert.Equal(upAt, ExpectMsg<InstanceUp>(Wait).Revision);
+    }
+
+    [Fact]
+    public async Task Watching_every_service_reports_each_instance_with_its_service()
+    {
+        await PutAsync(User(1));
+        await PutAsync(ServiceInstance.Create("orders", "10.1.1.1:80"));
+
+        var snapshot = Subscribe(DiscoverySupervisor.AllServices);
+        Assert.Equal(["orders", "user"], snapshot.Instances.Select(i => i.Service).Order());
+
+        await PutAsync(ServiceInstance.Create("billing", "10.2.2.2:80"));
+        Assert.Equal("billing", ExpectMsg<InstanceUp>(Wait).Service);
+    }
+
+    [Fact]
+    public void A_bad_service_name_is_refused_naming_it()
+    {
+        _discovery.Tell(new SubscribeMembership("bad name"), TestActor);
+
+        Assert.Contains("service 'bad name'", ExpectMsg<Status.Failure>(Wait).Cause.Message);
+    }
+
+    [Fact]
+    public async Task An_unsubscribed_actor_gets_nothing_more()
+    {
+        Subscribe();
+        _discovery.Tell(new UnsubscribeMembership("user"), TestActor);
+        var other = CreateTestProbe();
+        _discovery.Tell(new SubscribeMembership("user"), other);
+        other.ExpectMsg<MembershipSnapshot>(Wait);
+
+        await PutAsync(User(1));
+
+        other.ExpectMsg<InstanceUp>(Wait);
+        ExpectNoMsg(TimeSpan.FromMilliseconds(200));
+    }
+}
