@@ -44,8 +44,21 @@ public sealed partial class RegistrySupervisor : ReceiveActor, IWithTimers
     /// <inheritdoc />
     public ITimerScheduler Timers { get; set; } = null!;
 
+    // Props.Create(() => new ...) finds the constructor through Activator, which sees only public ones; this
+    // constructor is internal (its parameter types are), so a producer calls it directly.
     internal static Props Props(IRegistryStore store, RegistrySettings settings) =>
-        Akka.Actor.Props.Create(() => new RegistrySupervisor(store, settings));
+        Akka.Actor.Props.CreateBy(new Producer(store, settings));
+
+    private sealed class Producer(IRegistryStore store, RegistrySettings settings) : IIndirectActorProducer
+    {
+        public Type ActorType => typeof(RegistrySupervisor);
+
+        public ActorBase Produce() => new RegistrySupervisor(store, settings);
+
+        public void Release(ActorBase actor)
+        {
+        }
+    }
 
     /// <summary>A crashed LeaseActor is stopped, not restarted in place: the supervisor starts a new one after a back-off.</summary>
     protected override SupervisorStrategy SupervisorStrategy() =>
