@@ -1,1 +1,3 @@
-class P { static void Main() {} }
+using Registry.Host.Cli;
+
+return await RegistryCommand.InvokeAsync(args, Console.Out, Console.Error);

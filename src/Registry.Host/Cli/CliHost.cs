@@ -1,0 +1,61 @@
+using Akka.Hosting;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Console;
+using Registry.Hosting;
+using AkkaLogLevel = Akka.Event.LogLevel;
+
+namespace Registry.Host.Cli;
+
+/// <summary>
+/// The generic host every command runs in: the actor system built by Akka.Hosting with <c>AddServiceRegistry</c>,
+/// exactly as an application would, with every log (Akka's included) on stderr, one line each.
+/// The console lifetime turns SIGINT/SIGTERM into a host stop, which runs CoordinatedShutdown.
+/// </summary>
+internal static class CliHost
+{
+    /// <summary>The host's HOCON, shipped next to the binary.</summary>
+    public static string HoconPath => Path.Combine(AppContext.BaseDirectory, "hocon", "registry.conf");
+
+    public static IHost Build(CommonSettings settings, Action<AkkaConfigurationBuilder>? configure = null)
+    {
+        // No defaults: appsettings.json or DOTNET_ variables in the working directory must not change a tool's behaviour.
+        var builder = Microsoft.Extensions.Hosting.Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+        builder.Services.Configure<ConsoleLifetimeOptions>(o => o.SuppressStatusMessages = true);
+        builder.Logging.ClearProviders()
+            .SetMinimumLevel(settings.LogLevel)
+            .AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace)
+            .AddSimpleConsole(o =>
+            {
+                o.SingleLine = true;
+                o.TimestampFormat = "HH:mm:ss.fff ";
+                o.UseUtcTimestamp = true;
+            });
+        builder.Services.AddAkka("registry", (akka, _) =>
+        {
+            akka.AddHoconFile(HoconPath, HoconAddMode.Append)
+                .ConfigureLoggers(loggers =>
+                {
+                    loggers.LogLevel = ToAkka(settings.LogLevel);
+                    loggers.ClearLoggers();
+                    loggers.AddLoggerFactory();
+                })
+                .AddServiceRegistry(o =>
+                {
+                    o.Endpoints = settings.Endpoints.Select(e => e.ToString()).ToList();
+                    o.Prefix = settings.Prefix;
+                });
+            configure?.Invoke(akka);
+        });
+        return builder.Build();
+    }
+
+    private static AkkaLogLevel ToAkka(LogLevel level) => level switch
+    {
+        LogLevel.Trace or LogLevel.Debug => AkkaLogLevel.DebugLevel,
+        LogLevel.Information => AkkaLogLevel.InfoLevel,
+        LogLevel.Warning => AkkaLogLevel.WarningLevel,
+        _ => AkkaLogLevel.ErrorLevel,
+    };
+}

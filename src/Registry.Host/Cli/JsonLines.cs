@@ -1,0 +1,57 @@
+using System.Text;
+using System.Text.Encodings.Web;
+using System.Text.Json;
+
+namespace Registry.Host.Cli;
+
+/// <summary>The one-object-per-line JSON the commands print on stdout.</summary>
+internal static class JsonLines
+{
+    // Output goes to terminals and pipes, never into HTML: keep '+', '<' or non-ASCII text readable.
+    private static readonly JsonWriterOptions Options = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
+    /// <summary>The event's kind as printed: <c>registered</c>, <c>renew-failed</c>, <c>lease-lost</c>, …</summary>
+    public static string EventName(RegistrationEventKind kind) => JsonNamingPolicy.KebabCaseLower.ConvertName(kind.ToString());
+
+    /// <summary>
+    /// <c>{"event":…,"service":…,"id":…,"key":…,"lease":"&lt;hex&gt;","detail":…,"time":…}</c>; lease is "0" before
+    /// one was granted, detail null when there is nothing to add.
+    /// </summary>
+    public static string Event(RegistrationEvent e, DateTimeOffset time) => Write(json =>
+    {
+        json.WriteString("event", EventName(e.Kind));
+        json.WriteString("service", e.Instance.Service);
+        json.WriteString("id", e.Instance.Id);
+        json.WriteString("key", e.Key);
+        json.WriteString("lease", e.LeaseId.ToString("x"));
+        json.WriteString("detail", e.Detail);
+        json.WriteString("time", time);
+    });
+
+    /// <summary>An instance as stored, plus the key it lives under.</summary>
+    public static string Instance(ServiceInstance instance, string key) => Write(json =>
+    {
+        json.WriteString("service", instance.Service);
+        json.WriteString("id", instance.Id);
+        json.WriteString("address", instance.Address);
+        json.WriteStartObject("metadata");
+        foreach (var (name, value) in instance.Metadata) json.WriteString(name, value);
+        json.WriteEndObject();
+        json.WriteNumber("weight", instance.Weight);
+        json.WriteString("version", instance.Version);
+        json.WriteString("registeredAt", instance.RegisteredAt);
+        json.WriteString("key", key);
+    });
+
+    private static string Write(Action<Utf8JsonWriter> body)
+    {
+        using var buffer = new MemoryStream();
+        using (var json = new Utf8JsonWriter(buffer, Options))
+        {
+            json.WriteStartObject();
+            body(json);
+            json.WriteEndObject();
+        }
+        return Encoding.UTF8.GetString(buffer.GetBuffer(), 0, (int)buffer.Length);
+    }
+}

@@ -1,0 +1,99 @@
+using System.CommandLine;
+using System.CommandLine.Parsing;
+using System.Globalization;
+using System.Numerics;
+
+namespace Registry.Host.Cli;
+
+/// <summary>
+/// Builds options whose values are checked while parsing, so a bad value is a parse error that names the option.
+/// The checks are the library's (<see cref="InstanceValidation"/>), their messages re-labelled with the option name.
+/// </summary>
+internal static class OptionParsing
+{
+    /// <summary>A string option checked by <paramref name="check"/>, which returns null or a message starting with the field name.</summary>
+    public static Option<string?> Checked(string name, string helpName, string description, Func<string, string?> check) =>
+        new(name)
+        {
+            Description = description,
+            HelpName = helpName,
+            CustomParser = result =>
+            {
+                var token = result.Tokens[0].Value;
+                if (check(token) is { } problem) result.AddError(Relabel(name, problem));
+                return token;
+            },
+        };
+
+    /// <summary>
+    /// A whole-number option: <paramref name="check"/> validates the number (as in <see cref="InstanceValidation.CheckTtl"/>);
+    /// a token that is no number gets the same explanation.
+    /// </summary>
+    public static Option<T?> Number<T>(string name, string helpName, string description, Func<T, string?> check, T sample)
+        where T : struct, IBinaryInteger<T> =>
+        new(name)
+        {
+            Description = description,
+            HelpName = helpName,
+            CustomParser = result =>
+            {
+                var token = result.Tokens[0].Value;
+                if (!T.TryParse(token, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var value))
+                {
+                    result.AddError($"{name} '{token}'{Explanation(check(sample) ?? ": invalid")}");
+                    return null;
+                }
+                if (check(value) is { } problem) result.AddError(Relabel(name, problem));
+                return value;
+            },
+        };
+
+    /// <summary>Replaces the field name a library message starts with ("ttl 0: …") by the option name ("--ttl 0: …").</summary>
+    public static string Relabel(string option, string problem)
+    {
+        var space = problem.IndexOf(' ');
+        var colon = problem.IndexOf(':');
+        var fieldEnd = space < 0 || (colon >= 0 && colon < space) ? colon : space;
+        return fieldEnd < 0 ? $"{option}: {problem}" : option + problem[fieldEnd..];
+    }
+
+    /// <summary>The part of a message after the value it names: ": expected …".</summary>
+    private static string Explanation(string problem) => problem.IndexOf(':') is var colon and >= 0 ? problem[colon..] : $": {problem}";
+
+    /// <summary>The first problem of a parse, worded as one line that names the argument; null when there is none.</summary>
+    public static string? FirstProblem(ParseResult parse)
+    {
+        if (parse.Errors.Count == 0) return null;
+        var command = parse.CommandResult.Command;
+        // Errors about a value that was given come first: they are what the user typed wrong.
+        var optionError = parse.Errors.Select(e => e.SymbolResult).OfType<OptionResult>().FirstOrDefault(o => o.IdentifierToken is not null);
+        if (optionError is { Tokens.Count: 0 }) return $"{optionError.Option.Name}: missing value";
+        if (optionError is not null && optionError.Tokens.Count > 1 && optionError.Option.Arity.MaximumNumberOfValues == 1)
+            return $"{optionError.Option.Name}: given {optionError.Tokens.Count} times; expected once";
+        var valueError = parse.Errors.FirstOrDefault(e => e.SymbolResult is ArgumentResult || e.SymbolResult == optionError);
+        if (valueError is not null) return valueError.Message;
+        if (parse.UnmatchedTokens.Count > 0)
+        {
+            var token = parse.UnmatchedTokens[0];
+            if (token.StartsWith('-')) return $"'{token}': unknown option for '{Path(parse)}'";
+            return command.Subcommands.Count > 0
+                ? $"'{token}': unknown command; expected one of: {Subcommands(command)}"
+                : $"'{token}': unexpected argument for '{Path(parse)}'";
+        }
+        if (command.Options.FirstOrDefault(o => o.Required && parse.GetResult(o) is not { IdentifierToken: not null }) is { } missing)
+            return $"{missing.Name}: missing; '{Path(parse)}' requires it";
+        if (command is RootCommand || (command.Action is null && command.Subcommands.Count > 0))
+            return $"no command given; expected one of: {Subcommands(command)} (see 'registry --help')";
+        return parse.Errors[0].Message;
+    }
+
+    private static string Subcommands(Command command) => string.Join(", ", command.Subcommands.Select(c => c.Name));
+
+    private static string Path(ParseResult parse)
+    {
+        var names = new List<string>();
+        for (SymbolResult? r = parse.CommandResult; r is CommandResult c; r = r.Parent) names.Add(c.Command is RootCommand ? "registry" : c.Command.Name);
+        names.Reverse();
+        return string.Join(' ', names);
+    }
+}

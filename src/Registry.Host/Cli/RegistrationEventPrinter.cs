@@ -1,0 +1,31 @@
+using Akka;
+using Akka.Actor;
+
+namespace Registry.Host.Cli;
+
+/// <summary>
+/// Subscribed to <see cref="RegistrationEvent"/>s on the EventStream: prints those of one key as JSON lines,
+/// then hands them to the command. Answers <see cref="Flush"/> once every event published before it is printed.
+/// </summary>
+internal sealed class RegistrationEventPrinter : ReceiveActor
+{
+    public RegistrationEventPrinter(string key, CliIo io, Action<RegistrationEvent> printed)
+    {
+        Receive<RegistrationEvent>(e => e.Key == key, e =>
+        {
+            io.WriteLine(JsonLines.Event(e, DateTimeOffset.UtcNow));
+            printed(e);
+        });
+        Receive<RegistrationEvent>(_ => { });
+        Receive<Flush>(_ => Sender.Tell(Done.Instance));
+    }
+
+    public static Props Props(string key, CliIo io, Action<RegistrationEvent> printed) =>
+        Akka.Actor.Props.Create(() => new RegistrationEventPrinter(key, io, printed));
+
+    /// <summary>Answered with <see cref="Done"/> after the events already in the mailbox.</summary>
+    public sealed record Flush
+    {
+        public static readonly Flush Instance = new();
+    }
+}

@@ -1,0 +1,64 @@
+using System.CommandLine;
+
+namespace Registry.Host.Cli;
+
+/// <summary>
+/// The <c>registry</c> command line: parses, turns any bad argument into one line on stderr and exit code 2,
+/// and runs the chosen command. Exit codes: 0 done, 1 failed at run time, 2 bad arguments.
+/// </summary>
+internal static class RegistryCommand
+{
+    public const int Ok = 0;
+    public const int Failed = 1;
+    public const int Usage = 2;
+
+    /// <summary>Runs the command line <paramref name="args"/> in-process and returns its exit code.</summary>
+    /// <param name="args">The arguments after the program name.</param>
+    /// <param name="stdout">Where output goes: JSON lines, tables, help.</param>
+    /// <param name="stderr">Where messages for humans and logs written by the command itself go.</param>
+    /// <param name="environment">Reads environment variables; <see cref="Environment.GetEnvironmentVariable(string)"/> when null.</param>
+    /// <param name="ct">Cancelling it stops the command as SIGTERM would.</param>
+    public static async Task<int> InvokeAsync(string[] args, TextWriter stdout, TextWriter stderr,
+        Func<string, string?>? environment = null, CancellationToken ct = default)
+    {
+        var io = new CliIo(stdout, stderr, environment ?? Environment.GetEnvironmentVariable);
+        var parse = Create(io).Parse(args);
+        if (OptionParsing.FirstProblem(parse) is { } problem)
+        {
+            io.Warn(problem);
+            return Usage;
+        }
+        try
+        {
+            return await parse.InvokeAsync(new InvocationConfiguration
+            {
+                Output = stdout,
+                Error = stderr,
+                EnableDefaultExceptionHandler = false,
+                // The generic host's console lifetime owns SIGINT/SIGTERM: a stop must run CoordinatedShutdown to its end.
+                ProcessTerminationTimeout = null,
+            }, ct);
+        }
+        catch (UsageException e)
+        {
+            io.Warn(e.Message);
+            return Usage;
+        }
+        catch (Exception e)
+        {
+            io.Warn($"failed: {e.GetType().Name}: {e.Message}");
+            return Failed;
+        }
+    }
+
+    /// <summary>The command tree; each command is its own class in this folder.</summary>
+    public static RootCommand Create(CliIo io)
+    {
+        var common = new CommonOptions();
+        var root = new RootCommand("Registry: register .NET services in etcd and discover them.");
+        foreach (var option in common.All) root.Add(option);
+        root.Add(new RegisterCommand(common, io));
+        root.Add(new ListCommand(common, io));
+        return root;
+    }
+}

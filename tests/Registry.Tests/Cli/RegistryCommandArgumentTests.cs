@@ -1,0 +1,83 @@
+using Registry.Host.Cli;
+
+namespace Registry.Tests.Cli;
+
+/// <summary>The parser runs in-process: no etcd, no actor system is started for a bad command line.</summary>
+public sealed class RegistryCommandArgumentTests
+{
+    private const string Register = "register --service user --address 127.0.0.1:8080";
+
+    [Theory]
+    [InlineData("register --service user --address notanaddress", "registry: --address 'notanaddress': expected host:port with port 1-65535")]
+    [InlineData("register --service user --address 127.0.0.1:0", "registry: --address '127.0.0.1:0': expected host:port with port 1-65535")]
+    [InlineData(Register + " --ttl 0", "registry: --ttl 0: expected whole seconds from 2 to 3600")]
+    [InlineData(Register + " --ttl 3601", "registry: --ttl 3601: expected whole seconds from 2 to 3600")]
+    [InlineData(Register + " --ttl ten", "registry: --ttl 'ten': expected whole seconds from 2 to 3600")]
+    [InlineData("register --address 127.0.0.1:8080", "registry: --service: missing; 'registry register' requires it")]
+    [InlineData("register --service user", "registry: --address: missing; 'registry register' requires it")]
+    [InlineData("register --service a/b --address 127.0.0.1:8080", "registry: --service 'a/b': expected 1-128 characters of letters, digits, '.', '_' or '-'")]
+    [InlineData(Register + " --id a/b", "registry: --id 'a/b': expected 1-256 characters without '/' or control characters")]
+    [InlineData(Register + " --meta novalue", "registry: --meta 'novalue': expected KEY=VALUE with a non-empty KEY")]
+    [InlineData(Register + " --meta =v", "registry: --meta '=v': expected KEY=VALUE with a non-empty KEY")]
+    [InlineData(Register + " --meta a=1 --meta a=2", "registry: --meta 'a=2': key 'a' given twice")]
+    [InlineData(Register + " --weight 0", "registry: --weight 0: expected a positive integer")]
+    [InlineData(Register + " --weight heavy", "registry: --weight 'heavy': expected a positive integer")]
+    [InlineData(Register + " --etcd notaurl", "registry: --etcd 'notaurl': expected a URL like http://127.0.0.1:2379")]
+    [InlineData(Register + " --etcd localhost:2379", "registry: --etcd 'localhost:2379': expected a URL like http://127.0.0.1:2379")]
+    [InlineData(Register + " --etcd http://a:2379,https://b:2379", "registry: --etcd: mixes http and https; use one scheme for all endpoints")]
+    [InlineData(Register + " --prefix services", "registry: --prefix 'services': expected a path that starts and ends with '/'")]
+    [InlineData(Register + " --ttl", "registry: --ttl: missing value")]
+    [InlineData(Register + " --ttl 5 --ttl 6", "registry: --ttl: given 2 times; expected once")]
+    [InlineData(Register + " --bogus", "registry: '--bogus': unknown option for 'registry register'")]
+    [InlineData("list --service user extra", "registry: 'extra': unexpected argument for 'registry list'")]
+    [InlineData("frobnicate", "registry: 'frobnicate': unknown command; expected one of: register, list")]
+    [InlineData("", "registry: no command given; expected one of: register, list (see 'registry --help')")]
+    public async Task Bad_argument_exits_2_with_one_line_naming_it(string commandLine, string expected)
+    {
+        var (code, stdout, stderr) = await RunAsync(commandLine);
+
+        Assert.Equal(2, code);
+        Assert.Equal(expected, stderr.TrimEnd('\n'));
+        Assert.Empty(stdout);
+    }
+
+    [Fact]
+    public async Task Bad_REGISTRY_ETCD_exits_2_naming_the_variable()
+    {
+        var (code, stdout, stderr) = await RunAsync(Register, name => name == CommonOptions.EtcdVariable ? "etcd:2379" : null);
+
+        Assert.Equal(2, code);
+        Assert.Equal("registry: REGISTRY_ETCD 'etcd:2379': expected a URL like http://127.0.0.1:2379", stderr.TrimEnd('\n'));
+        Assert.Empty(stdout);
+    }
+
+    [Fact]
+    public async Task Too_much_metadata_exits_2_naming_meta()
+    {
+        var metadata = string.Join(' ', Enumerable.Range(0, InstanceValidation.MaxMetadataEntries + 1).Select(i => $"--meta k{i}=v"));
+
+        var (code, _, stderr) = await RunAsync($"{Register} {metadata}");
+
+        Assert.Equal(2, code);
+        Assert.Equal($"registry: --meta: {InstanceValidation.MaxMetadataEntries + 1} entries, at most {InstanceValidation.MaxMetadataEntries} allowed", stderr.TrimEnd('\n'));
+    }
+
+    [Fact]
+    public async Task Help_goes_to_stdout_and_exits_0()
+    {
+        var (code, stdout, stderr) = await RunAsync("register --help");
+
+        Assert.Equal(0, code);
+        Assert.Contains("--address", stdout);
+        Assert.Empty(stderr);
+    }
+
+    private static async Task<(int Code, string Stdout, string Stderr)> RunAsync(string commandLine, Func<string, string?>? environment = null)
+    {
+        var stdout = new StringWriter { NewLine = "\n" };
+        var stderr = new StringWriter { NewLine = "\n" };
+        var args = commandLine.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        var code = await RegistryCommand.InvokeAsync(args, stdout, stderr, environment ?? (_ => null));
+        return (code, stdout.ToString(), stderr.ToString());
+    }
+}
