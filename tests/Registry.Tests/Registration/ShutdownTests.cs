@@ -31,7 +31,7 @@ public sealed class ShutdownTests(EtcdNode etcd) : IClassFixture<EtcdNode>
     [Fact]
     public async Task The_hosting_extension_exposes_the_supervisor_and_deregisters_when_the_host_stops()
     {
-        var builder = Host.CreateApplicationBuilder();
+        var builder = Microsoft.Extensions.Hosting.Host.CreateApplicationBuilder();
         builder.Services.AddAkka("hosted", (akka, _) => akka.AddServiceRegistry(o =>
         {
             o.Endpoints = [etcd.Endpoint];
