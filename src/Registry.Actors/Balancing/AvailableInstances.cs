@@ -1,0 +1,40 @@
+using System.Collections;
+using Registry.Balancing;
+
+namespace Registry;
+
+/// <summary>
+/// An immutable snapshot of the instances of one service that may be picked now (registered and not ejected),
+/// ordered by id, with their live counts of outstanding calls. A new snapshot replaces it whenever the membership
+/// or an ejection changes; policies may cache what they derive from one (a ring, a schedule) by reference.
+/// </summary>
+public sealed class AvailableInstances : IReadOnlyList<ServiceInstance>
+{
+    private readonly ServiceInstance[] _instances;
+
+    internal AvailableInstances(string service, InstanceState[] states)
+    {
+        Service = service;
+        States = states;
+        _instances = Array.ConvertAll(states, s => s.Instance);
+    }
+
+    /// <summary>The service the instances belong to.</summary>
+    public string Service { get; }
+
+    /// <summary>How many instances may be picked.</summary>
+    public int Count => _instances.Length;
+
+    /// <summary>The instance at <paramref name="index"/>.</summary>
+    public ServiceInstance this[int index] => _instances[index];
+
+    internal InstanceState[] States { get; }
+
+    /// <summary>The calls to the instance at <paramref name="index"/> that were picked and have not ended yet.</summary>
+    public int Outstanding(int index) => Volatile.Read(ref States[index].Outstanding);
+
+    /// <inheritdoc />
+    public IEnumerator<ServiceInstance> GetEnumerator() => ((IEnumerable<ServiceInstance>)_instances).GetEnumerator();
+
+    IEnumerator IEnumerable.GetEnumerator() => GetEnumerator();
+}

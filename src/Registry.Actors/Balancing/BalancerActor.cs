@@ -1,0 +1,173 @@
+using System.Collections.Immutable;
+using Akka.Actor;
+using Akka.Event;
+
+namespace Registry.Balancing;
+
+/// <summary>
+/// The client-side balancer of one service: subscribes to its membership at the discovery actor, folds the events
+/// into an immutable snapshot, and publishes each snapshot to its <see cref="ServiceBalancer"/>, which picks on the
+/// hot path. Answers <see cref="Pick"/>, <see cref="ReportFailure"/>, <see cref="ReportSuccess"/> and
+/// <see cref="GetBalancer"/> for callers that go through messages.
+/// </summary>
+internal sealed class BalancerActor : ReceiveActor
+{
+    private readonly string _service;
+    private readonly IActorRef _discovery;
+    private readonly ServiceBalancer _balancer;
+    private readonly ILoggingAdapter _log = Context.GetLogger();
+    private ImmutableSortedDictionary<string, ServiceInstance> _members = ImmutableSortedDictionary.Create<string, ServiceInstance>(StringComparer.Ordinal);
+    private bool _stale;
+
+    private BalancerActor(string service, IActorRef discovery, ServiceBalancer balancer)
+    {
+        _service = service;
+        _discovery = discovery;
+        _balancer = balancer;
+        _balancer.Log = _log;
+        AwaitingSnapshot();
+    }
+
+    /// <summary>
+    /// Props of the balancer of <paramref name="service"/>, fed by <paramref name="discovery"/> (the actor that answers
+    /// <see cref="SubscribeMembership"/>). Create one actor per Props: restarts of that actor keep its
+    /// <see cref="ServiceBalancer"/>, so hot paths holding it keep seeing the membership.
+    /// </summary>
+    /// <param name="service">The service the balancer picks instances of.</param>
+    /// <param name="discovery">The discovery actor to subscribe to.</param>
+    /// <param name="settings">The <c>registry.balancing</c> settings.</param>
+    /// <param name="policy">The policy name; null takes <c>registry.balancing.policy</c>.</param>
+    /// <param name="time">The clock of ejections; null is the system clock.</param>
+    /// <exception cref="ArgumentException">The policy name is unknown; the message names the valid ones.</exception>
+    public static Props Props(string service, IActorRef discovery, BalancingSettings settings, string? policy = null, TimeProvider? time = null)
+    {
+        var balancer = new ServiceBalancer(service, LoadBalancingPolicies.Create(policy ?? settings.Policy, settings), settings, time);
+        return Akka.Actor.Props.CreateBy(new Producer(service, discovery, balancer));
+    }
+
+    protected override void PreStart()
+    {
+        Context.Watch(_discovery);
+        _discovery.Tell(new SubscribeMembership(_service), Self);
+    }
+
+    protected override void PostStop()
+    {
+        _discovery.Tell(new UnsubscribeMembership(_service), Self);
+        // Hot paths may outlive the actor: they keep the last membership, flagged as no longer followed.
+        _balancer.SetStale(true);
+    }
+
+    /// <summary>Subscribed; no snapshot yet, so picks answer that the membership is not known.</summary>
+    private void AwaitingSnapshot()
+    {
+        Receive<MembershipEvent>(e => e.Service != _service, IgnoreOtherService);
+        Receive<MembershipSnapshot>(s =>
+        {
+            ApplySnapshot(s);
+            Become(Following);
+        });
+        Receive<MembershipStale>(s => { _stale = s.Stale; });
+        Receive<MembershipEvent>(e => _log.Debug("'{0}': {1} before the first snapshot ignored", _service, e.GetType().Name));
+        Common();
+    }
+
+    /// <summary>Holds a membership and applies every change to it.</summary>
+    private void Following()
+    {
+        Receive<MembershipEvent>(e => e.Service != _service, IgnoreOtherService);
+        Receive<MembershipSnapshot>(ApplySnapshot);
+        Receive<InstanceUp>(up =>
+        {
+            _log.Info("'{0}': {1} up at {2}", _service, up.Instance.Id, up.Instance.Address);
+            Publish(_members.SetItem(up.Instance.Id, up.Instance));
+        });
+        Receive<InstanceDown>(down =>
+        {
+            _log.Info("'{0}': {1} down", _service, down.Instance.Id);
+            Publish(_members.Remove(down.Instance.Id));
+        });
+        Receive<InstanceUpdated>(updated =>
+        {
+            _log.Info("'{0}': {1} updated (address {2}, weight {3})", _service, updated.Instance.Id, updated.Instance.Address, updated.Instance.Weight);
+            Publish(_members.Remove(updated.Previous.Id).SetItem(updated.Instance.Id, updated.Instance));
+        });
+        Receive<MembershipStale>(s =>
+        {
+            if (s.Stale == _stale) return;
+            _stale = s.Stale;
+            if (s.Stale) _log.Warning("'{0}': membership is stale, keeping the last {1} instance(s): {2}", _service, _members.Count, s.Reason ?? "etcd unreachable");
+            else _log.Info("'{0}': membership is fresh again", _service);
+            _balancer.SetStale(s.Stale);
+        });
+        Common();
+    }
+
+    /// <summary>What every behaviour answers.</summary>
+    private void Common()
+    {
+        Receive<Pick>(pick =>
+        {
+            // Outstanding calls are tracked by hot-path handles only: a message caller never says when its call ends.
+            var call = _balancer.Pick(pick.Key);
+            if (call.HasInstance)
+            {
+                call.Release();
+                Sender.Tell(new Picked(call.Instance));
+            }
+            else
+            {
+                Sender.Tell(new NoInstance(_service, _balancer.UnavailableReason ?? $"no instance of '{_service}' can be picked"));
+            }
+        });
+        Receive<ReportFailure>(r => Report(r.InstanceId, success: false));
+        Receive<ReportSuccess>(r => Report(r.InstanceId, success: true));
+        Receive<GetBalancer>(_ => Sender.Tell(_balancer));
+        Receive<Terminated>(t => t.ActorRef.Equals(_discovery), _ =>
+        {
+            _log.Warning("'{0}': the discovery actor stopped; keeping the last {1} instance(s) as stale", _service, _members.Count);
+            _stale = true;
+            _balancer.SetStale(true);
+        });
+    }
+
+    private void ApplySnapshot(MembershipSnapshot snapshot)
+    {
+        _log.Info("'{0}': {1} instance(s) at revision {2}{3}", _service, snapshot.Instances.Length, snapshot.Revision, snapshot.Stale ? " (stale)" : "");
+        _stale = snapshot.Stale;
+        var members = ImmutableSortedDictionary.CreateBuilder<string, ServiceInstance>(StringComparer.Ordinal);
+        foreach (var instance in snapshot.Instances) members[instance.Id] = instance;
+        Publish(members.ToImmutable());
+    }
+
+    private void Publish(ImmutableSortedDictionary<string, ServiceInstance> members)
+    {
+        _members = members;
+        _balancer.Publish([.. members.Values], _stale);
+    }
+
+    private void Report(string instanceId, bool success)
+    {
+        if (_balancer.Find(instanceId) is not { } state)
+        {
+            _log.Debug("'{0}': outcome reported for {1}, which is not a member", _service, instanceId);
+            return;
+        }
+        if (success) _balancer.Succeeded(state);
+        else _balancer.Failed(state);
+    }
+
+    private void IgnoreOtherService(MembershipEvent e) =>
+        _log.Warning("balancer of '{0}' got a {1} of '{2}'; ignored", _service, e.GetType().Name, e.Service);
+
+    private sealed class Producer(string service, IActorRef discovery, ServiceBalancer balancer) : IIndirectActorProducer
+    {
+        public Type ActorType => typeof(BalancerActor);
+
+        public ActorBase Produce() => new BalancerActor(service, discovery, balancer);
+
+        public void Release(ActorBase actor)
+        {
+        }
+    }
+}

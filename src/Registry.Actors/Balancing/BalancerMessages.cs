@@ -1,0 +1,27 @@
+namespace Registry;
+
+/// <summary>
+/// Asks a service's balancer actor for an instance to call; answered with <see cref="Picked"/> or
+/// <see cref="NoInstance"/>. Hot paths use <see cref="ServiceBalancer.Pick"/> instead (no round trip).
+/// </summary>
+/// <param name="Key">The caller's key for the <c>hash</c> policy (e.g. a user id); other policies ignore it.</param>
+public sealed record Pick(string? Key = null);
+
+/// <summary>The instance to call. Report the outcome with <see cref="ReportSuccess"/> / <see cref="ReportFailure"/>.</summary>
+public sealed record Picked(ServiceInstance Instance);
+
+/// <summary>No instance can be picked; <paramref name="Reason"/> says why (none registered, membership not known yet…).</summary>
+public sealed record NoInstance(string Service, string Reason);
+
+/// <summary>A call to the instance <paramref name="InstanceId"/> failed: the balancer ejects it for a back-off.</summary>
+public sealed record ReportFailure(string InstanceId);
+
+/// <summary>A call to the instance <paramref name="InstanceId"/> succeeded: its consecutive failures are reset.</summary>
+public sealed record ReportSuccess(string InstanceId);
+
+/// <summary>Asks a balancer actor for its <see cref="ServiceBalancer"/>, the hot-path reader of the same snapshot.</summary>
+public sealed record GetBalancer
+{
+    /// <summary>The message.</summary>
+    public static GetBalancer Instance { get; } = new();
+}

@@ -1,0 +1,61 @@
+using Akka.Configuration;
+
+namespace Registry.Balancing;
+
+/// <summary>The <c>registry.balancing</c> HOCON section, parsed and validated once.</summary>
+/// <param name="Policy">Name of the default policy (one of <see cref="LoadBalancingPolicies.Names"/>).</param>
+/// <param name="Ejection">Back-off of an ejected instance: base·2ⁿ⁻¹ after n consecutive failures, capped, jittered.</param>
+/// <param name="MaxEjectedPercent">The share of instances (0–100) that may be ejected at once; 0 turns ejection off.</param>
+/// <param name="HashLoadFactor">Bounded-load factor c of the hash policy, at least 1.</param>
+/// <param name="VirtualNodes">Points per instance on the hash ring.</param>
+internal sealed record BalancingSettings(
+    string Policy,
+    Backoff Ejection,
+    int MaxEjectedPercent,
+    double HashLoadFactor,
+    int VirtualNodes)
+{
+    /// <summary>The defaults of reference.conf.</summary>
+    public static BalancingSettings Default { get; } = From(Config.Empty);
+
+    /// <summary>Reads <c>registry.balancing</c> from <paramref name="config"/> with reference.conf as fallback.</summary>
+    public static BalancingSettings From(Config config)
+    {
+        var c = config.WithFallback(RegistrySettings.Reference).GetConfig("registry.balancing");
+
+        var policy = c.GetString("policy");
+        if (!LoadBalancingPolicies.Names.Contains(policy))
+            throw Invalid("policy", $"'{policy}' is not one of {string.Join(", ", LoadBalancingPolicies.Names)}");
+
+        var ejection = new Backoff(
+            Positive(c, "ejection.base-backoff"), Positive(c, "ejection.max-backoff"), c.GetDouble("ejection.random-factor"));
+        if (ejection.Max < ejection.Min) throw Invalid("ejection.max-backoff", "must not be below base-backoff");
+        if (ejection.RandomFactor is < 0 or > 1) throw Invalid("ejection.random-factor", $"{ejection.RandomFactor}: expected a number from 0 to 1");
+
+        var percent = c.GetInt("ejection.max-ejected-percent");
+        if (percent is < 0 or > 100) throw Invalid("ejection.max-ejected-percent", $"{percent}: expected a whole number from 0 to 100");
+
+        var loadFactor = c.GetDouble("hash.load-factor");
+        if (!(loadFactor >= 1) || double.IsInfinity(loadFactor)) throw Invalid("hash.load-factor", $"{loadFactor}: expected a number of at least 1.0");
+
+        var virtualNodes = c.GetInt("hash.virtual-nodes");
+        if (virtualNodes is < 1 or > 10_000) throw Invalid("hash.virtual-nodes", $"{virtualNodes}: expected a whole number from 1 to 10000");
+
+        return new BalancingSettings(policy, ejection, percent, loadFactor, virtualNodes);
+    }
+
+    /// <summary>
+    /// How many of <paramref name="members"/> instances may be ejected at once: the configured share rounded down, at
+    /// least one when ejection is on, and never all of them.
+    /// </summary>
+    public int MaxEjected(int members) =>
+        MaxEjectedPercent == 0 || members < 2 ? 0 : Math.Clamp(members * MaxEjectedPercent / 100, 1, members - 1);
+
+    private static TimeSpan Positive(Config c, string path)
+    {
+        var value = c.GetTimeSpan(path, allowInfinite: false);
+        return value > TimeSpan.Zero ? value : throw Invalid(path, $"{value}: expected a positive duration");
+    }
+
+    private static ConfigurationException Invalid(string path, string problem) => new($"registry.balancing.{path}: {problem}");
+}

@@ -1,0 +1,213 @@
+using System.Collections.Immutable;
+using Akka.Event;
+using Registry.Balancing;
+
+namespace Registry;
+
+/// <summary>
+/// The hot-path side of a service's balancer: picks an instance without a message round trip and without
+/// allocating, from an immutable snapshot its BalancerActor replaces whenever the membership changes. Safe to use
+/// from any number of threads. Get it from the balancer actor with <see cref="GetBalancer"/>.
+/// </summary>
+/// <remarks>
+/// Passive health: a failed call ejects its instance for a back-off that doubles with each consecutive failure
+/// (capped, jittered); it is re-admitted when the back-off ends, and a success resets the count. At most
+/// <c>registry.balancing.ejection.max-ejected-percent</c> of the instances are ejected at once and never all of them:
+/// a failure beyond that share ejects nothing, and when instances leave so that too many of the rest are ejected,
+/// those whose ejection would end soonest come back first.
+/// </remarks>
+public sealed class ServiceBalancer
+{
+    private readonly Lock _lock = new();
+    private readonly ILoadBalancingPolicy _policy;
+    private readonly BalancingSettings _settings;
+    private readonly TimeProvider _time;
+    private View _view;
+
+    internal ServiceBalancer(string service, ILoadBalancingPolicy policy, BalancingSettings settings, TimeProvider? time = null)
+    {
+        Service = service;
+        _policy = policy;
+        _settings = settings;
+        _time = time ?? TimeProvider.System;
+        _view = View.Unknown(service);
+    }
+
+    /// <summary>The service this balancer picks instances of.</summary>
+    public string Service { get; }
+
+    /// <summary>The name of the policy that picks.</summary>
+    public string Policy => _policy.Name;
+
+    /// <summary>Every registered instance, ejected or not, ordered by id.</summary>
+    public ImmutableArray<ServiceInstance> Members => Current().Members;
+
+    /// <summary>The instances a pick chooses from now.</summary>
+    public AvailableInstances Available => Current().Available;
+
+    /// <summary>True while the membership is the last one known because etcd is unreachable.</summary>
+    public bool IsStale => Current().Stale;
+
+    /// <summary>Why <see cref="Pick"/> finds no instance now; null when it finds one.</summary>
+    public string? UnavailableReason => Current().Reason;
+
+    /// <summary>Where passive-health changes are logged; set by the owning actor.</summary>
+    internal ILoggingAdapter? Log { get; set; }
+
+    /// <summary>
+    /// Picks an instance for one call with the balancer's policy. End the returned call exactly once. Returns a call
+    /// without instance (<see cref="BalancedCall.HasInstance"/> false) when there is none to pick.
+    /// </summary>
+    /// <param name="key">The caller's key for the <c>hash</c> policy; other policies ignore it.</param>
+    public BalancedCall Pick(string? key = null)
+    {
+        var available = Current().Available;
+        if (available.Count == 0) return default;
+        var index = _policy.Pick(available, key);
+        var state = available.States[index];
+        Interlocked.Increment(ref state.Outstanding);
+        return new BalancedCall(available[index], state);
+    }
+
+    /// <summary>Replaces the membership (from the actor); instances still at the same address keep their state.</summary>
+    internal void Publish(ImmutableArray<ServiceInstance> instances, bool stale)
+    {
+        lock (_lock)
+        {
+            var previous = new Dictionary<string, InstanceState>(StringComparer.Ordinal);
+            foreach (var state in _view.States) previous[state.Instance.Id] = state;
+            var states = new InstanceState[instances.Length];
+            for (var i = 0; i < states.Length; i++)
+            {
+                var instance = instances[i];
+                if (previous.TryGetValue(instance.Id, out var kept) && kept.Instance.Address == instance.Address)
+                {
+                    kept.Instance = instance;
+                    states[i] = kept;
+                }
+                else
+                {
+                    states[i] = new InstanceState(this, instance);
+                }
+            }
+            Volatile.Write(ref _view, Build(states, known: true, stale, _time.GetTimestamp()));
+        }
+    }
+
+    /// <summary>Flags the membership as stale or fresh, keeping it.</summary>
+    internal void SetStale(bool stale)
+    {
+        lock (_lock)
+        {
+            var view = _view;
+            if (view.Stale != stale) Volatile.Write(ref _view, Build(view.States, view.Known, stale, _time.GetTimestamp()));
+        }
+    }
+
+    /// <summary>The state of the member <paramref name="id"/>, null when it is not a member.</summary>
+    internal InstanceState? Find(string id) => Array.Find(Volatile.Read(ref _view).States, s => s.Instance.Id == id);
+
+    /// <summary>A call on <paramref name="state"/>'s instance succeeded.</summary>
+    internal void Succeeded(InstanceState state)
+    {
+        // A success of a call that started before the ejection does not cut the back-off of the next one.
+        if (Volatile.Read(ref state.ConsecutiveFailures) != 0 && Volatile.Read(ref state.EjectedUntil) == 0)
+            Volatile.Write(ref state.ConsecutiveFailures, 0);
+    }
+
+    /// <summary>A call on <paramref name="state"/>'s instance failed: eject it unless the ejected share is full.</summary>
+    internal void Failed(InstanceState state)
+    {
+        if (_settings.MaxEjectedPercent == 0) return;
+        lock (_lock)
+        {
+            var view = _view;
+            var now = _time.GetTimestamp();
+            // Calls in flight when the instance was ejected fail too; they do not lengthen its back-off.
+            if (state.EjectedUntil > now || Array.IndexOf(view.States, state) < 0) return;
+            var failures = ++state.ConsecutiveFailures;
+            var ejected = view.States.Count(s => s.EjectedUntil > now);
+            var allowed = _settings.MaxEjected(view.States.Length);
+            if (ejected >= allowed)
+            {
+                Log?.Warning("{0} of '{1}' failed {2} time(s) in a row but stays in: {3} of {4} instances are ejected already (at most {5})",
+                    state.Instance.Id, Service, failures, ejected, view.States.Length, allowed);
+                return;
+            }
+            var backoff = _settings.Ejection.Delay(failures - 1);
+            state.EjectedUntil = now + (long)(backoff.TotalSeconds * _time.TimestampFrequency);
+            Log?.Warning("{0} of '{1}' ejected for {2} after {3} consecutive failure(s)", state.Instance.Id, Service, backoff, failures);
+            Volatile.Write(ref _view, Build(view.States, view.Known, view.Stale, now));
+        }
+    }
+
+    /// <summary>The current view, rebuilt first when an ejection has ended since it was built.</summary>
+    private View Current()
+    {
+        var view = Volatile.Read(ref _view);
+        return view.ReviewAt == long.MaxValue || _time.GetTimestamp() < view.ReviewAt ? view : Review();
+    }
+
+    private View Review()
+    {
+        lock (_lock)
+        {
+            var view = _view;
+            var now = _time.GetTimestamp();
+            if (now < view.ReviewAt) return view;
+            var rebuilt = Build(view.States, view.Known, view.Stale, now);
+            Volatile.Write(ref _view, rebuilt);
+            return rebuilt;
+        }
+    }
+
+    /// <summary>Builds the view of <paramref name="states"/> at <paramref name="now"/>; called under the lock.</summary>
+    private View Build(InstanceState[] states, bool known, bool stale, long now)
+    {
+        var ejected = 0;
+        foreach (var state in states)
+        {
+            if (state.EjectedUntil == 0) continue;
+            if (state.EjectedUntil <= now)
+            {
+                state.EjectedUntil = 0;
+                Log?.Info("{0} of '{1}' re-admitted after its ejection", state.Instance.Id, Service);
+            }
+            else
+            {
+                ejected++;
+            }
+        }
+
+        // Members left and too many of the rest are ejected: those whose ejection ends soonest come back now.
+        var allowed = _settings.MaxEjected(states.Length);
+        for (; ejected > allowed; ejected--)
+        {
+            var soonest = states.Where(s => s.EjectedUntil != 0).MinBy(s => s.EjectedUntil)!;
+            soonest.EjectedUntil = 0;
+            Log?.Info("{0} of '{1}' re-admitted early: at most {2} of {3} instances may be ejected", soonest.Instance.Id, Service, allowed, states.Length);
+        }
+
+        var eligible = ejected == 0 ? states : states.Where(s => s.EjectedUntil == 0).ToArray();
+        var reviewAt = ejected == 0 ? long.MaxValue : states.Where(s => s.EjectedUntil != 0).Min(s => s.EjectedUntil);
+        string? reason = null;
+        if (!known) reason = $"the membership of '{Service}' is not known yet";
+        else if (states.Length == 0) reason = $"no instance of '{Service}' is registered" + (stale ? " (last known membership; etcd is unreachable)" : "");
+        else if (eligible.Length == 0) reason = $"every instance of '{Service}' is ejected";
+        return new View(states, [..states.Select(s => s.Instance)], new AvailableInstances(Service, eligible), reviewAt, known, stale, reason);
+    }
+
+    /// <summary>What picks read: the members, those available, and when an ejection ends next.</summary>
+    private sealed record View(
+        InstanceState[] States,
+        ImmutableArray<ServiceInstance> Members,
+        AvailableInstances Available,
+        long ReviewAt,
+        bool Known,
+        bool Stale,
+        string? Reason)
+    {
+        public static View Unknown(string service) =>
+            new([], [], new AvailableInstances(service, []), long.MaxValue, false, false, $"the membership of '{service}' is not known yet");
+    }
+}

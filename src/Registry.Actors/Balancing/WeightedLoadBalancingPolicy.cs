@@ -1,0 +1,68 @@
+namespace Registry.Balancing;
+
+/// <summary>
+/// <c>weighted</c>: smooth weighted round-robin as nginx does it — each instance gets its registered weight's share
+/// of the calls, interleaved (weights 5, 1, 1 give a a b a c a a) rather than in bursts. The schedule of one period
+/// is computed once per snapshot, so a pick is one increment and one array read.
+/// </summary>
+internal sealed class WeightedLoadBalancingPolicy : ILoadBalancingPolicy
+{
+    // Longer periods (huge or coprime weights) are scaled down to this many turns, keeping shares within ~0.01 %.
+    private const int MaxPeriod = 1 << 14;
+
+    private Schedule? _schedule;
+
+    public string Name => LoadBalancingPolicies.Weighted;
+
+    public int Pick(AvailableInstances instances, string? key)
+    {
+        var schedule = Volatile.Read(ref _schedule);
+        if (schedule is null || !ReferenceEquals(schedule.Instances, instances))
+        {
+            schedule = new Schedule(instances);
+            Volatile.Write(ref _schedule, schedule);
+        }
+        var turn = (uint)Interlocked.Increment(ref schedule.Turn) % (uint)schedule.Order.Length;
+        return schedule.Order[turn];
+    }
+
+    private sealed class Schedule
+    {
+        public readonly AvailableInstances Instances;
+        public readonly int[] Order;
+        public int Turn = -1;
+
+        public Schedule(AvailableInstances instances)
+        {
+            Instances = instances;
+            var weights = Weights(instances);
+            var period = (int)weights.Sum(w => (long)w);
+            Order = new int[period];
+            var current = new long[weights.Length];
+            for (var turn = 0; turn < period; turn++)
+            {
+                var best = 0;
+                for (var i = 0; i < weights.Length; i++)
+                {
+                    current[i] += weights[i];
+                    if (current[i] > current[best]) best = i;
+                }
+                current[best] -= period;
+                Order[turn] = best;
+            }
+        }
+
+        /// <summary>The weights divided by their common divisor, scaled down when the period would be too long.</summary>
+        private static int[] Weights(AvailableInstances instances)
+        {
+            var weights = instances.Select(i => (long)Math.Max(1, i.Weight)).ToArray();
+            var divisor = weights.Aggregate(0L, Gcd);
+            var total = weights.Sum() / divisor;
+            return total <= MaxPeriod
+                ? weights.Select(w => (int)(w / divisor)).ToArray()
+                : weights.Select(w => (int)Math.Max(1, w * MaxPeriod / (total * divisor))).ToArray();
+        }
+
+        private static long Gcd(long a, long b) => b == 0 ? a : Gcd(b, a % b);
+    }
+}

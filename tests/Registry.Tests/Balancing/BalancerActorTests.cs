@@ -1,0 +1,266 @@
+using Akka.Actor;
+using Akka.Configuration;
+using Akka.TestKit;
+using Microsoft.Extensions.Time.Testing;
+using Registry.Balancing;
+
+namespace Registry.Tests.Balancing;
+
+/// <summary>The BalancerActor against a probe that plays the discovery actor.</summary>
+public sealed class BalancerActorTests : Akka.TestKit.Xunit2.TestKit
+{
+    private static readonly Config Quiet = ConfigurationFactory.ParseString("akka.loglevel = WARNING");
+    private static readonly TimeSpan Wait = TimeSpan.FromSeconds(5);
+    private readonly FakeTimeProvider _time = new();
+    private readonly TestProbe _discovery;
+
+    public BalancerActorTests() : base(Quiet) => _discovery = CreateTestProbe();
+
+    private static ServiceInstance[] Members(params string[] ids) => Balancers.Instances(ids);
+
+    private IActorRef Start(string policy = "round-robin")
+    {
+        var balancer = Sys.ActorOf(BalancerActor.Props("user", _discovery.Ref, Balancers.Exact, policy, _time));
+        Assert.Equal("user", _discovery.ExpectMsg<SubscribeMembership>(Wait).Service);
+        Assert.Equal(balancer, _discovery.LastSender);
+        return balancer;
+    }
+
+    private void Send(IActorRef balancer, MembershipEvent e) => balancer.Tell(e, _discovery.Ref);
+
+    private static MembershipSnapshot Snapshot(ServiceInstance[] instances, long revision = 10, bool stale = false) =>
+        new("user", [.. instances], revision, stale);
+
+    private string PickId(IActorRef balancer, string? key = null)
+    {
+        balancer.Tell(new Pick(key), TestActor);
+        return ExpectMsg<Picked>(Wait).Instance.Id;
+    }
+
+    private string[] PickIds(IActorRef balancer, int count) => Enumerable.Range(0, count).Select(_ => PickId(balancer)).ToArray();
+
+    private NoInstance ExpectNoInstance(IActorRef balancer)
+    {
+        balancer.Tell(new Pick(), TestActor);
+        return ExpectMsg<NoInstance>(Wait);
+    }
+
+    private ServiceBalancer HotPath(IActorRef balancer)
+    {
+        balancer.Tell(GetBalancer.Instance, TestActor);
+        return ExpectMsg<ServiceBalancer>(Wait);
+    }
+
+    [Fact]
+    public void Subscribes_on_start_and_answers_that_the_membership_is_not_known_before_the_snapshot()
+    {
+        var balancer = Start();
+
+        var none = ExpectNoInstance(balancer);
+
+        Assert.Equal("user", none.Service);
+        Assert.Equal("the membership of 'user' is not known yet", none.Reason);
+    }
+
+    [Fact]
+    public void An_empty_membership_is_answered_with_a_clear_reason()
+    {
+        var balancer = Start();
+        Send(balancer, Snapshot([]));
+
+        Assert.Equal("no instance of 'user' is registered", ExpectNoInstance(balancer).Reason);
+    }
+
+    [Fact]
+    public void Picks_follow_the_snapshot_and_every_change()
+    {
+        var balancer = Start();
+        Send(balancer, Snapshot(Members("a", "b")));
+        Assert.Equal(["a", "b", "a", "b"], PickIds(balancer, 4));
+
+        Send(balancer, new InstanceUp("user", Balancers.Instance("c"), 11));
+        Assert.Equal(["b", "c", "a", "b"], PickIds(balancer, 4));
+
+        Send(balancer, new InstanceDown("user", Balancers.Instance("a"), 12));
+        Assert.Equal(["b", "c", "b", "c"], PickIds(balancer, 4));
+
+        var moved = Balancers.Instance("b", address: "10.1.1.1:9000");
+        Send(balancer, new InstanceUpdated("user", Balancers.Instance("b"), moved, 13));
+        var picked = Enumerable.Range(0, 2).Select(_ =>
+        {
+            balancer.Tell(new Pick(), TestActor);
+            return ExpectMsg<Picked>(Wait).Instance;
+        }).ToArray();
+        Assert.Contains(moved, picked);
+        Assert.Equal(["b", "c"], HotPath(balancer).Members.Select(m => m.Id));
+    }
+
+    [Fact]
+    public void A_new_snapshot_replaces_the_membership()
+    {
+        var balancer = Start();
+        Send(balancer, Snapshot(Members("a", "b")));
+        Send(balancer, new InstanceUp("user", Balancers.Instance("c"), 11));
+
+        Send(balancer, Snapshot(Members("d"), revision: 20));
+
+        Assert.Equal(["d", "d"], PickIds(balancer, 2));
+    }
+
+    [Fact]
+    public void A_stale_membership_is_kept_and_flagged()
+    {
+        var balancer = Start();
+        Send(balancer, Snapshot(Members("a", "b")));
+        var hot = HotPath(balancer);
+
+        Send(balancer, new MembershipStale("user", true, "etcd unreachable", 10));
+        Assert.Equal(["a", "b"], PickIds(balancer, 2));
+        Assert.True(hot.IsStale);
+        Assert.Equal(["a", "b"], hot.Members.Select(m => m.Id));
+
+        Send(balancer, new MembershipStale("user", false, null, 10));
+        PickIds(balancer, 1);
+        Assert.False(hot.IsStale);
+    }
+
+    [Fact]
+    public void Events_of_another_service_are_ignored()
+    {
+        var balancer = Start();
+        Send(balancer, Snapshot(Members("a")));
+
+        Send(balancer, new InstanceUp("billing", ServiceInstance.Create("billing", "x:1"), 11));
+
+        Assert.Equal(["a", "a"], PickIds(balancer, 2));
+    }
+
+    [Fact]
+    public void The_hot_path_reader_sees_the_same_snapshot()
+    {
+        var balancer = Start();
+        var hot = HotPath(balancer);
+        Assert.False(hot.Pick().HasInstance);
+        Assert.Equal("the membership of 'user' is not known yet", hot.UnavailableReason);
+
+        Send(balancer, Snapshot(Members("a", "b")));
+        Send(balancer, new InstanceUp("user", Balancers.Instance("c"), 11));
+        PickIds(balancer, 1);
+
+        Assert.Same(hot, HotPath(balancer));
+        Assert.Equal(["a", "b", "c"], hot.Members.Select(m => m.Id));
+        Assert.Equal(["a", "b", "c"], hot.Available.Select(m => m.Id));
+        Assert.Equal("round-robin", hot.Policy);
+        // The actor and the hot path share one policy: the round-robin turn continues across both.
+        Assert.Equal("b", hot.PickId());
+        Assert.Equal("c", PickId(balancer));
+    }
+
+    [Fact]
+    public void A_reported_failure_ejects_the_instance_until_its_backoff_ends()
+    {
+        var balancer = Start();
+        Send(balancer, Snapshot(Members("a", "b", "c")));
+
+        balancer.Tell(new ReportFailure("a"), TestActor);
+        Assert.Equal(["b", "c", "b", "c"], PickIds(balancer, 4));
+
+        _time.Advance(TimeSpan.FromSeconds(1));
+        Assert.Contains("a", PickIds(balancer, 3));
+    }
+
+    [Fact]
+    public void A_reported_success_resets_the_failures()
+    {
+        var balancer = Start();
+        Send(balancer, Snapshot(Members("a", "b", "c")));
+        var hot = HotPath(balancer);
+        balancer.Tell(new ReportFailure("a"), TestActor);
+        PickIds(balancer, 1);
+        _time.Advance(TimeSpan.FromSeconds(1));
+        PickIds(balancer, 1);
+
+        balancer.Tell(new ReportSuccess("a"), TestActor);
+        balancer.Tell(new ReportFailure("a"), TestActor);
+        PickIds(balancer, 1);
+
+        _time.Advance(TimeSpan.FromSeconds(1));
+        Assert.Contains("a", hot.AvailableIds());
+    }
+
+    [Fact]
+    public void Outcomes_for_unknown_instances_are_ignored()
+    {
+        var balancer = Start();
+        Send(balancer, Snapshot(Members("a", "b")));
+
+        balancer.Tell(new ReportFailure("zz"), TestActor);
+
+        Assert.Equal(["a", "b"], HotPath(balancer).AvailableIds());
+    }
+
+    [Fact]
+    public void Unsubscribes_when_stopped_and_leaves_the_hot_path_with_a_stale_membership()
+    {
+        var balancer = Start();
+        Send(balancer, Snapshot(Members("a")));
+        var hot = HotPath(balancer);
+
+        Watch(balancer);
+        Sys.Stop(balancer);
+        ExpectTerminated(balancer, Wait);
+
+        Assert.Equal("user", _discovery.ExpectMsg<UnsubscribeMembership>(Wait).Service);
+        Assert.True(hot.IsStale);
+        Assert.Equal("a", hot.PickId());
+    }
+
+    [Fact]
+    public void Keeps_the_membership_as_stale_when_the_discovery_actor_stops()
+    {
+        var balancer = Start();
+        Send(balancer, Snapshot(Members("a")));
+        var hot = HotPath(balancer);
+
+        Sys.Stop(_discovery.Ref);
+        AwaitCondition(() => hot.IsStale, Wait);
+
+        Assert.Equal("a", PickId(balancer));
+    }
+
+    [Fact]
+    public void A_restarted_balancer_subscribes_again_and_keeps_its_hot_path()
+    {
+        var balancer = Start();
+        Send(balancer, Snapshot(Members("a")));
+        var hot = HotPath(balancer);
+
+        Send(balancer, new InstanceUp("user", null!, 11));
+        _discovery.FishForMessage<SubscribeMembership>(_ => true, Wait);
+        Send(balancer, Snapshot(Members("a", "b"), revision: 12));
+
+        Assert.Same(hot, HotPath(balancer));
+        Assert.Equal(["a", "b"], hot.Members.Select(m => m.Id));
+        Assert.False(hot.IsStale);
+    }
+
+    [Fact]
+    public void An_unknown_policy_is_refused_naming_the_valid_ones()
+    {
+        var error = Assert.Throws<ArgumentException>(() => BalancerActor.Props("user", _discovery.Ref, Balancers.Exact, "fastest"));
+        Assert.Contains("'fastest'", error.Message);
+        Assert.Contains("random, round-robin, weighted, p2c, hash", error.Message);
+    }
+
+    [Fact]
+    public void The_hash_policy_is_reachable_through_messages()
+    {
+        var balancer = Start("hash");
+        Send(balancer, Snapshot(Members("a", "b", "c", "d")));
+
+        var first = Enumerable.Range(0, 20).Select(i => PickId(balancer, $"k{i}")).ToArray();
+        var again = Enumerable.Range(0, 20).Select(i => PickId(balancer, $"k{i}")).ToArray();
+
+        Assert.Equal(first, again);
+    }
+}

@@ -1,0 +1,48 @@
+using Akka.Configuration;
+using Registry.Balancing;
+
+namespace Registry.Tests.Balancing;
+
+public sealed class BalancingSettingsTests
+{
+    private static BalancingSettings Parse(string hocon) => BalancingSettings.From(ConfigurationFactory.ParseString(hocon));
+
+    [Fact]
+    public void Reference_conf_holds_every_default()
+    {
+        var settings = Parse("");
+        Assert.Equal("round-robin", settings.Policy);
+        Assert.Equal(TimeSpan.FromSeconds(1), settings.Ejection.Min);
+        Assert.Equal(TimeSpan.FromSeconds(30), settings.Ejection.Max);
+        Assert.Equal(0.2, settings.Ejection.RandomFactor);
+        Assert.Equal(50, settings.MaxEjectedPercent);
+        Assert.Equal(1.25, settings.HashLoadFactor);
+        Assert.Equal(160, settings.VirtualNodes);
+    }
+
+    [Theory]
+    [InlineData("registry.balancing.policy = foo", "registry.balancing.policy: 'foo' is not one of random, round-robin, weighted, p2c, hash")]
+    [InlineData("registry.balancing.ejection.base-backoff = 0s", "registry.balancing.ejection.base-backoff")]
+    [InlineData("registry.balancing.ejection.max-backoff = 10ms", "registry.balancing.ejection.max-backoff: must not be below base-backoff")]
+    [InlineData("registry.balancing.ejection.random-factor = 2", "registry.balancing.ejection.random-factor: 2")]
+    [InlineData("registry.balancing.ejection.max-ejected-percent = 101", "registry.balancing.ejection.max-ejected-percent: 101")]
+    [InlineData("registry.balancing.hash.load-factor = 0.9", "registry.balancing.hash.load-factor: 0.9")]
+    [InlineData("registry.balancing.hash.virtual-nodes = 0", "registry.balancing.hash.virtual-nodes: 0")]
+    public void Invalid_settings_name_the_key(string hocon, string expected)
+    {
+        var error = Assert.Throws<ConfigurationException>(() => Parse(hocon));
+        Assert.Contains(expected, error.Message);
+    }
+
+    [Theory]
+    [InlineData(50, 0, 0)]
+    [InlineData(50, 1, 0)]
+    [InlineData(50, 2, 1)]
+    [InlineData(50, 3, 1)]
+    [InlineData(50, 10, 5)]
+    [InlineData(10, 4, 1)]
+    [InlineData(100, 4, 3)]
+    [InlineData(0, 10, 0)]
+    public void The_ejected_share_is_rounded_down_at_least_one_and_never_all(int percent, int members, int expected) =>
+        Assert.Equal(expected, Parse($"registry.balancing.ejection.max-ejected-percent = {percent}").MaxEjected(members));
+}

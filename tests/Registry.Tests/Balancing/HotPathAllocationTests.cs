@@ -1,0 +1,33 @@
+using Registry.Balancing;
+
+namespace Registry.Tests.Balancing;
+
+public sealed class HotPathAllocationTests
+{
+    public static TheoryData<string> Policies => [.. LoadBalancingPolicies.Names];
+
+    [Theory]
+    [MemberData(nameof(Policies))]
+    public void Picking_and_ending_calls_allocates_nothing(string policy)
+    {
+        var balancer = Balancers.Create(policy, Enumerable.Range(0, 8).Select(i => Balancers.Instance($"node-{i}", weight: i + 1)));
+        var keys = Enumerable.Range(0, 64).Select(i => $"user-{i}").ToArray();
+        Run(balancer, keys, 10_000);
+
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        Run(balancer, keys, 100_000);
+        var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+
+        Assert.Equal(0, allocated);
+    }
+
+    private static void Run(ServiceBalancer balancer, string[] keys, int picks)
+    {
+        for (var i = 0; i < picks; i++)
+        {
+            var call = balancer.Pick(keys[i & 63]);
+            if (!call.HasInstance) throw new InvalidOperationException("no instance");
+            call.Succeed();
+        }
+    }
+}

@@ -1,0 +1,211 @@
+using Microsoft.Extensions.Time.Testing;
+
+namespace Registry.Tests.Balancing;
+
+/// <summary>Ejection of failing instances, driven by a fake clock (base back-off 1s, max 8s, no jitter).</summary>
+public sealed class PassiveHealthTests
+{
+    private static readonly TimeSpan Tick = TimeSpan.FromTicks(1);
+    private readonly FakeTimeProvider _time = new();
+
+    private ServiceBalancer Create(params string[] ids) => Balancers.Create("round-robin", Balancers.Instances(ids), time: _time);
+
+    private ServiceBalancer CreateWith(string hocon, params string[] ids) =>
+        Balancers.Create("round-robin", Balancers.Instances(ids), Balancers.Settings(hocon), _time);
+
+    private static void Fail(ServiceBalancer balancer, string id)
+    {
+        var call = PickUntil(balancer, id);
+        call.Fail();
+    }
+
+    private static BalancedCall PickUntil(ServiceBalancer balancer, string id)
+    {
+        for (var i = 0; i < 100; i++)
+        {
+            var call = balancer.Pick();
+            if (call.Instance?.Id == id) return call;
+            call.Release();
+        }
+        throw new InvalidOperationException($"{id} is never picked");
+    }
+
+    [Fact]
+    public void A_failed_instance_is_ejected_for_the_base_backoff_then_readmitted()
+    {
+        var balancer = Create("a", "b", "c");
+
+        Fail(balancer, "a");
+        Assert.Equal(["b", "c"], balancer.AvailableIds());
+        Assert.DoesNotContain("a", Enumerable.Range(0, 10).Select(_ => balancer.PickId()));
+        Assert.Equal(["a", "b", "c"], balancer.Members.Select(m => m.Id));
+
+        _time.Advance(TimeSpan.FromSeconds(1) - Tick);
+        Assert.Equal(["b", "c"], balancer.AvailableIds());
+        _time.Advance(Tick);
+        Assert.Equal(["a", "b", "c"], balancer.AvailableIds());
+    }
+
+    [Fact]
+    public void Consecutive_failures_double_the_backoff_up_to_its_maximum()
+    {
+        var balancer = Create("a", "b", "c");
+        var expected = new[] { 1, 2, 4, 8, 8 };
+
+        foreach (var seconds in expected)
+        {
+            Fail(balancer, "a");
+            _time.Advance(TimeSpan.FromSeconds(seconds) - Tick);
+            Assert.DoesNotContain("a", balancer.AvailableIds());
+            _time.Advance(Tick);
+            Assert.Contains("a", balancer.AvailableIds());
+        }
+    }
+
+    [Fact]
+    public void A_success_resets_the_backoff()
+    {
+        var balancer = Create("a", "b", "c");
+        Fail(balancer, "a");
+        _time.Advance(TimeSpan.FromSeconds(1));
+        Fail(balancer, "a");
+        _time.Advance(TimeSpan.FromSeconds(2));
+
+        PickUntil(balancer, "a").Succeed();
+        Fail(balancer, "a");
+
+        _time.Advance(TimeSpan.FromSeconds(1));
+        Assert.Contains("a", balancer.AvailableIds());
+    }
+
+    [Fact]
+    public void Calls_in_flight_when_an_instance_was_ejected_do_not_lengthen_its_ejection()
+    {
+        var balancer = Create("a", "b", "c");
+        var inFlight = Enumerable.Range(0, 3).Select(_ => PickUntil(balancer, "a")).ToArray();
+
+        inFlight[0].Fail();
+        inFlight[1].Fail();
+        inFlight[2].Succeed();
+
+        Assert.Equal(0, balancer.Available.Count(i => i.Id == "a"));
+        _time.Advance(TimeSpan.FromSeconds(1));
+        Assert.Contains("a", balancer.AvailableIds());
+        // The success during the ejection did not reset it either: the next failure is the second in a row.
+        Fail(balancer, "a");
+        _time.Advance(TimeSpan.FromSeconds(2) - Tick);
+        Assert.DoesNotContain("a", balancer.AvailableIds());
+    }
+
+    [Fact]
+    public void The_only_instance_is_never_ejected()
+    {
+        var balancer = Create("a");
+
+        Fail(balancer, "a");
+        Fail(balancer, "a");
+
+        Assert.Equal(["a"], balancer.AvailableIds());
+        Assert.Null(balancer.UnavailableReason);
+    }
+
+    [Fact]
+    public void Not_every_instance_is_ejected_even_when_every_one_fails_and_the_share_allows_all()
+    {
+        var balancer = CreateWith("registry.balancing.ejection { random-factor = 0, max-ejected-percent = 100 }", "a", "b", "c");
+
+        foreach (var id in new[] { "a", "b", "c" }) Fail(balancer, id);
+
+        Assert.Equal(["c"], balancer.AvailableIds());
+    }
+
+    [Fact]
+    public void At_most_the_max_ejected_share_is_ejected_at_once()
+    {
+        var balancer = Create("a", "b", "c", "d");
+
+        foreach (var id in new[] { "a", "b", "c", "d" }) Fail(balancer, id);
+
+        Assert.Equal(["c", "d"], balancer.AvailableIds());
+        // Once a slot frees, the next failure ejects again.
+        _time.Advance(TimeSpan.FromSeconds(1));
+        Fail(balancer, "d");
+        Assert.Equal(["a", "b", "c"], balancer.AvailableIds());
+    }
+
+    [Fact]
+    public void When_members_leave_too_many_ejections_end_early_soonest_first()
+    {
+        var balancer = Create("a", "b", "c", "d");
+        Fail(balancer, "a");
+        _time.Advance(TimeSpan.FromMilliseconds(100));
+        Fail(balancer, "b");
+
+        balancer.Publish([.. Balancers.Instances("a", "b")], stale: false);
+
+        Assert.Equal(["a"], balancer.AvailableIds());
+    }
+
+    [Fact]
+    public void Ejection_is_off_when_the_max_share_is_zero()
+    {
+        var balancer = CreateWith("registry.balancing.ejection.max-ejected-percent = 0", "a", "b");
+
+        Fail(balancer, "a");
+
+        Assert.Equal(["a", "b"], balancer.AvailableIds());
+    }
+
+    [Fact]
+    public void The_backoff_is_jittered_within_the_random_factor()
+    {
+        var balancer = CreateWith("registry.balancing.ejection { base-backoff = 10s, random-factor = 0.2 }", "a", "b");
+
+        Fail(balancer, "a");
+
+        _time.Advance(TimeSpan.FromSeconds(8) - Tick);
+        Assert.Equal(["b"], balancer.AvailableIds());
+        _time.Advance(TimeSpan.FromSeconds(4) + Tick);
+        Assert.Equal(["a", "b"], balancer.AvailableIds());
+    }
+
+    [Fact]
+    public void Health_and_outstanding_calls_survive_a_membership_change_of_other_instances()
+    {
+        var balancer = Create("a", "b", "c");
+        Fail(balancer, "a");
+        var held = PickUntil(balancer, "b");
+
+        balancer.Publish([.. Balancers.Instances("a", "b", "c", "d")], stale: false);
+
+        Assert.Equal(["b", "c", "d"], balancer.AvailableIds());
+        Assert.Equal(1, balancer.Available.Outstanding(0));
+        held.Succeed();
+        Assert.Equal(0, balancer.Available.Outstanding(0));
+    }
+
+    [Fact]
+    public void An_instance_that_moved_to_a_new_address_starts_afresh()
+    {
+        var balancer = Create("a", "b", "c");
+        Fail(balancer, "a");
+
+        balancer.Publish([Balancers.Instance("a", address: "elsewhere:9090"), .. Balancers.Instances("b", "c")], stale: false);
+
+        Assert.Equal(["a", "b", "c"], balancer.AvailableIds());
+        Assert.Equal("elsewhere:9090", balancer.Available[0].Address);
+    }
+
+    [Fact]
+    public void A_weight_change_keeps_the_instance_state_and_takes_the_new_weight()
+    {
+        var balancer = Create("a", "b");
+        var held = PickUntil(balancer, "a");
+
+        balancer.Publish([Balancers.Instance("a", weight: 3), Balancers.Instance("b")], stale: false);
+
+        Assert.Equal(3, balancer.Available[0].Weight);
+        Assert.Equal(1, balancer.Available.Outstanding(0));
+        held.Release();
+    }
+}

@@ -1,0 +1,205 @@
+using Registry.Balancing;
+
+namespace Registry.Tests.Balancing;
+
+public sealed class PolicyTests
+{
+    [Fact]
+    public void Round_robin_visits_the_instances_in_id_order()
+    {
+        var balancer = Balancers.Create("round-robin", Balancers.Instances("a", "b", "c"));
+
+        var order = Enumerable.Range(0, 7).Select(_ => balancer.PickId()).ToArray();
+
+        Assert.Equal(["a", "b", "c", "a", "b", "c", "a"], order);
+    }
+
+    [Theory]
+    [InlineData(new[] { 5, 3, 2 })]
+    [InlineData(new[] { 7, 2, 1 })]
+    [InlineData(new[] { 100, 1, 33, 10 })]
+    public void Weighted_gives_each_instance_its_share_of_the_weights(int[] weights)
+    {
+        var members = weights.Select((w, i) => Balancers.Instance($"i{i}", w)).ToArray();
+        var balancer = Balancers.Create("weighted", members);
+
+        const int picks = 100_000;
+        var tally = Balancers.Tally(balancer, picks);
+
+        var total = weights.Sum();
+        foreach (var member in members)
+            Assert.InRange((double)tally[member.Id] / picks, (double)member.Weight / total - 0.01, (double)member.Weight / total + 0.01);
+    }
+
+    [Fact]
+    public void Weighted_interleaves_picks_as_nginx_smooth_round_robin_does()
+    {
+        var balancer = Balancers.Create("weighted", [Balancers.Instance("a", 5), Balancers.Instance("b", 1), Balancers.Instance("c", 1)]);
+
+        var picks = Enumerable.Range(0, 700).Select(_ => balancer.PickId()).ToArray();
+
+        Assert.Equal(["a", "a", "b", "a", "c", "a", "a"], picks[..7]);
+        // A plain weighted round-robin would give runs of five; the longest smooth run spans two periods (a a | a a).
+        Assert.True(LongestRun(picks) <= 4, $"longest run {LongestRun(picks)}");
+    }
+
+    [Fact]
+    public void Random_spreads_picks_roughly_evenly()
+    {
+        var balancer = Balancers.Create("random", Balancers.Instances("a", "b", "c", "d"));
+
+        var tally = Balancers.Tally(balancer, 40_000);
+
+        // 10 000 expected each; the bound is ~20 standard deviations wide.
+        Assert.All(tally.Values, count => Assert.InRange(count, 8_000, 12_000));
+    }
+
+    [Fact]
+    public void Power_of_two_choices_favours_instances_with_fewer_outstanding_calls()
+    {
+        var balancer = Balancers.Create("p2c", Balancers.Instances("a", "b", "c"));
+        var states = balancer.Available.States;
+        states[0].Outstanding = 5;
+        states[1].Outstanding = 1;
+
+        var tally = Balancers.Tally(balancer, 30_000);
+
+        // Two distinct instances per pick: the busiest never wins, the idle one wins every pair it is in.
+        Assert.Equal(0, tally["a"]);
+        Assert.InRange(tally["b"], 8_000, 12_000);
+        Assert.InRange(tally["c"], 18_000, 22_000);
+    }
+
+    [Fact]
+    public void Power_of_two_choices_spreads_held_calls_evenly()
+    {
+        var balancer = Balancers.Create("p2c", Balancers.Instances("a", "b", "c", "d"));
+
+        for (var i = 0; i < 400; i++) balancer.Pick();
+
+        var outstanding = Enumerable.Range(0, 4).Select(balancer.Available.Outstanding).ToArray();
+        Assert.Equal(400, outstanding.Sum());
+        Assert.True(outstanding.Max() - outstanding.Min() <= 10, string.Join(",", outstanding));
+    }
+
+    [Fact]
+    public void Hash_sends_a_key_to_the_same_instance_every_time()
+    {
+        var balancer = Balancers.Create("hash", Balancers.Instances("a", "b", "c", "d", "e"));
+
+        var first = Enumerable.Range(0, 1_000).Select(i => balancer.PickId($"user-{i}")).ToArray();
+        var again = Enumerable.Range(0, 1_000).Select(i => balancer.PickId($"user-{i}")).ToArray();
+
+        Assert.Equal(first, again);
+        Assert.Equal(5, first.Distinct().Count());
+    }
+
+    [Fact]
+    public void Hash_places_keys_the_same_way_in_every_balancer()
+    {
+        var one = Balancers.Create("hash", Balancers.Instances("a", "b", "c"));
+        var other = Balancers.Create("hash", Balancers.Instances("c", "b", "a").OrderBy(i => i.Id));
+
+        Assert.All(Enumerable.Range(0, 200), i => Assert.Equal(one.PickId($"k{i}"), other.PickId($"k{i}")));
+    }
+
+    [Fact]
+    public void Hash_moves_only_the_keys_of_an_instance_that_leaves()
+    {
+        var ids = Enumerable.Range(0, 10).Select(i => $"node-{i}").ToArray();
+        var balancer = Balancers.Create("hash", Balancers.Instances(ids));
+        var keys = Enumerable.Range(0, 10_000).Select(i => $"session-{i}").ToArray();
+        var before = keys.ToDictionary(k => k, k => balancer.PickId(k));
+
+        balancer.Publish([.. Balancers.Instances(ids.Where(id => id != "node-3").ToArray())], stale: false);
+        var after = keys.ToDictionary(k => k, k => balancer.PickId(k));
+
+        var moved = keys.Where(k => before[k] != after[k]).ToArray();
+        Assert.All(moved, k => Assert.Equal("node-3", before[k]));
+        Assert.Equal(keys.Count(k => before[k] == "node-3"), moved.Length);
+        Assert.InRange(moved.Length / (double)keys.Length, 0.05, 0.15);
+    }
+
+    [Fact]
+    public void Hash_moves_only_the_keys_a_new_instance_takes_over()
+    {
+        var ids = Enumerable.Range(0, 9).Select(i => $"node-{i}").ToArray();
+        var balancer = Balancers.Create("hash", Balancers.Instances(ids));
+        var keys = Enumerable.Range(0, 10_000).Select(i => $"session-{i}").ToArray();
+        var before = keys.ToDictionary(k => k, k => balancer.PickId(k));
+
+        balancer.Publish([.. Balancers.Instances([.. ids, "node-9"])], stale: false);
+
+        var moved = keys.Where(k => before[k] != balancer.PickId(k)).ToArray();
+        Assert.All(moved, k => Assert.Equal("node-9", balancer.PickId(k)));
+        Assert.InRange(moved.Length / (double)keys.Length, 0.05, 0.15);
+    }
+
+    [Fact]
+    public void Hash_spills_a_hot_key_over_when_its_instance_is_above_the_load_bound()
+    {
+        var balancer = Balancers.Create("hash", Balancers.Instances("a", "b", "c", "d"));
+        var home = balancer.PickId("hot");
+        var calls = new List<BalancedCall>();
+
+        for (var held = 1; held <= 200; held++)
+        {
+            calls.Add(balancer.Pick("hot"));
+            var bound = (int)Math.Ceiling(1.25 * held / 4);
+            var loads = Enumerable.Range(0, 4).Select(balancer.Available.Outstanding).ToArray();
+            Assert.True(loads.Max() <= bound, $"after {held} calls: loads {string.Join(",", loads)} exceed {bound}");
+        }
+        Assert.Equal(home, calls[0].Instance!.Id);
+
+        foreach (var call in calls) call.Succeed();
+        Assert.Equal(home, balancer.PickId("hot"));
+    }
+
+    [Fact]
+    public void Hash_without_a_key_still_picks()
+    {
+        var balancer = Balancers.Create("hash", Balancers.Instances("a", "b"));
+        Assert.Contains(balancer.PickId(), new[] { "a", "b" });
+    }
+
+    [Fact]
+    public void Policies_are_created_by_name_and_an_unknown_name_lists_the_valid_ones()
+    {
+        foreach (var name in LoadBalancingPolicies.Names)
+            Assert.Equal(name, LoadBalancingPolicies.Create(name, BalancingSettings.Default).Name);
+
+        var error = Assert.Throws<ArgumentException>(() => LoadBalancingPolicies.Create("least-conn", BalancingSettings.Default));
+        Assert.Contains("'least-conn'", error.Message);
+        Assert.Contains("random, round-robin, weighted, p2c, hash", error.Message);
+    }
+
+    [Fact]
+    public void Policies_pick_correctly_from_many_threads()
+    {
+        foreach (var name in LoadBalancingPolicies.Names)
+        {
+            var balancer = Balancers.Create(name, Balancers.Instances("a", "b", "c"));
+            Parallel.For(0, 8, worker =>
+            {
+                for (var i = 0; i < 20_000; i++)
+                {
+                    var call = balancer.Pick($"k{i}");
+                    Assert.True(call.HasInstance);
+                    call.Succeed();
+                }
+            });
+            Assert.All(Enumerable.Range(0, 3), i => Assert.Equal(0, balancer.Available.Outstanding(i)));
+        }
+    }
+
+    private static int LongestRun(string[] picks)
+    {
+        int longest = 1, run = 1;
+        for (var i = 1; i < picks.Length; i++)
+        {
+            run = picks[i] == picks[i - 1] ? run + 1 : 1;
+            longest = Math.Max(longest, run);
+        }
+        return longest;
+    }
+}
