@@ -19,12 +19,13 @@ public sealed class WatcherFailoverTests
         for (var n = 1; n <= 5; n++) await client.PutAsync($"{Prefix}10.0.0.{n}:80", Value(n));
         await watcher.ConvergeAsync(client, Prefix, TimeSpan.FromSeconds(10));
 
-        await cluster.KillLeaderAsync();
+        var killed = await cluster.KillLeaderAsync();
         await cluster.WaitForLeaderAsync();
-        for (var n = 6; n <= 10; n++) await client.PutAsync($"{Prefix}10.0.0.{n}:80", Value(n));
-        await client.DeleteAsync($"{Prefix}10.0.0.1:80");
+        using var survivors = new EtcdTestClient(cluster.Members.Where(m => m != killed).Select(m => m.Endpoint));
+        for (var n = 6; n <= 10; n++) await survivors.PutAsync($"{Prefix}10.0.0.{n}:80", Value(n));
+        await survivors.DeleteAsync($"{Prefix}10.0.0.1:80");
 
-        await watcher.ConvergeAsync(client, Prefix, TimeSpan.FromSeconds(15));
+        await watcher.ConvergeAsync(survivors, Prefix, TimeSpan.FromSeconds(15));
         Assert.Equal(1, watcher.View.Snapshots);
     }
 }

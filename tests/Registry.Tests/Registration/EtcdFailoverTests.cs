@@ -38,12 +38,13 @@ public sealed class EtcdFailoverTests
         await using var cluster = await EtcdCluster.StartNewAsync(3);
         await using var registry = new RegistryUnderTest(cluster.Endpoints, Ttl);
         var registered = await registry.RegisterAsync(Instance());
-        using var client = cluster.CreateClient();
+        var leader = await cluster.WaitForLeaderAsync();
+        using var client = new EtcdTestClient(cluster.Members.Where(m => m != leader).Select(m => m.Endpoint));
         await using var watch = await client.WatchKeyAsync(registered.Key);
 
         var killed = await cluster.KillLeaderAsync();
-        var leader = await cluster.WaitForLeaderAsync();
-        Assert.NotSame(killed, leader);
+        Assert.Same(leader, killed);
+        Assert.NotSame(killed, await cluster.WaitForLeaderAsync());
         await Task.Delay(TimeSpan.FromSeconds(Ttl + 1));
         await watch.CatchUpAsync();
 
