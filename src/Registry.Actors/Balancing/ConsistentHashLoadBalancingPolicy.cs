@@ -64,9 +64,15 @@ internal sealed class ConsistentHashLoadBalancingPolicy(double loadFactor, int v
         /// <summary>The first point at or after <paramref name="hash"/>, wrapping around.</summary>
         public int Find(ulong hash)
         {
-            var index = Array.BinarySearch(Points, hash);
-            if (index < 0) index = ~index;
-            return index == Points.Length ? 0 : index;
+            var points = Points;
+            int low = 0, high = points.Length;
+            while (low < high)
+            {
+                var middle = (int)((uint)(low + high) >> 1);
+                if (points[middle] < hash) low = middle + 1;
+                else high = middle;
+            }
+            return low == points.Length ? 0 : low;
         }
     }
 }

@@ -130,7 +130,8 @@ public sealed class ServiceBalancer
             var allowed = _settings.MaxEjected(view.States.Length);
             if (ejected >= allowed)
             {
-                Log?.Warning("{0} of '{1}' failed {2} time(s) in a row but stays in: {3} of {4} instances are ejected already (at most {5})",
+                // Debug: with the share full this would be one line per failed call.
+                Log?.Debug("{0} of '{1}' failed {2} time(s) in a row but stays in: {3} of {4} instances are ejected already (at most {5})",
                     state.Instance.Id, Service, failures, ejected, view.States.Length, allowed);
                 return;
             }
