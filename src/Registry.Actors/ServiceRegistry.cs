@@ -1,6 +1,8 @@
+using System.Collections.Concurrent;
 using Akka;
 using Akka.Actor;
 using Akka.Event;
+using Registry.Balancing;
 using Registry.Etcd;
 
 namespace Registry;
@@ -13,11 +15,16 @@ namespace Registry;
 public sealed class ServiceRegistry : IExtension
 {
     private readonly IRegistryStore _store;
+    private readonly ExtendedActorSystem _system;
+    private readonly BalancingSettings _balancing;
+    private readonly ConcurrentDictionary<(string Service, string Policy), Lazy<IActorRef>> _balancers = new();
 
     internal ServiceRegistry(ExtendedActorSystem system)
     {
+        _system = system;
         system.Settings.InjectTopLevelFallback(RegistrySettings.Reference);
         Settings = RegistrySettings.From(system.Settings.Config);
+        _balancing = BalancingSettings.From(system.Settings.Config);
         _store = new EtcdStore(Settings);
         Supervisor = system.SystemActorOf(RegistrySupervisor.Props(_store, Settings), "registry");
         Discovery = system.SystemActorOf(DiscoverySupervisor.Props(_store, Settings), "discovery");
@@ -48,6 +55,25 @@ public sealed class ServiceRegistry : IExtension
     public IActorRef Discovery { get; }
 
     internal RegistrySettings Settings { get; }
+
+    /// <summary>
+    /// The <c>BalancerActor</c> of <paramref name="service"/> with <paramref name="policy"/> (null: the configured
+    /// <c>registry.balancing.policy</c>), started on first use. Send it <see cref="Pick"/>, or ask it
+    /// <see cref="GetBalancer"/> for the <see cref="ServiceBalancer"/> hot paths pick from.
+    /// </summary>
+    /// <exception cref="ArgumentException">The service name or the policy name is not valid; the message says which.</exception>
+    public IActorRef Balancer(string service, string? policy = null)
+    {
+        if (InstanceValidation.CheckService(service) is { } problem) throw new ArgumentException(problem, nameof(service));
+        var name = policy ?? _balancing.Policy;
+        var props = BalancerActor.Props(service, Discovery, _balancing, name);
+        return _balancers.GetOrAdd((service, name), key => new Lazy<IActorRef>(() =>
+            _system.SystemActorOf(props, $"balancer-{key.Service}-{key.Policy}"))).Value;
+    }
+
+    /// <summary>The hot-path <see cref="ServiceBalancer"/> of <see cref="Balancer"/>(<paramref name="service"/>, <paramref name="policy"/>).</summary>
+    public Task<ServiceBalancer> BalancerAsync(string service, string? policy = null, CancellationToken ct = default) =>
+        Balancer(service, policy).Ask<ServiceBalancer>(GetBalancer.Instance, Settings.CallTimeout, ct);
 
     internal IRegistryStore Store => _store;
 

@@ -1,0 +1,53 @@
+using Akka.Actor;
+using Registry.Tests.Infrastructure;
+using Registry.Tests.Registration;
+
+namespace Registry.Tests.Balancing;
+
+/// <summary>Registration, discovery and balancing together on a real etcd, through the public entry points.</summary>
+public sealed class BalancerEndToEndTests(EtcdNode etcd) : IClassFixture<EtcdNode>
+{
+    [Fact]
+    public async Task The_balancer_follows_registrations_and_deregistrations()
+    {
+        await using var registry = new RegistryUnderTest([etcd.Endpoint], ttlSeconds: 10);
+        var service = $"svc{Guid.NewGuid():N}"[..12];
+        var instances = Enumerable.Range(1, 3).Select(n => ServiceInstance.Create(service, $"10.0.0.{n}:80")).ToList();
+        foreach (var instance in instances) await registry.RegisterAsync(instance);
+        var extension = ServiceRegistry.Get(registry.System);
+        var balancer = await extension.BalancerAsync(service, "round-robin");
+
+        await WaitUntilAsync(() => balancer.Members.Length == 3);
+        var picked = Enumerable.Range(0, 6).Select(_ =>
+        {
+            var call = balancer.Pick();
+            call.Succeed();
+            return call.Instance!.Id;
+        }).ToList();
+        Assert.Equal(instances.Select(i => i.Id).Order(), picked.Distinct().Order());
+
+        await registry.Supervisor.Ask<Deregistered>(new Deregister(service, instances[0].Id), TimeSpan.FromSeconds(10));
+        await WaitUntilAsync(() => balancer.Members.Length == 2);
+        var reply = await extension.Balancer(service, "round-robin").Ask<object>(new Pick(), TimeSpan.FromSeconds(5));
+        Assert.NotEqual(instances[0].Id, Assert.IsType<Picked>(reply).Instance.Id);
+    }
+
+    [Fact]
+    public async Task An_unknown_policy_is_refused_naming_the_valid_ones()
+    {
+        await using var registry = new RegistryUnderTest([etcd.Endpoint]);
+
+        var error = Assert.Throws<ArgumentException>(() => ServiceRegistry.Get(registry.System).Balancer("user", "fastest"));
+
+        Assert.Contains("random, round-robin, weighted, p2c, hash", error.Message);
+    }
+
+    private static async Task WaitUntilAsync(Func<bool> condition)
+    {
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        while (!condition())
+        {
+            await Task.Delay(20, timeout.Token);
+        }
+    }
+}
