@@ -83,6 +83,13 @@ public sealed partial class RegistrySupervisor : ReceiveActor, IWithTimers
             Sender.Tell(new RegistrationFailed(register.Instance, "the instance is being deregistered; register it again once that is answered"));
             return;
         }
+        if (entry is not null)
+        {
+            // Crashed and waiting for its restart: start it now, still re-attaching to the lease it held.
+            var restarted = entry with { Instance = register.Instance, TtlSeconds = ttl };
+            _entries[key] = restarted with { Child = Start(restarted, Sender) };
+            return;
+        }
         var fresh = new Entry(key, register.Instance, ttl, 0, 0, false, null);
         _entries[key] = fresh with { Child = Start(fresh, Sender) };
     }
