@@ -77,7 +77,11 @@ internal sealed class ResolverActor : ReceiveActor
             if (_last is not null) Deliver(_last);
         });
         Receive<Terminated>(t => t.ActorRef.Equals(_discovery), _ =>
-            _log.Warning("registry:///{0}: the discovery actor stopped; keeping {1} address(es)", _service, _lastAddresses.Length));
+        {
+            // Expected while the actor system stops; otherwise the addresses are no longer followed.
+            if (CoordinatedShutdown.Get(Context.System).ShutdownReason is null)
+                _log.Warning("registry:///{0}: the discovery actor stopped; keeping {1} address(es)", _service, _lastAddresses.Length);
+        });
         Receive<Akka.Actor.Status.Failure>(f => _log.Error(f.Cause, "registry:///{0}: subscription refused", _service));
         Receive<MembershipEvent>(_ => { });
     }

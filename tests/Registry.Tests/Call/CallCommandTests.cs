@@ -22,7 +22,7 @@ public sealed partial class CallCommandTests(EtcdNode etcd) : IClassFixture<Etcd
             "--json", "--etcd", etcd.Endpoint);
 
         Assert.True(code == 0, $"exit {code}; stderr:\n{stderr}");
-        var last = stdout.TrimEnd('\n').Split('\n')[^1];
+        var last = Assert.Single(stdout.TrimEnd('\n').Split('\n'));
         Assert.Matches(SummaryLine(), last);
         var summary = JsonDocument.Parse(last).RootElement;
         Assert.Equal(300, summary.GetProperty("calls").GetInt64());
