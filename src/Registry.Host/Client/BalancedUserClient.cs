@@ -45,11 +45,11 @@ internal sealed class BalancedUserClient : IAsyncDisposable
 
     /// <summary>Calls <c>GetUserInfo(id)</c>; the user id is also the key of the <c>hash</c> policy.</summary>
     /// <exception cref="OperationCanceledException"><paramref name="ct"/> was cancelled.</exception>
-    public async Task<CallOutcome> GetUserInfoAsync(long id, int delayMs = 0, CancellationToken ct = default)
+    public async Task<CallOutcome> GetUserInfoAsync(long id, CancellationToken ct = default)
     {
         var started = Stopwatch.GetTimestamp();
         var key = id.ToString(CultureInfo.InvariantCulture);
-        var request = new GetUserInfoRequest { Id = id, DelayMs = delayMs };
+        var request = new GetUserInfoRequest { Id = id };
         string? tried = null;
         List<string>? triedMore = null;
         var error = "no attempt was made";
@@ -61,7 +61,7 @@ internal sealed class BalancedUserClient : IAsyncDisposable
             var call = PickUntried(key, tried, triedMore, out var fresh);
             if (!call.HasInstance || !fresh)
             {
-                // Nothing (new) to try right now: pause while membership and ejections catch up; no attempt is spent.
+                // Nothing (new) to try right now: pause while membership and ejections catch up; the pause spends no attempt.
                 call.Release();
                 if (!call.HasInstance) error = _balancer.UnavailableReason ?? $"no instance of '{_balancer.Service}' can be picked";
                 if (remaining <= Pause) break;
