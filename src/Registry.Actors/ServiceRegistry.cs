@@ -43,9 +43,25 @@ public sealed class ServiceRegistry : IExtension
         });
         shutdown.AddTask(CoordinatedShutdown.PhaseBeforeActorSystemTerminate, "registry-close-etcd", async () =>
         {
+            // Followers stop before the client closes: a watch broken by the closing client would otherwise be reported
+            // as a stale view (a warning per service and balancer) in the middle of a normal stop.
+            await Task.WhenAll(_balancers.Values.Where(b => b.IsValueCreated).Select(b => StopAsync(b.Value)));
+            await StopAsync(Discovery);
             await _store.DisposeAsync();
             return Done.Instance;
         });
+    }
+
+    private async Task StopAsync(IActorRef actor)
+    {
+        try
+        {
+            await actor.GracefulStop(Settings.CallTimeout);
+        }
+        catch (Exception e)
+        {
+            _system.Log.Debug("{0} did not stop within {1} before the etcd client closed: {2}", actor.Path, Settings.CallTimeout, e.Message);
+        }
     }
 
     /// <summary>The supervisor to send <see cref="Register"/> and <see cref="Deregister"/> to.</summary>

@@ -43,6 +43,18 @@ internal static class JsonLines
         json.WriteString("key", key);
     });
 
+    /// <summary><c>{"calls":N,"failures":F,"byInstance":{"&lt;id&gt;":count,…},"p50Ms":…,"p99Ms":…}</c>, the last line of <c>call --json</c>.</summary>
+    public static string Summary(Client.CallSummary summary) => Write(json =>
+    {
+        json.WriteNumber("calls", summary.Calls);
+        json.WriteNumber("failures", summary.Failures);
+        json.WriteStartObject("byInstance");
+        foreach (var (id, count) in summary.ByInstance) json.WriteNumber(id, count);
+        json.WriteEndObject();
+        json.WriteNumber("p50Ms", summary.P50Ms);
+        json.WriteNumber("p99Ms", summary.P99Ms);
+    });
+
     private static string Write(Action<Utf8JsonWriter> body)
     {
         using var buffer = new MemoryStream();

@@ -30,8 +30,8 @@ public sealed class RegistryCommandArgumentTests
     [InlineData(Register + " --ttl 5 --ttl 6", "registry: --ttl: given 2 times; expected once")]
     [InlineData(Register + " --bogus", "registry: '--bogus': unknown option for 'registry register'")]
     [InlineData("list --service user extra", "registry: 'extra': unexpected argument for 'registry list'")]
-    [InlineData("frobnicate", "registry: 'frobnicate': unknown command; expected one of: register, list")]
-    [InlineData("", "registry: no command given; expected one of: register, list (see 'registry --help')")]
+    [InlineData("frobnicate", "registry: 'frobnicate': unknown command; expected one of: register, list, call")]
+    [InlineData("", "registry: no command given; expected one of: register, list, call (see 'registry --help')")]
     public async Task Bad_argument_exits_2_with_one_line_naming_it(string commandLine, string expected)
     {
         var (code, stdout, stderr) = await RunAsync(commandLine);

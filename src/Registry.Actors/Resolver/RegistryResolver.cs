@@ -1,0 +1,57 @@
+using Akka.Actor;
+using Grpc.Net.Client.Balancer;
+
+namespace Registry;
+
+/// <summary>
+/// The resolver of one channel: starts a <see cref="ResolverActor"/> that subscribes to the service's membership and
+/// hands each change to the channel. Every result is delivered from that actor, one at a time and in order.
+/// </summary>
+internal sealed class RegistryResolver(string service, ActorSystem system) : Resolver
+{
+    private static long _count;
+    private readonly Lock _lock = new();
+    private IActorRef? _actor;
+    private bool _disposed;
+
+    public override void Start(Action<ResolverResult> listener)
+    {
+        ArgumentNullException.ThrowIfNull(listener);
+        lock (_lock)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            if (_actor is not null) throw new InvalidOperationException("the resolver has already been started");
+            // Results still in the actor's mailbox when the channel is disposed are not delivered.
+            var props = ResolverActor.Props(service, ServiceRegistry.Get(system).Discovery, r =>
+            {
+                if (!Volatile.Read(ref _disposed)) listener(r);
+            });
+            _actor = ((ExtendedActorSystem)system).SystemActorOf(props, $"grpc-resolver-{service}-{Interlocked.Increment(ref _count)}");
+        }
+    }
+
+    /// <summary>
+    /// The membership is pushed as it changes; a refresh hands the channel the last result again. Ignored once
+    /// disposed: subchannels closing with the channel still ask for one.
+    /// </summary>
+    public override void Refresh()
+    {
+        lock (_lock)
+        {
+            if (_disposed) return;
+            var actor = _actor ?? throw new InvalidOperationException("the resolver has not been started");
+            actor.Tell(ResolverActor.Refresh.Instance);
+        }
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        lock (_lock)
+        {
+            if (_disposed) return;
+            _disposed = true;
+            _actor?.Tell(PoisonPill.Instance);
+        }
+        base.Dispose(disposing);
+    }
+}

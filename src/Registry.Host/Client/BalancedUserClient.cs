@@ -1,0 +1,164 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net.Sockets;
+using Akka.Actor;
+using Grpc.Core;
+using Registry.Host.Sample;
+
+namespace Registry.Host.Client;
+
+/// <summary>
+/// The client path of the sample UserService: picks an instance on the balancer's hot path
+/// (<see cref="ServiceBalancer.Pick"/>, no message per call), calls it over that instance's cached channel with a
+/// deadline, and when the instance is gone (connection refused, <see cref="StatusCode.Unavailable"/>, deadline
+/// exceeded while connecting) reports it — so passive health ejects it — and tries another instance within the
+/// attempts and time of <see cref="UserCallSettings"/>. Errors the service itself answers are not retried.
+/// </summary>
+internal sealed class BalancedUserClient : IAsyncDisposable
+{
+    // Between attempts that found no instance, or only instances already tried: membership may be catching up.
+    private static readonly TimeSpan Pause = TimeSpan.FromMilliseconds(50);
+
+    private readonly ServiceBalancer _balancer;
+    private readonly InstanceChannels _channels;
+    private readonly UserCallSettings _settings;
+
+    private BalancedUserClient(ServiceBalancer balancer, InstanceChannels channels, UserCallSettings settings)
+    {
+        _balancer = balancer;
+        _channels = channels;
+        _settings = settings;
+    }
+
+    /// <summary>The balancer calls are placed with.</summary>
+    public ServiceBalancer Balancer => _balancer;
+
+    /// <summary>The instance addresses a channel is open to.</summary>
+    public IReadOnlyCollection<string> ChannelAddresses => _channels.Addresses;
+
+    /// <summary>A client of <paramref name="service"/> through the balancer with <paramref name="policy"/> (null: the configured one).</summary>
+    public static async Task<BalancedUserClient> CreateAsync(ActorSystem system, string service, string? policy, UserCallSettings settings, CancellationToken ct = default)
+    {
+        var balancer = await ServiceRegistry.Get(system).BalancerAsync(service, policy, ct);
+        return new BalancedUserClient(balancer, new InstanceChannels(system, service, settings), settings);
+    }
+
+    /// <summary>Calls <c>GetUserInfo(id)</c>; the user id is also the key of the <c>hash</c> policy.</summary>
+    /// <exception cref="OperationCanceledException"><paramref name="ct"/> was cancelled.</exception>
+    public async Task<CallOutcome> GetUserInfoAsync(long id, CancellationToken ct = default)
+    {
+        var started = Stopwatch.GetTimestamp();
+        var key = id.ToString(CultureInfo.InvariantCulture);
+        var request = new GetUserInfoRequest { Id = id };
+        string? tried = null;
+        List<string>? triedMore = null;
+        var error = "no attempt was made";
+        var attempts = 0;
+        while (attempts < _settings.MaxAttempts)
+        {
+            var remaining = _settings.Budget - Stopwatch.GetElapsedTime(started);
+            if (remaining <= TimeSpan.Zero) break;
+            var call = PickUntried(key, tried, triedMore, out var fresh);
+            if (!call.HasInstance || !fresh)
+            {
+                // Nothing (new) to try right now: pause while membership and ejections catch up; the pause spends no attempt.
+                call.Release();
+                if (!call.HasInstance) error = _balancer.UnavailableReason ?? $"no instance of '{_balancer.Service}' can be picked";
+                if (remaining <= Pause) break;
+                await Task.Delay(Pause, ct);
+                // After the pause an instance tried before is fair game again (it may be the only one).
+                if (fresh) continue;
+                call = _balancer.Pick(key);
+                if (!call.HasInstance) continue;
+            }
+
+            attempts++;
+            var instance = call.Instance;
+            InstanceChannel channel;
+            try
+            {
+                channel = _channels.Get(instance.Address);
+            }
+            catch (ObjectDisposedException)
+            {
+                call.Release();
+                throw;
+            }
+
+            var deadline = DateTime.UtcNow + (remaining < _settings.AttemptDeadline ? remaining : _settings.AttemptDeadline);
+            try
+            {
+                await channel.Client.GetUserInfoAsync(request, deadline: deadline, cancellationToken: ct);
+                call.Succeed();
+                return new CallOutcome(true, instance.Id, attempts, Stopwatch.GetElapsedTime(started).TotalMilliseconds, null);
+            }
+            catch (Exception) when (ct.IsCancellationRequested)
+            {
+                call.Release();
+                throw new OperationCanceledException(ct);
+            }
+            catch (RpcException e) when (IsInstanceGone(e, channel))
+            {
+                call.Fail();
+                error = $"{instance.Id}: {Describe(e)}";
+            }
+            catch (ObjectDisposedException e)
+            {
+                // The instance left and its channel was closed under this call: not the instance's fault, try another.
+                call.Release();
+                error = $"{instance.Id}: {e.Message}";
+            }
+            catch (RpcException e)
+            {
+                // The instance answered: the error is the call's own, and another instance would answer the same.
+                call.Release();
+                return new CallOutcome(false, null, attempts, Stopwatch.GetElapsedTime(started).TotalMilliseconds, $"{instance.Id}: {Describe(e)}");
+            }
+
+            if (tried is null) tried = instance.Id;
+            else (triedMore ??= []).Add(instance.Id);
+        }
+        return new CallOutcome(false, null, attempts, Stopwatch.GetElapsedTime(started).TotalMilliseconds,
+            $"{error} (after {attempts} attempt(s) in {Stopwatch.GetElapsedTime(started).TotalMilliseconds:0} ms)");
+    }
+
+    /// <summary>
+    /// Picks an instance not tried yet for this call when there is one: a retry goes to another instance even when
+    /// the policy would choose the same again (the failed instance may stay in when the ejected share is full).
+    /// </summary>
+    private BalancedCall PickUntried(string key, string? tried, List<string>? triedMore, out bool fresh)
+    {
+        var call = _balancer.Pick(key);
+        fresh = true;
+        if (tried is null || !call.HasInstance) return call;
+        // Every available instance once, then a few random ones: policies that keep choosing the same (hash) fall back to chance.
+        var candidates = _balancer.Available.Count + 2;
+        for (var i = 0; i < candidates; i++)
+        {
+            var id = call.Instance!.Id;
+            if (id != tried && (triedMore is null || !triedMore.Contains(id))) return call;
+            call.Release();
+            call = _balancer.Pick(i < candidates - 2 ? key : null);
+            if (!call.HasInstance) return call;
+        }
+        fresh = false;
+        return call;
+    }
+
+    /// <summary>
+    /// True when the failure says the instance is gone or cannot be reached — its call never reached the service:
+    /// refused or broken connections (Unavailable), or a deadline that passed while the channel was still connecting.
+    /// </summary>
+    internal static bool IsInstanceGone(RpcException e, InstanceChannel channel) => e.StatusCode switch
+    {
+        StatusCode.Unavailable => true,
+        StatusCode.DeadlineExceeded => channel.Channel.State != ConnectivityState.Ready,
+        StatusCode.Internal or StatusCode.Unknown => e.Status.DebugException is HttpRequestException or IOException or SocketException,
+        _ => false,
+    };
+
+    private static string Describe(RpcException e) =>
+        e.Status.DebugException is { } inner ? $"{e.StatusCode}: {e.Status.Detail} ({inner.GetType().Name}: {inner.Message})" : $"{e.StatusCode}: {e.Status.Detail}";
+
+    public ValueTask DisposeAsync() => _channels.DisposeAsync();
+}

@@ -1,0 +1,134 @@
+using System.Collections.Concurrent;
+using Registry.Host.Client;
+using Registry.Tests.Infrastructure;
+using Registry.Tests.Registration;
+
+namespace Registry.Tests.Call;
+
+/// <summary>
+/// The client path (balancer hot path, channel per instance, retries on another instance) under continuous calls
+/// against three real in-process UserService instances registered in a real etcd.
+/// </summary>
+public sealed class ClientPathTests(EtcdNode etcd) : IClassFixture<EtcdNode>
+{
+    private const int Concurrency = 4;
+
+    [Fact]
+    public async Task Rolling_restart_of_three_instances_under_continuous_calls_fails_no_call()
+    {
+        await using var fixture = await Fixture.StartAsync(etcd, ttlSeconds: 10);
+
+        foreach (var server in fixture.Servers)
+        {
+            await fixture.CallsLandOnAsync(server.Id);
+            await server.StopGracefullyAsync(drain: TimeSpan.FromMilliseconds(500));
+            await Eventually.UntilAsync(() => fixture.Client.Balancer.Members.All(m => m.Id != server.Id), $"{server.Id} to leave the balancer");
+            await Eventually.UntilAsync(() => !fixture.Client.ChannelAddresses.Contains(server.Address), $"the channel to {server.Address} to be retired");
+            await server.StartAsync();
+            await Eventually.UntilAsync(() => fixture.Client.Balancer.Available.Any(m => m.Id == server.Id), $"{server.Id} to be back in the balancer");
+            await fixture.CallsLandOnAsync(server.Id);
+        }
+        var summary = await fixture.StopCallingAsync();
+
+        Assert.Equal(0, summary.Failures);
+        Assert.Equal(fixture.Servers.Select(s => s.Id).Order(), summary.ByInstance.Keys.Order());
+    }
+
+    [Fact]
+    public async Task Killed_instance_is_ejected_before_its_lease_expires_and_no_call_fails()
+    {
+        await using var fixture = await Fixture.StartAsync(etcd, ttlSeconds: 10);
+        var victim = fixture.Servers[0];
+        using var client = etcd.CreateClient();
+        foreach (var server in fixture.Servers) await fixture.CallsLandOnAsync(server.Id);
+
+        await victim.KillAsync();
+
+        await Eventually.UntilAsync(() => fixture.Client.Balancer.Available.All(m => m.Id != victim.Id), $"{victim.Id} to be ejected");
+        // Ejected by the callers' passive health while the registry still lists it: its lease is alive.
+        Assert.NotNull(await client.GetAsync(victim.Key));
+        Assert.Contains(fixture.Client.Balancer.Members, m => m.Id == victim.Id);
+        // Calls go on while the lease runs out (re-admissions after each back-off fail once and are retried elsewhere).
+        await Eventually.UntilAsync(() => fixture.Client.Balancer.Members.All(m => m.Id != victim.Id), $"the lease of {victim.Id} to expire",
+            TimeSpan.FromSeconds(30));
+        foreach (var server in fixture.Servers.Skip(1)) await fixture.CallsLandOnAsync(server.Id);
+        var summary = await fixture.StopCallingAsync();
+
+        Assert.Equal(0, summary.Failures);
+        Assert.True(fixture.Retried > 0, "no call needed a retry: the kill was not exercised");
+    }
+
+    /// <summary>Three registered servers, a client process calling them continuously, and what the calls did so far.</summary>
+    private sealed class Fixture : IAsyncDisposable
+    {
+        private readonly RegistryUnderTest _process;
+        private readonly ConcurrentDictionary<string, long> _served = new();
+        private readonly ConcurrentQueue<string> _failures = new();
+        private readonly CancellationTokenSource _stop = new();
+        private Task<CallSummary>? _load;
+        private long _retried;
+
+        private Fixture(RegistryUnderTest process, IReadOnlyList<UserServer> servers, BalancedUserClient client)
+        {
+            _process = process;
+            Servers = servers;
+            Client = client;
+        }
+
+        public IReadOnlyList<UserServer> Servers { get; }
+
+        public BalancedUserClient Client { get; }
+
+        /// <summary>Calls that succeeded after more than one attempt.</summary>
+        public long Retried => Interlocked.Read(ref _retried);
+
+        public static async Task<Fixture> StartAsync(EtcdNode etcd, long ttlSeconds)
+        {
+            var service = $"user{Guid.NewGuid():N}"[..12];
+            var servers = new List<UserServer>();
+            for (var i = 0; i < 3; i++) servers.Add(await UserServer.StartNewAsync([etcd.Endpoint], service, ttlSeconds));
+            var process = new RegistryUnderTest([etcd.Endpoint]);
+            var client = await BalancedUserClient.CreateAsync(process.System, service, "round-robin", UserCallSettings.Default);
+            await Eventually.UntilAsync(() => client.Balancer.Available.Count == 3, "the balancer to see three instances");
+            var fixture = new Fixture(process, servers, client);
+            fixture._load = CallLoad.RunAsync(client, count: null, duration: null, Concurrency, fixture.Record, fixture._stop.Token);
+            return fixture;
+        }
+
+        /// <summary>Waits until a few more calls than now were served by <paramref name="id"/>.</summary>
+        public Task CallsLandOnAsync(string id)
+        {
+            var target = _served.GetValueOrDefault(id) + 20;
+            return Eventually.UntilAsync(() => _served.GetValueOrDefault(id) >= target || _load!.IsCompleted, $"calls on {id}");
+        }
+
+        public async Task<CallSummary> StopCallingAsync()
+        {
+            await _stop.CancelAsync();
+            var summary = await _load!;
+            Assert.True(_failures.IsEmpty, $"{_failures.Count} call(s) failed, e.g. {string.Join("; ", _failures.Take(3))}");
+            return summary;
+        }
+
+        private void Record(long id, CallOutcome outcome)
+        {
+            if (!outcome.Succeeded)
+            {
+                _failures.Enqueue($"call {id}: {outcome.Error}");
+                return;
+            }
+            _served.AddOrUpdate(outcome.InstanceId!, 1, (_, n) => n + 1);
+            if (outcome.Attempts > 1) Interlocked.Increment(ref _retried);
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            await _stop.CancelAsync();
+            if (_load is not null) await _load.ContinueWith(_ => { }, TaskScheduler.Default);
+            await Client.DisposeAsync();
+            await _process.DisposeAsync();
+            foreach (var server in Servers) await server.DisposeAsync();
+            _stop.Dispose();
+        }
+    }
+}

@@ -1,0 +1,91 @@
+using Akka.Actor;
+using Grpc.Core;
+using Grpc.Net.Client;
+using Grpc.Net.Client.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Registry.Host.Sample;
+using Registry.Tests.Infrastructure;
+using Registry.Tests.Registration;
+
+namespace Registry.Tests.Call;
+
+/// <summary>A plain <see cref="GrpcChannel"/> on <c>registry:///SERVICE</c> against real etcd and real in-process servers.</summary>
+public sealed class RegistryResolverTests(EtcdNode etcd) : IClassFixture<EtcdNode>
+{
+    // Enough consecutive calls for round-robin to visit every ready instance several times.
+    private const int Window = 30;
+
+    [Fact]
+    public async Task A_round_robin_channel_follows_instances_up_and_down()
+    {
+        var service = $"svc{Guid.NewGuid():N}"[..12];
+        await using var a = await UserServer.StartNewAsync([etcd.Endpoint], service);
+        await using var b = await UserServer.StartNewAsync([etcd.Endpoint], service);
+        await using var process = new RegistryUnderTest([etcd.Endpoint]);
+        using var channel = GrpcChannel.ForAddress($"registry:///{service}", new GrpcChannelOptions
+        {
+            Credentials = ChannelCredentials.Insecure,
+            ServiceConfig = new ServiceConfig { LoadBalancingConfigs = { new RoundRobinConfig() } },
+        }.UseRegistryResolver(process.System));
+        var client = new UserService.UserServiceClient(channel);
+
+        await ServedByAsync(client, [a.Id, b.Id]);
+
+        await using var c = await UserServer.StartNewAsync([etcd.Endpoint], service);
+        await ServedByAsync(client, [a.Id, b.Id, c.Id]);
+
+        // Deregistered but still serving (its drain): calls stop reaching it because the resolver dropped it.
+        await ServiceRegistry.Get(b.System).Supervisor.Ask<Deregistered>(new Deregister(service, b.Id), TimeSpan.FromSeconds(10));
+        await ServedByAsync(client, [a.Id, c.Id]);
+    }
+
+    [Fact]
+    public async Task The_services_helper_registers_the_factory_and_an_empty_service_fails_naming_it()
+    {
+        await using var process = new RegistryUnderTest([etcd.Endpoint]);
+        var services = new ServiceCollection().AddSingleton(process.System).AddRegistryResolver().BuildServiceProvider();
+        using var channel = GrpcChannel.ForAddress("registry:///nobody-here", new GrpcChannelOptions
+        {
+            Credentials = ChannelCredentials.Insecure,
+            ServiceProvider = services,
+        });
+
+        var error = await Assert.ThrowsAsync<RpcException>(() => new UserService.UserServiceClient(channel)
+            .GetUserInfoAsync(new GetUserInfoRequest { Id = 1 }, deadline: DateTime.UtcNow.AddSeconds(10)).ResponseAsync);
+
+        Assert.Equal(StatusCode.Unavailable, error.StatusCode);
+        Assert.Contains("no instance of 'nobody-here' is registered", error.Status.Detail);
+    }
+
+    [Fact]
+    public async Task An_address_without_a_valid_service_is_refused_naming_it()
+    {
+        await using var process = new RegistryUnderTest([etcd.Endpoint]);
+
+        var error = Assert.Throws<ArgumentException>(() => GrpcChannel.ForAddress("registry:///not%20a%20service",
+            new GrpcChannelOptions { Credentials = ChannelCredentials.Insecure }.UseRegistryResolver(process.System)));
+
+        Assert.Contains("service 'not a service'", error.Message);
+    }
+
+    /// <summary>
+    /// Calls until <see cref="Window"/> consecutive calls were served by exactly <paramref name="expected"/> (each of
+    /// them at least once, no other): membership changes take a moment to reach the channel.
+    /// </summary>
+    private static async Task ServedByAsync(UserService.UserServiceClient client, string[] expected)
+    {
+        var recent = new Queue<string>();
+        var seen = new List<string>();
+        var until = DateTime.UtcNow + Eventually.Patience;
+        while (true)
+        {
+            var reply = await client.GetUserInfoAsync(new GetUserInfoRequest { Id = 7 }, deadline: DateTime.UtcNow.AddSeconds(5));
+            seen.Add(reply.ServedBy);
+            recent.Enqueue(reply.ServedBy);
+            if (recent.Count > Window) recent.Dequeue();
+            if (recent.Count == Window && recent.Distinct().Order().SequenceEqual(expected.Order())) return;
+            if (DateTime.UtcNow > until)
+                throw new Xunit.Sdk.XunitException($"calls never settled on [{string.Join(", ", expected)}]; last: [{string.Join(", ", seen.TakeLast(Window))}]");
+        }
+    }
+}
