@@ -71,19 +71,25 @@ internal sealed class ServeCommand : Command
         using var cancelled = ct.Register(server.Lifetime.StopApplication);
 
         var refused = false;
+        bool IsStopping() => server.Lifetime.ApplicationStopping.IsCancellationRequested || ct.IsCancellationRequested;
         try
         {
             await server.Registered.WaitAsync(ct);
         }
-        catch (SampleRegistrationException e) when (!e.IsConflict && !server.Lifetime.ApplicationStopping.IsCancellationRequested)
+        catch (SampleRegistrationException e) when (e.IsConflict)
+        {
+            // A newer process holds the id: the server stops by itself, and the conflict event is printed.
+            conflicted = true;
+        }
+        catch (SampleRegistrationException e) when (!IsStopping())
         {
             _io.Warn($"register refused: {e.Failure.Reason}");
             refused = true;
             server.Lifetime.StopApplication();
         }
-        catch (Exception) when (server.Lifetime.ApplicationStopping.IsCancellationRequested || ct.IsCancellationRequested || conflicted)
+        catch (Exception) when (IsStopping())
         {
-            // stopped before etcd answered, or the id was taken over: the stop below tells the outcome
+            // stopped before etcd answered
         }
 
         await server.Stopped;
