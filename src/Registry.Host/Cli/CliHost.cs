@@ -1,3 +1,4 @@
+using Akka.Configuration;
 using Akka.Hosting;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -9,19 +10,35 @@ using AkkaLogLevel = Akka.Event.LogLevel;
 namespace Registry.Host.Cli;
 
 /// <summary>
-/// The generic host every command runs in: the actor system built by Akka.Hosting with <c>AddServiceRegistry</c>,
+/// The host every command runs in: the actor system built by Akka.Hosting with <c>AddServiceRegistry</c>,
 /// exactly as an application would, with every log (Akka's included) on stderr, one line each.
 /// The console lifetime turns SIGINT/SIGTERM into a host stop, which runs CoordinatedShutdown.
+/// <see cref="Configure"/> sets up any <see cref="IHostApplicationBuilder"/>: the generic host of the tools
+/// (<see cref="Build"/>) and the web application of <c>serve</c> alike.
 /// </summary>
 internal static class CliHost
 {
     /// <summary>The host's HOCON, shipped next to the binary.</summary>
     public static string HoconPath => Path.Combine(AppContext.BaseDirectory, "hocon", "registry.conf");
 
+    /// <summary>The host's HOCON, for the settings a command needs before its actor system exists.</summary>
+    public static Config LoadHocon() => ConfigurationFactory.ParseString(File.ReadAllText(HoconPath));
+
+    /// <summary>A generic host with nothing but the registry.</summary>
     public static IHost Build(CommonSettings settings, Action<AkkaConfigurationBuilder>? configure = null)
     {
         // No defaults: appsettings.json or DOTNET_ variables in the working directory must not change a tool's behaviour.
         var builder = Microsoft.Extensions.Hosting.Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+        Configure(builder, settings, configure);
+        return builder.Build();
+    }
+
+    /// <summary>
+    /// Adds the command-line logging and the actor system with the registry to <paramref name="builder"/>;
+    /// <paramref name="configure"/> adds to the actor system's configuration.
+    /// </summary>
+    public static void Configure(IHostApplicationBuilder builder, CommonSettings settings, Action<AkkaConfigurationBuilder>? configure = null)
+    {
         builder.Services.Configure<ConsoleLifetimeOptions>(o => o.SuppressStatusMessages = true);
         builder.Logging.ClearProviders()
             .SetMinimumLevel(settings.LogLevel)
@@ -48,7 +65,6 @@ internal static class CliHost
                 });
             configure?.Invoke(akka);
         });
-        return builder.Build();
     }
 
     private static AkkaLogLevel ToAkka(LogLevel level) => level switch

@@ -48,6 +48,30 @@ internal static class OptionParsing
             },
         };
 
+    /// <summary>A duration in seconds, decimals allowed (<c>2</c>, <c>0.5</c>), from 0 to <paramref name="maxSeconds"/>.</summary>
+    public static Option<TimeSpan?> Seconds(string name, string helpName, string description, int maxSeconds) =>
+        new(name)
+        {
+            Description = description,
+            HelpName = helpName,
+            CustomParser = result =>
+            {
+                var token = result.Tokens[0].Value;
+                var expected = $"expected seconds from 0 to {maxSeconds}, such as 2 or 0.5";
+                if (!double.TryParse(token, NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out var seconds))
+                {
+                    result.AddError($"{name} '{token}': {expected}");
+                    return null;
+                }
+                if (seconds > maxSeconds)
+                {
+                    result.AddError($"{name} {token}: {expected}");
+                    return null;
+                }
+                return TimeSpan.FromSeconds(seconds);
+            },
+        };
+
     /// <summary>Replaces the field name a library message starts with ("ttl 0: …") by the option name ("--ttl 0: …").</summary>
     public static string Relabel(string option, string problem)
     {

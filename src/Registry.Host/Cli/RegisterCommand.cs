@@ -1,6 +1,4 @@
-using System.Collections.Immutable;
 using System.CommandLine;
-using Akka;
 using Akka.Actor;
 using Akka.Hosting;
 using Microsoft.Extensions.DependencyInjection;
@@ -17,54 +15,21 @@ internal sealed class RegisterCommand : Command
 {
     private readonly CommonOptions _common;
     private readonly CliIo _io;
-
-    private readonly Option<string?> _service = Required(OptionParsing.Checked("--service", "S",
-        "service name (letters, digits, '.', '_', '-')", InstanceValidation.CheckService));
-
-    private readonly Option<string?> _address = Required(OptionParsing.Checked("--address", "HOST:PORT",
-        "address the instance listens on", InstanceValidation.CheckAddress));
-
-    private readonly Option<string?> _id = OptionParsing.Checked("--id", "ID",
-        "instance id, unique within the service [default: the address]", InstanceValidation.CheckId);
-
-    private readonly Option<long?> _ttl = OptionParsing.Number<long>("--ttl", "SEC",
-        $"lease TTL in whole seconds, {InstanceValidation.MinTtlSeconds}-{InstanceValidation.MaxTtlSeconds} [default: registry.ttl, 10]",
-        InstanceValidation.CheckTtl, 0);
-
-    private readonly Option<int?> _weight = OptionParsing.Number<int>("--weight", "N",
-        "relative share of calls for weighted balancing [default: 1]", InstanceValidation.CheckWeight, 0);
-
-    private readonly Option<string?> _version = OptionParsing.Checked("--version", "V",
-        "version of the service build", CheckVersion);
-
-    private readonly Option<ImmutableSortedDictionary<string, string>?> _meta = new("--meta")
-    {
-        Description = "metadata entry; repeat for more",
-        HelpName = "K=V",
-        Arity = ArgumentArity.OneOrMore,
-        AllowMultipleArgumentsPerToken = false,
-        CustomParser = ParseMetadata,
-    };
+    private readonly RegistrationOptions _registration = new();
 
     public RegisterCommand(CommonOptions common, CliIo io)
         : base("register", "Register an address and keep it registered until SIGINT/SIGTERM (sidecar mode); print its registration events as JSON lines")
     {
         _common = common;
         _io = io;
-        Add(_service);
-        Add(_address);
-        Add(_id);
-        Add(_ttl);
-        Add(_weight);
-        Add(_version);
-        Add(_meta);
+        foreach (var option in _registration.All) Add(option);
         SetAction(RunAsync);
     }
 
     private async Task<int> RunAsync(ParseResult parse, CancellationToken ct)
     {
         var settings = _common.Resolve(parse, _io);
-        var register = ToRegister(parse);
+        var register = _registration.ToRegister(parse);
         var key = InstanceCodec.Key(settings.Prefix, register.Instance.Service, register.Instance.Id);
 
         using var host = CliHost.Build(settings);
@@ -75,15 +40,11 @@ internal sealed class RegisterCommand : Command
         using var stopping = lifetime.ApplicationStopping.Register(() => exitCode.TrySetResult(0));
 
         var system = host.Services.GetRequiredService<ActorSystem>();
-        var printer = system.ActorOf(RegistrationEventPrinter.Props(key, _io, e =>
+        system.PrintRegistrationEvents(key, _io, e =>
         {
             // The id now belongs to a newer process, which must not be disturbed: this one only reports and leaves.
             if (e.Kind == RegistrationEventKind.Conflict) exitCode.TrySetResult(1);
-        }), "registration-events");
-        system.EventStream.Subscribe(printer, typeof(RegistrationEvent));
-        // Deregistration runs in before-service-unbind and publishes the last event: print it before the system stops.
-        CoordinatedShutdown.Get(system).AddTask(CoordinatedShutdown.PhaseServiceUnbind, "registry-cli-print-events",
-            () => printer.Ask<Done>(RegistrationEventPrinter.Flush.Instance, TimeSpan.FromSeconds(1)));
+        });
 
         var supervisor = await host.Services.GetRequiredService<IRequiredActor<RegistrySupervisor>>().GetAsync(ct);
         var shutdown = CoordinatedShutdown.Get(system);
@@ -112,52 +73,5 @@ internal sealed class RegisterCommand : Command
             _io.Warn($"register refused: {failed.Reason}");
             exitCode.TrySetResult(2);
         }
-    }
-
-    private Register ToRegister(ParseResult parse)
-    {
-        var address = parse.GetValue(_address)!;
-        var instance = new ServiceInstance(
-            parse.GetValue(_service)!,
-            parse.GetValue(_id) ?? address,
-            address,
-            parse.GetValue(_meta) ?? ServiceInstance.EmptyMetadata,
-            parse.GetValue(_weight) ?? 1,
-            parse.GetValue(_version),
-            DateTimeOffset.UtcNow);
-        // The options are valid one by one; what remains are limits on the whole (metadata count and size).
-        if (InstanceValidation.Check(instance).FirstOrDefault() is { } problem)
-            throw new UsageException(problem.StartsWith("metadata", StringComparison.Ordinal) ? OptionParsing.Relabel("--meta", problem) : problem);
-        return new Register(instance, parse.GetValue(_ttl));
-    }
-
-    private static ImmutableSortedDictionary<string, string>? ParseMetadata(System.CommandLine.Parsing.ArgumentResult result)
-    {
-        var metadata = ImmutableSortedDictionary.CreateBuilder<string, string>(StringComparer.Ordinal);
-        foreach (var pair in result.Tokens.Select(t => t.Value))
-        {
-            var equals = pair.IndexOf('=');
-            if (equals <= 0)
-            {
-                result.AddError($"--meta '{pair}': expected KEY=VALUE with a non-empty KEY");
-                return null;
-            }
-            var key = pair[..equals];
-            if (!metadata.TryAdd(key, pair[(equals + 1)..]))
-            {
-                result.AddError($"--meta '{pair}': key '{key}' given twice");
-                return null;
-            }
-        }
-        return metadata.ToImmutable();
-    }
-
-    private static string? CheckVersion(string version) =>
-        version.Length > 0 && !version.Any(char.IsControl) ? null : $"version '{version}': expected a non-empty string without control characters";
-
-    private static Option<T> Required<T>(Option<T> option)
-    {
-        option.Required = true;
-        return option;
     }
 }

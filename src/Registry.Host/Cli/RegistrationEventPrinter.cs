@@ -29,3 +29,23 @@ internal sealed class RegistrationEventPrinter : ReceiveActor
         public static readonly Flush Instance = new();
     }
 }
+
+/// <summary>Starts a <see cref="RegistrationEventPrinter"/> the way the commands need it.</summary>
+internal static class RegistrationEventPrinting
+{
+    private static readonly TimeSpan FlushTimeout = TimeSpan.FromSeconds(1);
+
+    /// <summary>
+    /// Prints <paramref name="key"/>'s events, subscribed before anything is registered. Deregistration runs at the
+    /// latest in before-service-unbind and publishes the last event: the next phase waits until it is printed,
+    /// before the system stops.
+    /// </summary>
+    public static IActorRef PrintRegistrationEvents(this ActorSystem system, string key, CliIo io, Action<RegistrationEvent> printed)
+    {
+        var printer = system.ActorOf(RegistrationEventPrinter.Props(key, io, printed), "registration-events");
+        system.EventStream.Subscribe(printer, typeof(RegistrationEvent));
+        CoordinatedShutdown.Get(system).AddTask(CoordinatedShutdown.PhaseServiceUnbind, "registry-cli-print-events",
+            () => printer.Ask<Done>(RegistrationEventPrinter.Flush.Instance, FlushTimeout));
+        return printer;
+    }
+}

@@ -2,7 +2,6 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using System.Text.Json;
-using System.Threading.Channels;
 using Registry.Host.Cli;
 
 namespace Registry.Tests.Cli;
@@ -99,86 +98,6 @@ public sealed class RegisterCommandEndToEndTests : IAsyncLifetime
         return (code, Lines(stdout), Lines(stderr));
 
         static string[] Lines(StringWriter w) => w.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-    }
-
-    /// <summary>The registry binary as a child process; every stdout line must be a JSON object.</summary>
-    private sealed class RegistryProcess : IDisposable
-    {
-        private readonly Process _process;
-        private readonly Channel<string> _lines = Channel.CreateUnbounded<string>();
-        private readonly List<string> _stderr = [];
-
-        private RegistryProcess(Process process)
-        {
-            _process = process;
-            _process.OutputDataReceived += (_, e) =>
-            {
-                if (e.Data is null) _lines.Writer.TryComplete();
-                else _lines.Writer.TryWrite(e.Data);
-            };
-            _process.ErrorDataReceived += (_, e) =>
-            {
-                if (e.Data is not null) lock (_stderr) _stderr.Add(e.Data);
-            };
-        }
-
-        public static RegistryProcess Start(params string[] args)
-        {
-            // The test project references the host, so the built registry.dll sits next to the tests.
-            var start = new ProcessStartInfo("dotnet")
-            {
-                RedirectStandardOutput = true,
-                RedirectStandardError = true,
-                UseShellExecute = false,
-            };
-            start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "registry.dll"));
-            foreach (var arg in args) start.ArgumentList.Add(arg);
-            var process = new RegistryProcess(Process.Start(start)!);
-            process._process.BeginOutputReadLine();
-            process._process.BeginErrorReadLine();
-            return process;
-        }
-
-        public async Task<JsonElement> NextEventAsync()
-        {
-            using var timeout = new CancellationTokenSource(Patience);
-            try
-            {
-                var line = await _lines.Reader.ReadAsync(timeout.Token);
-                return JsonDocument.Parse(line).RootElement;
-            }
-            catch (Exception e) when (e is OperationCanceledException or ChannelClosedException)
-            {
-                throw new Xunit.Sdk.XunitException($"registry printed no further event; its stderr:\n{Stderr}");
-            }
-        }
-
-        public void Terminate()
-        {
-            using var kill = Process.Start("kill", ["-TERM", _process.Id.ToString()]);
-            kill.WaitForExit();
-        }
-
-        public async Task<int> WaitForExitAsync()
-        {
-            using var timeout = new CancellationTokenSource(Patience);
-            await _process.WaitForExitAsync(timeout.Token);
-            return _process.ExitCode;
-        }
-
-        private string Stderr
-        {
-            get
-            {
-                lock (_stderr) return string.Join('\n', _stderr);
-            }
-        }
-
-        public void Dispose()
-        {
-            if (!_process.HasExited) _process.Kill(entireProcessTree: true);
-            _process.Dispose();
-        }
     }
 
     /// <summary>

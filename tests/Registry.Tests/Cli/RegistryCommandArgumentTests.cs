@@ -6,6 +6,7 @@ namespace Registry.Tests.Cli;
 public sealed class RegistryCommandArgumentTests
 {
     private const string Register = "register --service user --address 127.0.0.1:8080";
+    private const string Serve = "serve --service user --address 127.0.0.1:8080";
 
     [Theory]
     [InlineData("register --service user --address notanaddress", "registry: --address 'notanaddress': expected host:port with port 1-65535")]
@@ -30,8 +31,19 @@ public sealed class RegistryCommandArgumentTests
     [InlineData(Register + " --ttl 5 --ttl 6", "registry: --ttl: given 2 times; expected once")]
     [InlineData(Register + " --bogus", "registry: '--bogus': unknown option for 'registry register'")]
     [InlineData("list --service user extra", "registry: 'extra': unexpected argument for 'registry list'")]
-    [InlineData("frobnicate", "registry: 'frobnicate': unknown command; expected one of: register, list, call")]
-    [InlineData("", "registry: no command given; expected one of: register, list, call (see 'registry --help')")]
+    [InlineData("frobnicate", "registry: 'frobnicate': unknown command; expected one of: register, list, serve, call")]
+    [InlineData("", "registry: no command given; expected one of: register, list, serve, call (see 'registry --help')")]
+    [InlineData("serve --address 127.0.0.1:8080", "registry: --service: missing; 'registry serve' requires it")]
+    [InlineData("serve --service user", "registry: --address: missing; 'registry serve' requires it")]
+    [InlineData("serve --service user --address notanaddress", "registry: --address 'notanaddress': expected host:port with port 1-65535")]
+    [InlineData(Serve + " --ttl 1", "registry: --ttl 1: expected whole seconds from 2 to 3600")]
+    [InlineData(Serve + " --weight 0", "registry: --weight 0: expected a positive integer")]
+    [InlineData(Serve + " --meta novalue", "registry: --meta 'novalue': expected KEY=VALUE with a non-empty KEY")]
+    [InlineData(Serve + " --drain soon", "registry: --drain 'soon': expected seconds from 0 to 300, such as 2 or 0.5")]
+    [InlineData(Serve + " --drain 301", "registry: --drain 301: expected seconds from 0 to 300, such as 2 or 0.5")]
+    [InlineData(Serve + " --drain 30", "registry: --drain 30: must be shorter than registry.serve.shutdown-timeout (30s), which bounds the whole stop")]
+    [InlineData(Serve + " --drain", "registry: --drain: missing value")]
+    [InlineData(Serve + " --bogus", "registry: '--bogus': unknown option for 'registry serve'")]
     public async Task Bad_argument_exits_2_with_one_line_naming_it(string commandLine, string expected)
     {
         var (code, stdout, stderr) = await RunAsync(commandLine);
