@@ -1,3 +1,4 @@
+using System.Collections.Immutable;
 using Akka.Actor;
 using Akka.Event;
 using Registry.Etcd;
@@ -90,7 +91,7 @@ public sealed partial class RegistrySupervisor : ReceiveActor, IWithTimers
             _entries[key] = restarted with { Child = Start(restarted, Sender) };
             return;
         }
-        var fresh = new Entry(key, register.Instance, ttl, 0, 0, false, null);
+        var fresh = new Entry(key, register.Instance, ttl, 0, 0, false, null, []);
         _entries[key] = fresh with { Child = Start(fresh, Sender) };
     }
 
@@ -99,7 +100,9 @@ public sealed partial class RegistrySupervisor : ReceiveActor, IWithTimers
         var key = InstanceCodec.Key(_settings.Prefix, deregister.Service, deregister.Id);
         if (_entries.TryGetValue(key, out var entry) && entry.Child is not null)
         {
-            entry.Child.Forward(deregister);
+            // A child that is stopping (deregistering, or after a conflict) may be gone before a forward arrives.
+            if (entry.Stopping) _entries[key] = entry with { AwaitingStop = entry.AwaitingStop.Add(Sender) };
+            else entry.Child.Forward(deregister);
             return;
         }
         // Not registered, or waiting for a restart: the lease it may still hold simply expires.
@@ -124,6 +127,7 @@ public sealed partial class RegistrySupervisor : ReceiveActor, IWithTimers
         if (entry is null) return;
         if (entry.Stopping || _drainRequester is not null)
         {
+            foreach (var requester in entry.AwaitingStop) requester.Tell(new Deregistered(entry.Instance.Service, entry.Instance.Id));
             _entries.Remove(entry.Key);
             ReplyIfDrained();
             return;
@@ -160,5 +164,8 @@ public sealed partial class RegistrySupervisor : ReceiveActor, IWithTimers
         }
     }
 
-    private sealed record Entry(string Key, ServiceInstance Instance, long TtlSeconds, long LeaseId, int Restarts, bool Stopping, IActorRef? Child);
+    /// <summary>One registration; <paramref name="AwaitingStop"/> are deregistration requests answered once its actor is gone.</summary>
+    private sealed record Entry(
+        string Key, ServiceInstance Instance, long TtlSeconds, long LeaseId, int Restarts, bool Stopping, IActorRef? Child,
+        ImmutableList<IActorRef> AwaitingStop);
 }

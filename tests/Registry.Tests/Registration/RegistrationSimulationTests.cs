@@ -202,6 +202,18 @@ public sealed class RegistrationSimulationTests : Akka.TestKit.Xunit2.TestKit
     }
 
     [Fact]
+    public void Deregistering_an_instance_that_just_stopped_after_a_conflict_is_answered()
+    {
+        RegisterAndAwait(User());
+        RegisterAndAwait(User(), StartRegistry(_etcd.Connect()));
+        ExpectEvent(RegistrationEventKind.Conflict);
+
+        _registry.Tell(new Deregister("user", "127.0.0.1:8080"), TestActor);
+
+        ExpectMsg<Deregistered>(Wait);
+    }
+
+    [Fact]
     public async Task A_key_deleted_by_hand_is_written_back_on_the_same_lease()
     {
         var registered = RegisterAndAwait(User());
