@@ -61,6 +61,7 @@ internal static class RegistryCommand
         root.Add(new ListCommand(common, io));
         root.Add(new ServeCommand(common, io));
         root.Add(new CallCommand(common, io));
+        root.Add(new DemoCommand(common, io));
         return root;
     }
 }

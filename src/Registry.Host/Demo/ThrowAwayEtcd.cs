@@ -1,0 +1,119 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+
+namespace Registry.Host.Demo;
+
+/// <summary>An etcd process on free loopback ports with a temporary data directory, killed and removed on dispose.</summary>
+internal sealed class ThrowAwayEtcd : IAsyncDisposable
+{
+    private readonly Process _process;
+    private readonly Queue<string> _log = new();
+
+    private ThrowAwayEtcd(Process process, string dataDir, Uri endpoint)
+    {
+        _process = process;
+        // Its log is not part of the tour, but its last lines explain a start that failed.
+        process.ErrorDataReceived += (_, e) =>
+        {
+            if (e.Data is null) return;
+            lock (_log)
+            {
+                _log.Enqueue(e.Data);
+                if (_log.Count > 5) _log.Dequeue();
+            }
+        };
+        process.OutputDataReceived += (_, _) => { };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        DataDir = dataDir;
+        Endpoint = endpoint;
+    }
+
+    public Uri Endpoint { get; }
+
+    public string DataDir { get; }
+
+    /// <summary>
+    /// Starts etcd from PATH and waits until it accepts connections; throws <see cref="InvalidOperationException"/>
+    /// saying what to install when it is missing, or with etcd's last words when it does not start.
+    /// </summary>
+    public static async Task<ThrowAwayEtcd> StartAsync(CancellationToken ct)
+    {
+        var executable = FindOnPath("etcd")
+                         ?? throw new InvalidOperationException("etcd is not on PATH; install it (Debian: apt-get install etcd-server)");
+        var dataDir = Directory.CreateTempSubdirectory("registry-demo-").FullName;
+        var (client, peer) = (FreePort(), FreePort());
+        var endpoint = new Uri($"http://127.0.0.1:{client}");
+        var clientUrl = endpoint.GetLeftPart(UriPartial.Authority);
+        var start = new ProcessStartInfo(executable)
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            ArgumentList =
+            {
+                "--name", "demo", "--data-dir", dataDir,
+                "--listen-client-urls", clientUrl, "--advertise-client-urls", clientUrl,
+                "--listen-peer-urls", $"http://127.0.0.1:{peer}", "--initial-advertise-peer-urls", $"http://127.0.0.1:{peer}",
+                "--initial-cluster", $"demo=http://127.0.0.1:{peer}",
+            },
+        };
+        var process = Process.Start(start) ?? throw new InvalidOperationException($"could not start {executable}");
+        var etcd = new ThrowAwayEtcd(process, dataDir, endpoint);
+        try
+        {
+            await etcd.WaitUntilListeningAsync(client, ct);
+            return etcd;
+        }
+        catch
+        {
+            await etcd.DisposeAsync();
+            throw;
+        }
+    }
+
+    private async Task WaitUntilListeningAsync(int port, CancellationToken ct)
+    {
+        var deadline = Stopwatch.GetTimestamp() + Stopwatch.Frequency * 10;
+        while (true)
+        {
+            if (_process.HasExited) throw new InvalidOperationException($"etcd exited with code {_process.ExitCode}: {LastWords()}");
+            if (Stopwatch.GetTimestamp() > deadline) throw new InvalidOperationException($"etcd did not listen within 10s: {LastWords()}");
+            using var probe = new TcpClient();
+            try
+            {
+                await probe.ConnectAsync(IPAddress.Loopback, port, ct);
+                return;
+            }
+            catch (SocketException)
+            {
+                await Task.Delay(50, ct);
+            }
+        }
+    }
+
+    private string LastWords()
+    {
+        lock (_log) return string.Join(" | ", _log);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (!_process.HasExited) _process.Kill();
+        await _process.WaitForExitAsync();
+        _process.Dispose();
+        Directory.Delete(DataDir, recursive: true);
+    }
+
+    public static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    private static string? FindOnPath(string name) =>
+        (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator)
+        .Select(dir => Path.Combine(dir, name))
+        .FirstOrDefault(File.Exists);
+}

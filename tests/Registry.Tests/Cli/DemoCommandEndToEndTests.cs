@@ -1,0 +1,37 @@
+using System.Diagnostics;
+using System.Text.RegularExpressions;
+
+namespace Registry.Tests.Cli;
+
+/// <summary><c>registry demo</c> as a user runs it: the whole tour, on its own etcd, in under a minute.</summary>
+public sealed partial class DemoCommandEndToEndTests
+{
+    [GeneratedRegex(@"^\s+(127\.0\.0\.1:\d+)\s+(\d+)$", RegexOptions.Multiline)]
+    private static partial Regex InstanceCount();
+
+    [Fact]
+    public async Task The_demo_tours_registration_discovery_and_failover_without_a_failed_call()
+    {
+        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "registry.dll"));
+        start.ArgumentList.Add("demo");
+        using var demo = Process.Start(start)!;
+        var stderr = demo.StandardError.ReadToEndAsync();
+        var stdout = await demo.StandardOutput.ReadToEndAsync().WaitAsync(TimeSpan.FromSeconds(90));
+        try
+        {
+            await demo.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(10));
+        }
+        finally
+        {
+            if (!demo.HasExited) demo.Kill(entireProcessTree: true);
+        }
+
+        Assert.True(demo.ExitCode == 0, $"exit {demo.ExitCode}\n{stdout}\n{await stderr}");
+        Assert.Equal(3, Regex.Matches(stdout, @"membership: \+ ").Count);
+        Assert.Equal(2, Regex.Matches(stdout, @"membership: - ").Count);
+        Assert.Contains("exited with code 0", stdout);
+        Assert.Equal(3, InstanceCount().Matches(stdout).Count(m => long.Parse(m.Groups[2].Value) > 0));
+        Assert.Matches(@"\d+ calls, 0 failed", stdout);
+    }
+}
