@@ -59,6 +59,7 @@ internal static class RegistryCommand
         foreach (var option in common.All) root.Add(option);
         root.Add(new RegisterCommand(common, io));
         root.Add(new ListCommand(common, io));
+        root.Add(new WatchCommand(common, io));
         return root;
     }
 }

@@ -30,8 +30,11 @@ public sealed class RegistryCommandArgumentTests
     [InlineData(Register + " --ttl 5 --ttl 6", "registry: --ttl: given 2 times; expected once")]
     [InlineData(Register + " --bogus", "registry: '--bogus': unknown option for 'registry register'")]
     [InlineData("list --service user extra", "registry: 'extra': unexpected argument for 'registry list'")]
-    [InlineData("frobnicate", "registry: 'frobnicate': unknown command; expected one of: register, list")]
-    [InlineData("", "registry: no command given; expected one of: register, list (see 'registry --help')")]
+    [InlineData("watch --service a/b", "registry: --service 'a/b': expected 1-128 characters of letters, digits, '.', '_' or '-'")]
+    [InlineData("watch --json extra", "registry: 'extra': unexpected argument for 'registry watch'")]
+    [InlineData("watch --follow", "registry: '--follow': unknown option for 'registry watch'")]
+    [InlineData("frobnicate", "registry: 'frobnicate': unknown command; expected one of: register, list, watch")]
+    [InlineData("", "registry: no command given; expected one of: register, list, watch (see 'registry --help')")]
     public async Task Bad_argument_exits_2_with_one_line_naming_it(string commandLine, string expected)
     {
         var (code, stdout, stderr) = await RunAsync(commandLine);

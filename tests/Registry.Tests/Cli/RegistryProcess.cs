@@ -1,0 +1,165 @@
+using System.Diagnostics;
+using System.Runtime.InteropServices;
+using System.Text.Json;
+using System.Threading.Channels;
+using Registry.Host.Cli;
+using Registry.Tests.Infrastructure;
+
+namespace Registry.Tests.Cli;
+
+/// <summary>
+/// The built <c>registry</c> binary as a child process (<c>dotnet registry.dll …</c>): its stdout line by line, its
+/// stderr collected, signals to end it. Disposing kills it if it still runs; an <see cref="OrphanGuard"/> kills it
+/// should the test process die first.
+/// </summary>
+internal sealed class RegistryProcess : IDisposable
+{
+    public static readonly TimeSpan Patience = TimeSpan.FromSeconds(30);
+
+    private const int SigTerm = 15;
+
+    private readonly Process _process;
+    private readonly OrphanGuard _guard;
+    private readonly Channel<string> _lines = Channel.CreateUnbounded<string>();
+    private readonly List<string> _stderr = [];
+    private TaskCompletionSource _stderrChanged = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    private RegistryProcess(Process process)
+    {
+        _process = process;
+        _guard = new OrphanGuard(process.Id);
+        _process.OutputDataReceived += (_, e) =>
+        {
+            if (e.Data is null) _lines.Writer.TryComplete();
+            else _lines.Writer.TryWrite(e.Data);
+        };
+        _process.ErrorDataReceived += (_, e) =>
+        {
+            if (e.Data is null) return;
+            TaskCompletionSource changed;
+            lock (_stderr)
+            {
+                _stderr.Add(e.Data);
+                changed = _stderrChanged;
+                _stderrChanged = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            }
+            changed.TrySetResult();
+        };
+        _process.BeginOutputReadLine();
+        _process.BeginErrorReadLine();
+    }
+
+    /// <summary>The lines written to stderr so far.</summary>
+    public IReadOnlyList<string> Stderr
+    {
+        get
+        {
+            lock (_stderr) return _stderr.ToArray();
+        }
+    }
+
+    public static RegistryProcess Start(params string[] args)
+    {
+        // The test project references the host, so the built registry.dll sits next to the tests.
+        var start = new ProcessStartInfo("dotnet")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "registry.dll"));
+        foreach (var arg in args) start.ArgumentList.Add(arg);
+        // Every test passes --etcd; the runner's own settings must not change what the command logs.
+        start.Environment.Remove(CommonOptions.EtcdVariable);
+        start.Environment.Remove(CommonOptions.LogLevelVariable);
+        return new RegistryProcess(Process.Start(start)!);
+    }
+
+    /// <summary>The next stdout line; fails with the stderr so far when none comes within <paramref name="timeout"/>.</summary>
+    public async Task<string> NextLineAsync(TimeSpan? timeout = null)
+    {
+        using var cts = new CancellationTokenSource(timeout ?? Patience);
+        try
+        {
+            return await _lines.Reader.ReadAsync(cts.Token);
+        }
+        catch (Exception e) when (e is OperationCanceledException or ChannelClosedException)
+        {
+            throw new Xunit.Sdk.XunitException($"registry printed no further line; its stderr:\n{string.Join('\n', Stderr)}");
+        }
+    }
+
+    /// <summary>The next stdout line as a JSON object.</summary>
+    public async Task<JsonElement> NextEventAsync(TimeSpan? timeout = null) => JsonDocument.Parse(await NextLineAsync(timeout)).RootElement;
+
+    /// <summary>A stdout line already received, without waiting.</summary>
+    public bool TryReadLine(out string line) => _lines.Reader.TryRead(out line!);
+
+    /// <summary>Waits until the command exits and returns every stdout line it printed that was not read yet.</summary>
+    public async Task<IReadOnlyList<string>> ReadToEndAsync()
+    {
+        using var cts = new CancellationTokenSource(Patience);
+        var lines = new List<string>();
+        await foreach (var line in _lines.Reader.ReadAllAsync(cts.Token)) lines.Add(line);
+        return lines;
+    }
+
+    /// <summary>Waits for a stderr line matching <paramref name="match"/> (possibly one already written) and returns it.</summary>
+    public async Task<string> WaitForStderrAsync(Func<string, bool> match, TimeSpan? timeout = null)
+    {
+        using var cts = new CancellationTokenSource(timeout ?? Patience);
+        while (true)
+        {
+            Task changed;
+            lock (_stderr)
+            {
+                if (_stderr.FirstOrDefault(match) is { } line) return line;
+                changed = _stderrChanged.Task;
+            }
+            try
+            {
+                await changed.WaitAsync(cts.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                throw new Xunit.Sdk.XunitException($"registry wrote no matching line on stderr; its stderr:\n{string.Join('\n', Stderr)}");
+            }
+        }
+    }
+
+    /// <summary>SIGTERM: the command stops as under a service manager.</summary>
+    public void Terminate()
+    {
+        if (SendSignal(_process.Id, SigTerm) != 0) throw new InvalidOperationException($"kill -TERM {_process.Id} failed: errno {Marshal.GetLastPInvokeError()}");
+    }
+
+    /// <summary>SIGKILL: the process vanishes without deregistering anything.</summary>
+    public void Kill() => _process.Kill();
+
+    public async Task<int> WaitForExitAsync()
+    {
+        using var timeout = new CancellationTokenSource(Patience);
+        await _process.WaitForExitAsync(timeout.Token);
+        return _process.ExitCode;
+    }
+
+    public void Dispose()
+    {
+        try
+        {
+            if (!_process.HasExited)
+            {
+                _process.Kill();
+                _process.WaitForExit();
+            }
+        }
+        finally
+        {
+            _guard.Dispose();
+            _process.Dispose();
+        }
+    }
+
+    [DllImport("libc", EntryPoint = "kill", SetLastError = true)]
+    private static extern int SendSignal(int pid, int signal);
+}
