@@ -66,7 +66,7 @@ internal static class CliHost
         {
             try
             {
-                await discovery.GracefulStop(TimeSpan.FromSeconds(1));
+                await discovery.GracefulStop(TimeSpan.FromSeconds(3));
             }
             catch (TaskCanceledException)
             {

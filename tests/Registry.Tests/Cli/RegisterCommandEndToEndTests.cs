@@ -20,8 +20,7 @@ public sealed class RegisterCommandEndToEndTests(EtcdNode etcd, ITestOutputHelpe
         using var registry = RegistryProcess.Start("register", "--service", service, "--address", "127.0.0.1:18080",
             "--meta", "zone=a", "--etcd", etcd.Endpoint);
 
-        var registered = await registry.NextEventAsync();
-        Assert.Equal("registered", registered.GetProperty("event").GetString());
+        var registered = await registry.NextEventAsync("registered");
         Assert.Equal(key, registered.GetProperty("key").GetString());
         Assert.Equal([key], (await client.ListAsync($"/services/{service}/")).Select(e => e.Key));
 
@@ -38,8 +37,7 @@ public sealed class RegisterCommandEndToEndTests(EtcdNode etcd, ITestOutputHelpe
         registry.Terminate();
 
         Assert.Equal(0, await registry.WaitForExitAsync());
-        var deregistered = await registry.NextEventAsync();
-        Assert.Equal("deregistered", deregistered.GetProperty("event").GetString());
+        var deregistered = await registry.NextEventAsync("deregistered");
         Assert.Equal(registered.GetProperty("lease").GetString(), deregistered.GetProperty("lease").GetString());
         Assert.Empty(await client.ListAsync($"/services/{service}/"));
     }
@@ -49,14 +47,12 @@ public sealed class RegisterCommandEndToEndTests(EtcdNode etcd, ITestOutputHelpe
     {
         string[] args = ["register", "--service", CliTestData.UniqueService(), "--address", "127.0.0.1:18081", "--ttl", "2", "--etcd", etcd.Endpoint];
         using var older = RegistryProcess.Start(args);
-        Assert.Equal("registered", (await older.NextEventAsync()).GetProperty("event").GetString());
+        await older.NextEventAsync("registered");
 
         using var newer = RegistryProcess.Start(args);
-        var taken = await newer.NextEventAsync();
-        Assert.Equal("registered", taken.GetProperty("event").GetString());
+        await newer.NextEventAsync("registered");
 
-        var conflict = await older.NextEventAsync();
-        Assert.Equal("conflict", conflict.GetProperty("event").GetString());
+        await older.NextEventAsync("conflict");
         Assert.Equal(1, await older.WaitForExitAsync());
         newer.Terminate();
         Assert.Equal(0, await newer.WaitForExitAsync());
@@ -82,8 +78,7 @@ public sealed class RegisterCommandEndToEndTests(EtcdNode etcd, ITestOutputHelpe
         using var client = etcd.CreateClient();
         using var registry = RegistryProcess.Start("register", "--service", service, "--address", "127.0.0.1:18083",
             "--ttl", $"{ttl}", "--etcd", etcd.Endpoint);
-        var registered = await registry.NextEventAsync();
-        Assert.Equal("registered", registered.GetProperty("event").GetString());
+        var registered = await registry.NextEventAsync("registered");
         await using var watch = await client.WatchKeyAsync(registered.GetProperty("key").GetString()!);
 
         registry.Kill();

@@ -10,7 +10,7 @@ namespace Registry.Tests.Cli;
 /// <c>registry register --ttl 3</c> through a faulty link to a real etcd, watched on etcd directly: a cut shorter than
 /// the TTL leaves the key alone, and after a longer cut the key is back within 1 s of the heal.
 /// </summary>
-public sealed class RegisterCommandShortCutTests(EtcdNode etcd) : IClassFixture<EtcdNode>
+public sealed class RegisterCommandShortCutTests(EtcdNode etcd, ITestOutputHelper output) : IClassFixture<EtcdNode>
 {
     [Theory]
     [InlineData(ProxyMode.Hold)]
@@ -24,18 +24,25 @@ public sealed class RegisterCommandShortCutTests(EtcdNode etcd) : IClassFixture<
         await using var watch = await client.WatchKeyAsync(key);
 
         await proxy.CutAsync(TimeSpan.FromSeconds(1.5), mode);
+        var healed = DateTimeOffset.UtcNow;
         // Observation window: a lease not renewed since the cut began would expire within it.
         await Task.Delay(TimeSpan.FromSeconds(Sidecar.Ttl));
         await watch.CatchUpAsync();
-
-        Assert.Empty(watch.Deletes);
-        Assert.Equal(lease, (await client.GetAsync(key))?.LeaseId);
+        var deletes = watch.Deletes;
+        var holder = (await client.GetAsync(key))?.LeaseId;
         registry.Terminate();
         Assert.Equal(0, await registry.WaitForExitAsync());
-        var printed = (await registry.ReadToEndAsync()).Select(Sidecar.EventName).ToList();
-        Assert.DoesNotContain("lease-lost", printed);
-        Assert.DoesNotContain("reregistered", printed);
-        Assert.Equal("deregistered", printed[^1]);
+        var printed = await registry.ReadToEndAsync();
+
+        var story = $"registry printed:\n{string.Join('\n', printed)}\nstderr:\n{string.Join('\n', registry.Stderr)}";
+        Assert.True(deletes.Count == 0, $"the key was deleted at revision {deletes.FirstOrDefault()?.Revision}; {story}");
+        Assert.True(lease == holder, $"the key is bound to lease {holder:x}, not {lease:x}; {story}");
+        if (printed.Select(l => JsonDocument.Parse(l).RootElement).FirstOrDefault(e => e.GetProperty("event").GetString() == "recovered") is { ValueKind: JsonValueKind.Object } recovered)
+            output.WriteLine($"{mode} cut of 1.5 s: heal -> renewals recovered {(recovered.GetProperty("time").GetDateTimeOffset() - healed).TotalMilliseconds:0} ms");
+        var kinds = printed.Select(Sidecar.EventName).ToList();
+        Assert.DoesNotContain("lease-lost", kinds);
+        Assert.DoesNotContain("reregistered", kinds);
+        Assert.Equal("deregistered", kinds[^1]);
     }
 }
 
@@ -66,9 +73,9 @@ public sealed class RegisterCommandLongCutTests(EtcdNode etcd, ITestOutputHelper
         output.WriteLine($"{mode} cut of 5 s: heal -> PUT {recovery.TotalMilliseconds:0} ms");
         Assert.True(recovery < TimeSpan.FromSeconds(1), $"the key came back {recovery.TotalMilliseconds:0} ms after the heal");
         Assert.NotEqual(lease, back.LeaseId);
-        var lost = await Sidecar.NextAsync(registry, "lease-lost");
+        var lost = await registry.NextEventAsync("lease-lost");
         Assert.Equal(lease, Sidecar.LeaseOf(lost));
-        var reregistered = await Sidecar.NextAsync(registry, "reregistered");
+        var reregistered = await registry.NextEventAsync("reregistered");
         Assert.Equal(back.LeaseId, Sidecar.LeaseOf(reregistered));
     }
 }
@@ -85,18 +92,8 @@ internal static class Sidecar
     /// <summary>Waits for the <c>registered</c> event; returns its key and lease.</summary>
     public static async Task<(string Key, long Lease)> RegisteredAsync(RegistryProcess registry)
     {
-        var registered = await NextAsync(registry, "registered");
+        var registered = await registry.NextEventAsync("registered");
         return (registered.GetProperty("key").GetString()!, LeaseOf(registered));
-    }
-
-    /// <summary>Reads events until one of <paramref name="kind"/>, skipping others (renew-failed, recovered…).</summary>
-    public static async Task<JsonElement> NextAsync(RegistryProcess registry, string kind)
-    {
-        while (true)
-        {
-            var e = await registry.NextEventAsync();
-            if (e.GetProperty("event").GetString() == kind) return e;
-        }
     }
 
     public static long LeaseOf(JsonElement e) => long.Parse(e.GetProperty("lease").GetString()!, NumberStyles.HexNumber, CultureInfo.InvariantCulture);

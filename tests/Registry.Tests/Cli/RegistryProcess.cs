@@ -16,6 +16,7 @@ internal sealed class RegistryProcess : IDisposable
 {
     public static readonly TimeSpan Patience = TimeSpan.FromSeconds(30);
 
+    private const int SigInt = 2;
     private const int SigTerm = 15;
 
     private readonly Process _process;
@@ -58,20 +59,34 @@ internal sealed class RegistryProcess : IDisposable
         }
     }
 
-    public static RegistryProcess Start(params string[] args)
+    public static RegistryProcess Start(params string[] args) => Start(args, logLevel: null);
+
+    /// <summary>
+    /// Starts the command with <c>REGISTRY_LOG_LEVEL</c> set to <paramref name="logLevel"/> (default: unset, Warning).
+    /// With <paramref name="interruptible"/>, SIGINT reaches it even when the tests run as a background job, whose
+    /// shell ignores SIGINT for every process it starts (the registry, like any program, keeps an inherited "ignore").
+    /// </summary>
+    public static RegistryProcess Start(string[] args, string? logLevel = null, bool interruptible = false)
     {
-        // The test project references the host, so the built registry.dll sits next to the tests.
-        var start = new ProcessStartInfo("dotnet")
+        var start = new ProcessStartInfo(interruptible ? "env" : "dotnet")
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
         };
+        if (interruptible)
+        {
+            // GNU env resets the disposition and execs dotnet in the same process, so signals still go to the registry.
+            start.ArgumentList.Add("--default-signal=INT");
+            start.ArgumentList.Add("dotnet");
+        }
+        // The test project references the host, so the built registry.dll sits next to the tests.
         start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "registry.dll"));
         foreach (var arg in args) start.ArgumentList.Add(arg);
         // Every test passes --etcd; the runner's own settings must not change what the command logs.
         start.Environment.Remove(CommonOptions.EtcdVariable);
         start.Environment.Remove(CommonOptions.LogLevelVariable);
+        if (logLevel is not null) start.Environment[CommonOptions.LogLevelVariable] = logLevel;
         return new RegistryProcess(Process.Start(start)!);
     }
 
@@ -91,6 +106,19 @@ internal sealed class RegistryProcess : IDisposable
 
     /// <summary>The next stdout line as a JSON object.</summary>
     public async Task<JsonElement> NextEventAsync(TimeSpan? timeout = null) => JsonDocument.Parse(await NextLineAsync(timeout)).RootElement;
+
+    /// <summary>
+    /// Reads JSON events until one whose <c>event</c> is <paramref name="kind"/>, skipping the others: a loaded machine
+    /// may add <c>delayed</c>, <c>renew-failed</c> or <c>recovered</c> before the one a test waits for.
+    /// </summary>
+    public async Task<JsonElement> NextEventAsync(string kind)
+    {
+        while (true)
+        {
+            var e = await NextEventAsync();
+            if (e.GetProperty("event").GetString() == kind) return e;
+        }
+    }
 
     /// <summary>A stdout line already received, without waiting.</summary>
     public bool TryReadLine(out string line) => _lines.Reader.TryRead(out line!);
@@ -128,10 +156,10 @@ internal sealed class RegistryProcess : IDisposable
     }
 
     /// <summary>SIGTERM: the command stops as under a service manager.</summary>
-    public void Terminate()
-    {
-        if (SendSignal(_process.Id, SigTerm) != 0) throw new InvalidOperationException($"kill -TERM {_process.Id} failed: errno {Marshal.GetLastPInvokeError()}");
-    }
+    public void Terminate() => Signal(SigTerm);
+
+    /// <summary>SIGINT: the command stops as on Ctrl-C.</summary>
+    public void Interrupt() => Signal(SigInt);
 
     /// <summary>SIGKILL: the process vanishes without deregistering anything.</summary>
     public void Kill() => _process.Kill();
@@ -158,6 +186,11 @@ internal sealed class RegistryProcess : IDisposable
             _guard.Dispose();
             _process.Dispose();
         }
+    }
+
+    private void Signal(int signal)
+    {
+        if (SendSignal(_process.Id, signal) != 0) throw new InvalidOperationException($"kill -{signal} {_process.Id} failed: errno {Marshal.GetLastPInvokeError()}");
     }
 
     [DllImport("libc", EntryPoint = "kill", SetLastError = true)]

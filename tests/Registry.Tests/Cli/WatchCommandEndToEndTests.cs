@@ -29,15 +29,20 @@ public sealed class WatchCommandEndToEndTests(EtcdNode etcd, ITestOutputHelper o
         await CliTestData.PutAsync(client, CliTestData.Instance("user", "c", "10.0.0.3:80"));
         await client.PutAsync(Prefix + "junk", "not json");
         await using var proxy = new FaultProxy(etcd.ClientPort);
-        using var watch = RegistryProcess.Start("watch", "--service", "user", "--json", "--etcd", proxy.Endpoint);
+        // At Information the watcher's log says whether it re-listed, which tells the two kinds of cut apart.
+        using var watch = RegistryProcess.Start(["watch", "--service", "user", "--json", "--etcd", proxy.Endpoint], "Information");
         var consumer = new Consumer(watch);
 
         await consumer.ReadAsync(3);
         Assert.All(consumer.Lines, line => Assert.Equal("snapshot", JsonDocument.Parse(line).RootElement.GetProperty("event").GetString()));
         consumer.AssertEquals(await DiscoveryUnderTest.EtcdViewAsync(client, Prefix));
         await watch.WaitForStderrAsync(l => l.Contains($"skipping {Prefix}junk at revision", StringComparison.Ordinal));
+        // A change seen through the watch proves it is open: a cut before that would only delay its start.
+        await CliTestData.PutAsync(client, CliTestData.Instance("user", "ready", "10.0.0.9:80"));
+        await consumer.ConvergeAsync(await DiscoveryUnderTest.EtcdViewAsync(client, Prefix), TimeSpan.FromSeconds(10));
 
         proxy.Hold();
+        await client.DeleteAsync(Prefix + "ready");
         await CliTestData.PutAsync(client, CliTestData.Instance("user", "a", "10.0.0.1:80", 3, ("zone", "b")));
         await client.DeleteAsync(Prefix + "b");
         await CliTestData.PutAsync(client, CliTestData.Instance("user", "d", "10.0.0.4:80"));
@@ -72,6 +77,8 @@ public sealed class WatchCommandEndToEndTests(EtcdNode etcd, ITestOutputHelper o
         Assert.Equal(0, await watch.WaitForExitAsync());
         consumer.Apply(await watch.ReadToEndAsync());
         Assert.DoesNotContain(consumer.Lines, line => line.Contains("junk", StringComparison.Ordinal));
+        var relisted = watch.Stderr.Any(l => l.Contains($"history of {Prefix} compacted at", StringComparison.Ordinal));
+        Assert.True(holdUntilStale == relisted, $"re-listed: {relisted}; stderr:\n{string.Join('\n', watch.Stderr)}");
     }
 
     /// <summary>What a consumer of <c>watch --json</c> holds: the lines applied in order, each checked to follow from the view.</summary>
