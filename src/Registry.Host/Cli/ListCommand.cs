@@ -47,7 +47,7 @@ internal sealed class ListCommand : Command
         var system = host.Services.GetRequiredService<ActorSystem>();
         var discovery = await host.Services.GetRequiredService<IRequiredActor<DiscoverySupervisor>>().GetAsync(ct);
         var first = new TaskCompletionSource<MembershipSnapshot>(TaskCreationOptions.RunContinuationsAsynchronously);
-        system.ActorOf(MembershipSubscriber.Props(discovery, service ?? DiscoverySupervisor.AllServices, WatchCommand.Patience,
+        system.ActorOf(MembershipSubscriber.Props(discovery, service ?? DiscoverySupervisor.AllServices,
             waiting: () => _io.Warn($"waiting for etcd at {settings.EndpointList} (Ctrl-C to give up)"),
             received: e =>
             {

@@ -15,9 +15,6 @@ namespace Registry.Host.Cli;
 /// </summary>
 internal sealed class WatchCommand : Command
 {
-    /// <summary>How long the first snapshot may take before the command says that etcd has not answered yet.</summary>
-    public static readonly TimeSpan Patience = TimeSpan.FromSeconds(1);
-
     private readonly CommonOptions _common;
     private readonly CliIo _io;
 
@@ -55,7 +52,7 @@ internal sealed class WatchCommand : Command
 
         var system = host.Services.GetRequiredService<ActorSystem>();
         var discovery = await host.Services.GetRequiredService<IRequiredActor<DiscoverySupervisor>>().GetAsync(ct);
-        system.ActorOf(MembershipSubscriber.Props(discovery, service ?? DiscoverySupervisor.AllServices, Patience,
+        system.ActorOf(MembershipSubscriber.Props(discovery, service ?? DiscoverySupervisor.AllServices,
             waiting: () => _io.Warn($"waiting for etcd at {settings.EndpointList}"),
             received: printer.Print,
             refused: e =>
