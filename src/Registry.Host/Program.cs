@@ -1,3 +1,7 @@
 using Registry.Host.Cli;
 
-return await RegistryCommand.InvokeAsync(args, Console.Out, Console.Error);
+// stdout carries only the command's output. Anything else that writes to Console.Out goes to stderr: Akka prints
+// log events that arrive after its loggers stopped (late in a shutdown) on Console.Out, stdout-loglevel = OFF or not.
+var stdout = Console.Out;
+Console.SetOut(Console.Error);
+return await RegistryCommand.InvokeAsync(args, stdout, Console.Error);

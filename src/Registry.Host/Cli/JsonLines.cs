@@ -34,9 +34,7 @@ internal static class JsonLines
         json.WriteString("service", instance.Service);
         json.WriteString("id", instance.Id);
         json.WriteString("address", instance.Address);
-        json.WriteStartObject("metadata");
-        foreach (var (name, value) in instance.Metadata) json.WriteString(name, value);
-        json.WriteEndObject();
+        WriteMetadata(json, instance);
         json.WriteNumber("weight", instance.Weight);
         json.WriteString("version", instance.Version);
         json.WriteString("registeredAt", instance.RegisteredAt);
@@ -54,6 +52,30 @@ internal static class JsonLines
         json.WriteNumber("p50Ms", summary.P50Ms);
         json.WriteNumber("p99Ms", summary.P99Ms);
     });
+
+    /// <summary>
+    /// One line of <c>registry watch --json</c>:
+    /// <c>{"event":"snapshot"|"up"|"down"|"update","service":…,"id":…,"address":…,"revision":…}</c>, followed by
+    /// <c>"weight"</c> and <c>"metadata"</c> except on a down (what left needs no more than its name).
+    /// </summary>
+    public static string Membership(MembershipChange change) => Write(json =>
+    {
+        json.WriteString("event", change.Kind.ToString().ToLowerInvariant());
+        json.WriteString("service", change.Instance.Service);
+        json.WriteString("id", change.Instance.Id);
+        json.WriteString("address", change.Instance.Address);
+        json.WriteNumber("revision", change.Revision);
+        if (change.Kind == MembershipChangeKind.Down) return;
+        json.WriteNumber("weight", change.Instance.Weight);
+        WriteMetadata(json, change.Instance);
+    });
+
+    private static void WriteMetadata(Utf8JsonWriter json, ServiceInstance instance)
+    {
+        json.WriteStartObject("metadata");
+        foreach (var (name, value) in instance.Metadata) json.WriteString(name, value);
+        json.WriteEndObject();
+    }
 
     private static string Write(Action<Utf8JsonWriter> body)
     {

@@ -1,22 +1,20 @@
 using System.CommandLine;
 using Akka.Actor;
-using Grpc.Core;
+using Akka.Hosting;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
-using Registry.Etcd;
 
 namespace Registry.Host.Cli;
 
 /// <summary>
 /// <c>registry list</c>: prints the live instances under the prefix, as an aligned table or JSON lines.
-/// Reads etcd once through the registry's store; while etcd does not answer it says so on stderr and keeps
-/// trying with back-off until it answers or the command is interrupted (exit 1).
+/// Takes the first snapshot of the registry's discovery, as <c>registry watch</c> and every application do, so it
+/// shows what they see: values that do not decode are skipped, each named by the watcher's warning on stderr.
+/// The watcher lists etcd until it answers; meanwhile the command says so on stderr and waits until it answers
+/// or is interrupted (exit 1).
 /// </summary>
 internal sealed class ListCommand : Command
 {
-    // Between a one-off tool's attempts: quick at first, then no more than a line every few seconds on stderr.
-    private static readonly Backoff Retry = new(TimeSpan.FromMilliseconds(200), TimeSpan.FromSeconds(5), 0.2);
-
     private readonly CommonOptions _common;
     private readonly CliIo _io;
 
@@ -44,88 +42,48 @@ internal sealed class ListCommand : Command
         using var host = CliHost.Build(settings);
         await host.StartAsync(ct);
         var lifetime = host.Services.GetRequiredService<IHostApplicationLifetime>();
+        // Should the actor system shut down by itself, Akka.Hosting stops the host: that interrupts the wait too.
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct, lifetime.ApplicationStopping);
         var system = host.Services.GetRequiredService<ActorSystem>();
-        var store = ServiceRegistry.Get(system).Store;
-        // Should the actor system shut down by itself, its shutdown closes the store (and then stops the host).
-        var listing = await ListAsync(store, prefix, settings, () => stop.IsCancellationRequested || CoordinatedShutdown.Get(system).ShutdownReason is not null, stop.Token);
+        var discovery = await host.Services.GetRequiredService<IRequiredActor<DiscoverySupervisor>>().GetAsync(ct);
+        var first = new TaskCompletionSource<MembershipSnapshot>(TaskCreationOptions.RunContinuationsAsynchronously);
+        system.ActorOf(MembershipSubscriber.Props(discovery, service ?? DiscoverySupervisor.AllServices,
+            waiting: () => _io.Warn($"waiting for etcd at {settings.EndpointList} (Ctrl-C to give up)"),
+            received: e =>
+            {
+                if (e is MembershipSnapshot snapshot) first.TrySetResult(snapshot);
+            },
+            refused: e => first.TrySetException(e)), "membership");
+
+        MembershipSnapshot? listed = null;
+        try
+        {
+            listed = await first.Task.WaitAsync(stop.Token);
+        }
+        catch (OperationCanceledException)
+        {
+        }
         await host.StopAsync(CancellationToken.None);
-        if (listing is null)
+        if (listed is null)
         {
             _io.Warn("interrupted before etcd answered");
-            return 1;
+            return RegistryCommand.Failed;
         }
 
-        var instances = Decode(listing, settings.Prefix);
         if (parse.GetValue(_json))
         {
-            foreach (var (key, instance) in instances) _io.WriteLine(JsonLines.Instance(instance, key));
+            foreach (var instance in listed.Instances)
+                _io.WriteLine(JsonLines.Instance(instance, InstanceCodec.Key(settings.Prefix, instance.Service, instance.Id)));
         }
-        else if (instances.Count == 0)
+        else if (listed.Instances.IsEmpty)
         {
             _io.Warn($"no live instances under {prefix}");
         }
         else
         {
-            foreach (var line in Table(instances.Select(i => i.Instance))) _io.WriteLine(line);
+            foreach (var line in Table(listed.Instances)) _io.WriteLine(line);
         }
-        return 0;
-    }
-
-    /// <summary>Lists the prefix, retrying while etcd does not answer; null when stopped first.</summary>
-    private async Task<Listing?> ListAsync(IRegistryStore store, string prefix, CommonSettings settings, Func<bool> isStopping, CancellationToken ct)
-    {
-        for (var attempt = 0; ; attempt++)
-        {
-            try
-            {
-                return await store.ListAsync(prefix, ct);
-            }
-            catch (Exception) when (isStopping())
-            {
-                return null;
-            }
-            catch (Exception e)
-            {
-                var delay = Retry.Delay(attempt);
-                _io.Warn($"etcd at {settings.EndpointList} did not answer ({Describe(e)}); retrying in {delay.TotalSeconds:0.0}s");
-                try
-                {
-                    await Task.Delay(delay, ct);
-                }
-                catch (OperationCanceledException)
-                {
-                    return null;
-                }
-            }
-        }
-    }
-
-    /// <summary>The instances of a listing; a value that does not decode, or sits under the wrong key, is skipped with a warning.</summary>
-    private List<(string Key, ServiceInstance Instance)> Decode(Listing listing, string prefix)
-    {
-        var instances = new List<(string, ServiceInstance)>();
-        foreach (var stored in listing.Values)
-        {
-            ServiceInstance instance;
-            try
-            {
-                instance = InstanceCodec.Decode(stored.Value);
-            }
-            catch (FormatException e)
-            {
-                _io.Warn($"skipping {stored.Key}: {e.Message}");
-                continue;
-            }
-            var expected = InstanceCodec.Key(prefix, instance.Service, instance.Id);
-            if (expected != stored.Key)
-            {
-                _io.Warn($"skipping {stored.Key}: its value is service '{instance.Service}' id '{instance.Id}', whose key is {expected}");
-                continue;
-            }
-            instances.Add((stored.Key, instance));
-        }
-        return instances;
+        return RegistryCommand.Ok;
     }
 
     private static IEnumerable<string> Table(IEnumerable<ServiceInstance> instances)
@@ -144,11 +102,4 @@ internal sealed class ListCommand : Command
         var widths = header.Select((_, column) => rows.Max(r => r[column].Length)).ToArray();
         return rows.Select(r => string.Join("  ", r.Select((cell, column) => column == r.Length - 1 ? cell : cell.PadRight(widths[column]))));
     }
-
-    private static string Describe(Exception e) => e switch
-    {
-        RpcException rpc => $"{rpc.StatusCode}: {rpc.Status.Detail}",
-        AggregateException { InnerException: { } inner } => Describe(inner),
-        _ => e.Message,
-    };
 }

@@ -59,6 +59,7 @@ internal static class RegistryCommand
         foreach (var option in common.All) root.Add(option);
         root.Add(new RegisterCommand(common, io));
         root.Add(new ListCommand(common, io));
+        root.Add(new WatchCommand(common, io));
         root.Add(new ServeCommand(common, io));
         root.Add(new CallCommand(common, io));
         root.Add(new DemoCommand(common, io));

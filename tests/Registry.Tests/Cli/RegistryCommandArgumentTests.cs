@@ -31,8 +31,6 @@ public sealed class RegistryCommandArgumentTests
     [InlineData(Register + " --ttl 5 --ttl 6", "registry: --ttl: given 2 times; expected once")]
     [InlineData(Register + " --bogus", "registry: '--bogus': unknown option for 'registry register'")]
     [InlineData("list --service user extra", "registry: 'extra': unexpected argument for 'registry list'")]
-    [InlineData("frobnicate", "registry: 'frobnicate': unknown command; expected one of: register, list, serve, call, demo")]
-    [InlineData("", "registry: no command given; expected one of: register, list, serve, call, demo (see 'registry --help')")]
     [InlineData("serve --address 127.0.0.1:8080", "registry: --service: missing; 'registry serve' requires it")]
     [InlineData("serve --service user", "registry: --address: missing; 'registry serve' requires it")]
     [InlineData("serve --service user --address notanaddress", "registry: --address 'notanaddress': expected host:port with port 1-65535")]
@@ -44,6 +42,11 @@ public sealed class RegistryCommandArgumentTests
     [InlineData(Serve + " --drain 30", "registry: --drain 30: must be shorter than registry.serve.shutdown-timeout (30s), which bounds the whole stop")]
     [InlineData(Serve + " --drain", "registry: --drain: missing value")]
     [InlineData(Serve + " --bogus", "registry: '--bogus': unknown option for 'registry serve'")]
+    [InlineData("watch --service a/b", "registry: --service 'a/b': expected 1-128 characters of letters, digits, '.', '_' or '-'")]
+    [InlineData("watch --json extra", "registry: 'extra': unexpected argument for 'registry watch'")]
+    [InlineData("watch --follow", "registry: '--follow': unknown option for 'registry watch'")]
+    [InlineData("frobnicate", "registry: 'frobnicate': unknown command; expected one of: register, list, watch, serve, call, demo")]
+    [InlineData("", "registry: no command given; expected one of: register, list, watch, serve, call, demo (see 'registry --help')")]
     public async Task Bad_argument_exits_2_with_one_line_naming_it(string commandLine, string expected)
     {
         var (code, stdout, stderr) = await RunAsync(commandLine);

@@ -1,0 +1,98 @@
+using System.Text.Json;
+using Registry.Tests.Infrastructure;
+
+namespace Registry.Tests.Cli;
+
+/// <summary>
+/// <c>registry list</c> as a child process on a real etcd: the first snapshot of the registry's discovery, printed
+/// as JSON lines or a table; values that are no instance are skipped and named on stderr.
+/// </summary>
+public sealed class ListCommandEndToEndTests(EtcdNode etcd) : IClassFixture<EtcdNode>
+{
+    [Fact]
+    public async Task List_json_prints_each_live_instance_and_names_the_skipped_keys_on_stderr()
+    {
+        var service = CliTestData.UniqueService();
+        var prefix = $"/services/{service}/";
+        using var client = etcd.CreateClient();
+        await CliTestData.PutAsync(client, CliTestData.Instance(service, "a", "10.0.0.1:80", 2, ("zone", "a")));
+        await CliTestData.PutAsync(client, CliTestData.Instance(service, "b", "10.0.0.2:80"));
+        await client.PutAsync(prefix + "garbage", "not json");
+        await client.PutAsync(prefix + "elsewhere", System.Text.Encoding.UTF8.GetString(InstanceCodec.Encode(CliTestData.Instance(service, "other", "10.0.0.3:80"))));
+
+        using var list = RegistryProcess.Start("list", "--json", "--service", service, "--etcd", etcd.Endpoint);
+
+        Assert.Equal(0, await list.WaitForExitAsync());
+        var listed = (await list.ReadToEndAsync()).Select(l => JsonDocument.Parse(l).RootElement).ToList();
+        Assert.Equal(["a", "b"], listed.Select(i => i.GetProperty("id").GetString()));
+        Assert.Equal(prefix + "a", listed[0].GetProperty("key").GetString());
+        Assert.Equal("10.0.0.1:80", listed[0].GetProperty("address").GetString());
+        Assert.Equal(2, listed[0].GetProperty("weight").GetInt32());
+        Assert.Equal("a", listed[0].GetProperty("metadata").GetProperty("zone").GetString());
+        var complaints = CliTestData.Complaints(list.Stderr).ToList();
+        Assert.Contains(complaints, l => l.Contains($"skipping {prefix}garbage at revision ", StringComparison.Ordinal));
+        Assert.Contains(complaints, l => l.Contains($"skipping {prefix}elsewhere at revision ", StringComparison.Ordinal) && l.Contains($"names {prefix}other", StringComparison.Ordinal));
+        Assert.Equal(2, complaints.Count);
+    }
+
+    [Fact]
+    public async Task List_of_every_service_prints_a_table_sorted_by_service_and_id()
+    {
+        var first = CliTestData.UniqueService();
+        var second = CliTestData.UniqueService();
+        using var client = etcd.CreateClient();
+        await CliTestData.PutAsync(client, CliTestData.Instance(second, "x", "10.0.1.1:80"));
+        await CliTestData.PutAsync(client, CliTestData.Instance(first, "y", "10.0.1.2:80", 1, ("zone", "b")));
+
+        using var list = RegistryProcess.Start("list", "--etcd", etcd.Endpoint);
+
+        Assert.Equal(0, await list.WaitForExitAsync());
+        var table = await list.ReadToEndAsync();
+        Assert.StartsWith("SERVICE", table[0]);
+        var rows = table.Skip(1).Where(r => r.StartsWith(first, StringComparison.Ordinal) || r.StartsWith(second, StringComparison.Ordinal)).ToList();
+        Assert.Equal(2, rows.Count);
+        Assert.Equal(string.CompareOrdinal(first, second) < 0 ? [first, second] : [second, first], rows.Select(r => r.Split(' ')[0]));
+        Assert.Contains(rows, r => r.StartsWith(first, StringComparison.Ordinal) && r.Contains("10.0.1.2:80") && r.EndsWith("zone=b", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task List_of_a_service_with_no_instances_says_so_on_stderr_and_exits_0()
+    {
+        var service = CliTestData.UniqueService();
+        using var list = RegistryProcess.Start("list", "--service", service, "--etcd", etcd.Endpoint);
+
+        Assert.Equal(0, await list.WaitForExitAsync());
+        Assert.Empty(await list.ReadToEndAsync());
+        Assert.Equal([$"registry: no live instances under /services/{service}/"], CliTestData.Complaints(list.Stderr));
+    }
+
+    [Fact]
+    public async Task List_waits_for_an_unreachable_etcd_and_prints_once_it_answers()
+    {
+        var service = CliTestData.UniqueService();
+        using var client = etcd.CreateClient();
+        await CliTestData.PutAsync(client, CliTestData.Instance(service, "a", "10.0.0.1:80"));
+        await using var proxy = new FaultProxy(etcd.ClientPort);
+        proxy.Reset();
+        using var list = RegistryProcess.Start("list", "--json", "--service", service, "--etcd", proxy.Endpoint);
+        await list.WaitForStderrAsync(l => l == $"registry: waiting for etcd at {proxy.Endpoint} (Ctrl-C to give up)");
+
+        proxy.Heal();
+
+        Assert.Equal(0, await list.WaitForExitAsync());
+        Assert.Equal("a", JsonDocument.Parse(Assert.Single(await list.ReadToEndAsync())).RootElement.GetProperty("id").GetString());
+    }
+
+    [Fact]
+    public async Task List_interrupted_before_etcd_answers_exits_1()
+    {
+        using var list = RegistryProcess.Start("list", "--etcd", CliTestData.UnreachableEndpoint());
+        await list.WaitForStderrAsync(l => l.StartsWith("registry: waiting for etcd at ", StringComparison.Ordinal));
+
+        list.Terminate();
+
+        Assert.Equal(1, await list.WaitForExitAsync());
+        Assert.Equal("registry: interrupted before etcd answered", list.Stderr[^1]);
+        Assert.Empty(await list.ReadToEndAsync());
+    }
+}
