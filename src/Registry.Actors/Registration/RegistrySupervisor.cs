@@ -35,6 +35,11 @@ public sealed partial class RegistrySupervisor : ReceiveActor, IWithTimers
         {
             if (_entries.TryGetValue(s.Key, out var entry)) _entries[s.Key] = entry with { Stopping = true };
         });
+        Receive<Deregistered>(d =>
+        {
+            var key = InstanceCodec.Key(_settings.Prefix, d.Service, d.Id);
+            if (_entries.TryGetValue(key, out var entry)) _entries[key] = AnswerDeregistered(entry);
+        });
         Receive<Terminated>(OnTerminated);
         Receive<RestartChild>(r =>
         {
@@ -100,9 +105,10 @@ public sealed partial class RegistrySupervisor : ReceiveActor, IWithTimers
         var key = InstanceCodec.Key(_settings.Prefix, deregister.Service, deregister.Id);
         if (_entries.TryGetValue(key, out var entry) && entry.Child is not null)
         {
-            // A child that is stopping (deregistering, or after a conflict) may be gone before a forward arrives.
-            if (entry.Stopping) _entries[key] = entry with { AwaitingStop = entry.AwaitingStop.Add(Sender) };
-            else entry.Child.Forward(deregister);
+            // Answered here, exactly once, when the child reports Deregistered or is gone: a child that stops by
+            // itself (after a conflict) drops what is still in its mailbox.
+            _entries[key] = entry with { AwaitingStop = entry.AwaitingStop.Add(Sender) };
+            if (!entry.Stopping) entry.Child.Tell(deregister, Self);
             return;
         }
         // Not registered, or waiting for a restart: the lease it may still hold simply expires.
@@ -127,7 +133,7 @@ public sealed partial class RegistrySupervisor : ReceiveActor, IWithTimers
         if (entry is null) return;
         if (entry.Stopping || _drainRequester is not null)
         {
-            foreach (var requester in entry.AwaitingStop) requester.Tell(new Deregistered(entry.Instance.Service, entry.Instance.Id));
+            AnswerDeregistered(entry);
             _entries.Remove(entry.Key);
             ReplyIfDrained();
             return;
@@ -136,6 +142,12 @@ public sealed partial class RegistrySupervisor : ReceiveActor, IWithTimers
         _log.Warning("registration of {0} crashed; starting it again in {1:0} ms", entry.Key, delay.TotalMilliseconds);
         _entries[entry.Key] = entry with { Child = null, Restarts = entry.Restarts + 1 };
         Timers.StartSingleTimer(entry.Key, new RestartChild(entry.Key), delay);
+    }
+
+    private static Entry AnswerDeregistered(Entry entry)
+    {
+        foreach (var requester in entry.AwaitingStop) requester.Tell(new Deregistered(entry.Instance.Service, entry.Instance.Id));
+        return entry with { AwaitingStop = [] };
     }
 
     private void ReplyIfDrained()
