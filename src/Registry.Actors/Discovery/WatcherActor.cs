@@ -50,6 +50,7 @@ internal sealed partial class WatcherActor : ReceiveActor, IWithTimers
         Receive<Listed>(l => OnListed(l.Listing));
         Receive<ListFailed>(f =>
         {
+            if (_failures == 0 && !_listed) _log.Warning("cannot list {0} yet, retrying until etcd answers: {1}", _prefix, f.Reason);
             MarkStale($"listing failed: {f.Reason}");
             Timers.StartSingleTimer("list", new List(), _settings.Retry.Delay(_failures++));
         });
@@ -104,6 +105,7 @@ internal sealed partial class WatcherActor : ReceiveActor, IWithTimers
         var previous = _members;
         _members = fresh.ToImmutable();
         _revision = listing.Revision;
+        ClearStale();
         if (!_listed)
         {
             _listed = true;
@@ -122,7 +124,6 @@ internal sealed partial class WatcherActor : ReceiveActor, IWithTimers
                 else if (old != now) Emit(new InstanceUpdated(now.Service, old, now, _revision));
             }
         }
-        ClearStale();
         OpenWatch();
     }
 
@@ -161,6 +162,11 @@ internal sealed partial class WatcherActor : ReceiveActor, IWithTimers
         foreach (var change in batch.Events) Apply(change);
     }
 
+    /// <summary>
+    /// Applies one event; the revision to resume from advances with events only. Progress notifications prove the
+    /// stream alive but do not move it: etcd before 3.4.25 / 3.5.8 can send a progress revision ahead of events still
+    /// queued (etcd-io/etcd#15220), and resuming past them would lose those events.
+    /// </summary>
     private void Apply(WatchEvent change)
     {
         var key = change.Current.Key;
@@ -201,11 +207,15 @@ internal sealed partial class WatcherActor : ReceiveActor, IWithTimers
         Timers.StartSingleTimer("reopen", new Reopen(_generation), _settings.Retry.Delay(_failures++));
     }
 
+    /// <summary>
+    /// Flags the view as stale: the last membership is kept. Before the first listing there is no membership yet;
+    /// subscribers are told etcd is unreachable all the same, and get their snapshot once it answers.
+    /// </summary>
     private void MarkStale(string reason)
     {
-        if (_stale || !_listed) return;
+        if (_stale) return;
         _stale = true;
-        _log.Warning("view of {0} is stale, keeping the last {1} instances: {2}", _prefix, _members.Count, reason);
+        if (_listed) _log.Warning("view of {0} is stale, keeping the last {1} instances: {2}", _prefix, _members.Count, reason);
         Emit(new MembershipStale(_service, true, reason, _revision));
     }
 

@@ -127,6 +127,24 @@ public sealed class WatcherSimulationTests : Akka.TestKit.Xunit2.TestKit
     }
 
     [Fact]
+    public async Task A_subscriber_is_told_when_etcd_is_down_at_start_and_gets_its_snapshot_when_it_answers()
+    {
+        await PutAsync(User(1));
+        _etcd.MakeUnavailable();
+
+        _discovery.Tell(new SubscribeMembership("user"), TestActor);
+        var stale = ExpectMsg<MembershipStale>(Wait);
+        Assert.True(stale.Stale);
+        Assert.Contains(FakeRegistryStore.UnavailableMessage, stale.Reason);
+        _etcd.Heal();
+
+        Assert.False(ExpectMsg<MembershipStale>(Wait).Stale);
+        var snapshot = ExpectMsg<MembershipSnapshot>(Wait);
+        Assert.False(snapshot.Stale);
+        Assert.Equal<ServiceInstance>([User(1)], snapshot.Instances);
+    }
+
+    [Fact]
     public async Task After_compaction_the_watcher_relists_and_reports_exactly_the_difference()
     {
         await PutAsync(User(1));

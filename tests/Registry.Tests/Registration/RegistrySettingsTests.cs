@@ -14,7 +14,7 @@ public sealed class RegistrySettingsTests
         Assert.Equal([new Uri("http://127.0.0.1:2379")], settings.Endpoints);
         Assert.Equal("/services/", settings.Prefix);
         Assert.Equal(10, settings.TtlSeconds);
-        Assert.Equal(TimeSpan.FromSeconds(10) / 3, settings.RenewIntervalFor(10));
+        Assert.Equal(TimeSpan.FromSeconds(10) / 4, settings.RenewIntervalFor(10));
         Assert.Equal(TimeSpan.FromSeconds(10), settings.KeyCheckIntervalFor(10));
         Assert.True(settings.DeregisterTimeout < TimeSpan.FromSeconds(5));
     }
