@@ -15,4 +15,7 @@ public sealed partial class RegistrySupervisor
     }
 
     private sealed record RestartChild(string Key);
+
+    /// <summary>The lease of a registration whose actor was gone has been revoked (or could not be: <paramref name="Failure"/>).</summary>
+    private sealed record OrphanRevoked(string Key, string? Failure);
 }

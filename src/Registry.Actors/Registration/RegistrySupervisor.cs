@@ -27,24 +27,19 @@ public sealed partial class RegistrySupervisor : ReceiveActor, IWithTimers
         Receive<Register>(OnRegister);
         Receive<Deregister>(OnDeregister);
         Receive<DeregisterAll>(_ => OnDeregisterAll());
-        Receive<LeaseActor.Attached>(a =>
-        {
-            if (_entries.TryGetValue(a.Key, out var entry)) _entries[a.Key] = entry with { LeaseId = a.LeaseId, Restarts = 0 };
-        });
-        Receive<LeaseActor.Stopping>(s =>
-        {
-            if (_entries.TryGetValue(s.Key, out var entry)) _entries[s.Key] = entry with { Stopping = true };
-        });
-        Receive<Deregistered>(d =>
-        {
-            var key = InstanceCodec.Key(_settings.Prefix, d.Service, d.Id);
-            if (_entries.TryGetValue(key, out var entry)) _entries[key] = AnswerDeregistered(entry);
-        });
+        Receive<LeaseActor.Attached>(a => Update(a.Key, e => e with { LeaseId = a.LeaseId, Restarts = 0 }));
+        Receive<LeaseActor.Stopping>(s => Update(s.Key, e => e with { Stopping = true }));
+        // The children answer the supervisor, which answers the requesters: a child that crashes or stops by itself
+        // loses what it was asked, the supervisor does not.
+        Receive<Registered>(r => Update(r.Key, e => Answer(e with { Instance = r.Instance }, r)));
+        Receive<RegistrationFailed>(f => Update(KeyOf(f.Instance), e => Answer(e, f)));
+        Receive<Deregistered>(d => Update(KeyOf(d.Service, d.Id), AnswerDeregistered));
         Receive<Terminated>(OnTerminated);
         Receive<RestartChild>(r =>
         {
-            if (_entries.TryGetValue(r.Key, out var entry) && entry.Child is null) _entries[r.Key] = entry with { Child = Start(entry, null) };
+            if (_entries.TryGetValue(r.Key, out var entry) && entry.Child is null) _entries[r.Key] = entry with { Child = Start(entry) };
         });
+        Receive<OrphanRevoked>(OnOrphanRevoked);
     }
 
     /// <inheritdoc />
@@ -72,48 +67,44 @@ public sealed partial class RegistrySupervisor : ReceiveActor, IWithTimers
             Sender.Tell(new RegistrationFailed(register.Instance, string.Join("; ", problems)));
             return;
         }
-        var key = InstanceCodec.Key(_settings.Prefix, register.Instance.Service, register.Instance.Id);
-        if (_entries.TryGetValue(key, out var entry) && entry is { Child: not null, Stopping: false })
+        var key = KeyOf(register.Instance);
+        if (!_entries.TryGetValue(key, out var entry))
         {
-            if (entry.TtlSeconds != ttl)
-            {
-                Sender.Tell(new RegistrationFailed(register.Instance, $"ttl {ttl}: already registered with ttl {entry.TtlSeconds}; deregister first"));
-                return;
-            }
-            _entries[key] = entry with { Instance = register.Instance };
-            entry.Child.Forward(register);
+            var fresh = new Entry(key, register.Instance, ttl, 0, 0, false, null, [Sender], []);
+            _entries[key] = fresh with { Child = Start(fresh) };
             return;
         }
-        if (entry is { Child: not null })
+        if (entry.Stopping || !entry.AwaitingStop.IsEmpty)
         {
             Sender.Tell(new RegistrationFailed(register.Instance, "the instance is being deregistered; register it again once that is answered"));
             return;
         }
-        if (entry is not null)
+        if (entry.TtlSeconds != ttl)
         {
-            // Crashed and waiting for its restart: start it now, still re-attaching to the lease it held.
-            var restarted = entry with { Instance = register.Instance, TtlSeconds = ttl };
-            _entries[key] = restarted with { Child = Start(restarted, Sender) };
+            Sender.Tell(new RegistrationFailed(register.Instance, $"ttl {ttl}: already registered with ttl {entry.TtlSeconds}; deregister first"));
             return;
         }
-        var fresh = new Entry(key, register.Instance, ttl, 0, 0, false, null, []);
-        _entries[key] = fresh with { Child = Start(fresh, Sender) };
+        entry = entry with { Instance = register.Instance, AwaitingRegistered = entry.AwaitingRegistered.Add(Sender) };
+        if (entry.Child is not null) entry.Child.Tell(register, Self);
+        // Crashed and waiting for its restart: start it now, still re-attaching to the lease it held.
+        else entry = entry with { Child = Start(entry) };
+        _entries[key] = entry;
     }
 
     private void OnDeregister(Deregister deregister)
     {
-        var key = InstanceCodec.Key(_settings.Prefix, deregister.Service, deregister.Id);
-        if (_entries.TryGetValue(key, out var entry) && entry.Child is not null)
+        var key = KeyOf(deregister.Service, deregister.Id);
+        if (!_entries.TryGetValue(key, out var entry))
         {
-            // Answered here, exactly once, when the child reports Deregistered or is gone: a child that stops by
-            // itself (after a conflict) drops what is still in its mailbox.
-            _entries[key] = entry with { AwaitingStop = entry.AwaitingStop.Add(Sender) };
-            if (!entry.Stopping) entry.Child.Tell(deregister, Self);
+            Sender.Tell(new Deregistered(deregister.Service, deregister.Id));
             return;
         }
-        // Not registered, or waiting for a restart: the lease it may still hold simply expires.
-        _entries.Remove(key);
-        Sender.Tell(new Deregistered(deregister.Service, deregister.Id));
+        var stopping = entry.Stopping || !entry.AwaitingStop.IsEmpty;
+        entry = entry with { AwaitingStop = entry.AwaitingStop.Add(Sender) };
+        _entries[key] = entry;
+        if (stopping) return;
+        if (entry.Child is not null) entry.Child.Tell(deregister, Self);
+        else RevokeOrphan(entry);
     }
 
     private void OnDeregisterAll()
@@ -121,8 +112,9 @@ public sealed partial class RegistrySupervisor : ReceiveActor, IWithTimers
         _drainRequester = Sender;
         foreach (var entry in _entries.Values.ToList())
         {
-            if (entry.Child is null) _entries.Remove(entry.Key);
-            else entry.Child.Tell(new Deregister(entry.Instance.Service, entry.Instance.Id), ActorRefs.NoSender);
+            if (entry.Stopping || !entry.AwaitingStop.IsEmpty) continue;
+            if (entry.Child is not null) entry.Child.Tell(new Deregister(entry.Instance.Service, entry.Instance.Id), Self);
+            else RevokeOrphan(entry);
         }
         ReplyIfDrained();
     }
@@ -131,17 +123,74 @@ public sealed partial class RegistrySupervisor : ReceiveActor, IWithTimers
     {
         var entry = _entries.Values.FirstOrDefault(e => terminated.ActorRef.Equals(e.Child));
         if (entry is null) return;
-        if (entry.Stopping || _drainRequester is not null)
+        entry = entry with { Child = null };
+        if (entry.Stopping)
         {
-            AnswerDeregistered(entry);
-            _entries.Remove(entry.Key);
-            ReplyIfDrained();
+            Finish(entry);
+            return;
+        }
+        if (!entry.AwaitingStop.IsEmpty || _drainRequester is not null)
+        {
+            // Crashed while asked to deregister: revoke the lease it held rather than starting it again.
+            _entries[entry.Key] = entry;
+            RevokeOrphan(entry);
             return;
         }
         var delay = _settings.Restart.Delay(entry.Restarts);
         _log.Warning("registration of {0} crashed; starting it again in {1:0} ms", entry.Key, delay.TotalMilliseconds);
-        _entries[entry.Key] = entry with { Child = null, Restarts = entry.Restarts + 1 };
+        _entries[entry.Key] = entry with { Restarts = entry.Restarts + 1 };
         Timers.StartSingleTimer(entry.Key, new RestartChild(entry.Key), delay);
+    }
+
+    /// <summary>Revokes the lease of a registration whose actor is gone (crashed, waiting for its restart).</summary>
+    private void RevokeOrphan(Entry entry)
+    {
+        Timers.Cancel(entry.Key);
+        _entries[entry.Key] = entry with { Stopping = true };
+        if (entry.LeaseId == 0)
+        {
+            Self.Tell(new OrphanRevoked(entry.Key, null));
+            return;
+        }
+        RevokeAsync(_store, entry.Key, entry.LeaseId, _settings.DeregisterTimeout).PipeTo(Self);
+    }
+
+    private static async Task<OrphanRevoked> RevokeAsync(IRegistryStore store, string key, long leaseId, TimeSpan timeout)
+    {
+        using var deadline = new CancellationTokenSource(timeout);
+        try
+        {
+            await store.RevokeLeaseAsync(leaseId, deadline.Token);
+            return new OrphanRevoked(key, null);
+        }
+        catch (Exception e)
+        {
+            return new OrphanRevoked(key, $"{EtcdErrors.Describe(e)}; the key expires with lease {leaseId:x}");
+        }
+    }
+
+    private void OnOrphanRevoked(OrphanRevoked revoked)
+    {
+        if (!_entries.TryGetValue(revoked.Key, out var entry)) return;
+        if (revoked.Failure is null) _log.Info("{0} deregistered", revoked.Key);
+        else _log.Warning("{0} deregistered without revoking its lease: {1}", revoked.Key, revoked.Failure);
+        Context.System.EventStream.Publish(new RegistrationEvent(RegistrationEventKind.Deregistered, entry.Instance, entry.Key, entry.LeaseId, revoked.Failure));
+        Finish(entry);
+    }
+
+    /// <summary>The registration is over: answer everyone still waiting and forget it.</summary>
+    private void Finish(Entry entry)
+    {
+        Answer(entry, new RegistrationFailed(entry.Instance, "deregistered before it was registered"));
+        AnswerDeregistered(entry);
+        _entries.Remove(entry.Key);
+        ReplyIfDrained();
+    }
+
+    private static Entry Answer(Entry entry, object answer)
+    {
+        foreach (var requester in entry.AwaitingRegistered) requester.Tell(answer);
+        return entry with { AwaitingRegistered = [] };
     }
 
     private static Entry AnswerDeregistered(Entry entry)
@@ -150,15 +199,26 @@ public sealed partial class RegistrySupervisor : ReceiveActor, IWithTimers
         return entry with { AwaitingStop = [] };
     }
 
+    private void Update(string key, Func<Entry, Entry> change)
+    {
+        if (_entries.TryGetValue(key, out var entry)) _entries[key] = change(entry);
+    }
+
     private void ReplyIfDrained()
     {
         if (_drainRequester is null || _entries.Count > 0) return;
         _drainRequester.Tell(AllDeregistered.Instance);
     }
 
-    private IActorRef Start(Entry entry, IActorRef? requester)
+    private string KeyOf(ServiceInstance instance) => KeyOf(instance.Service, instance.Id);
+
+    private string KeyOf(string service, string id) => InstanceCodec.Key(_settings.Prefix, service, id);
+
+    /// <summary>Starts the entry's LeaseActor; it answers the supervisor when there are requesters to answer.</summary>
+    private IActorRef Start(Entry entry)
     {
         var name = $"{Uri.EscapeDataString(entry.Key)}-{++_incarnations}";
+        var requester = entry.AwaitingRegistered.IsEmpty ? null : Self;
         var child = Context.ActorOf(LeaseActor.Props(_store, _settings, entry.Instance, entry.TtlSeconds, entry.LeaseId, requester), name);
         Context.Watch(child);
         return child;
@@ -176,8 +236,11 @@ public sealed partial class RegistrySupervisor : ReceiveActor, IWithTimers
         }
     }
 
-    /// <summary>One registration; <paramref name="AwaitingStop"/> are deregistration requests answered once its actor is gone.</summary>
+    /// <summary>
+    /// One registration: its actor (null while a crashed one waits for its restart), the lease it last held, and the
+    /// requesters still waiting for an answer to <see cref="Register"/> and to <see cref="Deregister"/>.
+    /// </summary>
     private sealed record Entry(
         string Key, ServiceInstance Instance, long TtlSeconds, long LeaseId, int Restarts, bool Stopping, IActorRef? Child,
-        ImmutableList<IActorRef> AwaitingStop);
+        ImmutableList<IActorRef> AwaitingRegistered, ImmutableList<IActorRef> AwaitingStop);
 }

@@ -214,6 +214,39 @@ public sealed class RegistrationSimulationTests : Akka.TestKit.Xunit2.TestKit
     }
 
     [Fact]
+    public async Task A_register_is_answered_even_when_its_lease_actor_crashes_before_answering()
+    {
+        _etcd.MakeUnavailable();
+        _registry.Tell(new Register(User()), TestActor);
+        ExpectEvent(RegistrationEventKind.Delayed);
+        var child = await Sys.ActorSelection(_registry.Path / "*").ResolveOne(Wait);
+
+        child.Tell(Kill.Instance);
+        _etcd.Heal();
+
+        var registered = ExpectMsg<Registered>(Wait);
+        Assert.Equal(registered.LeaseId, _etcd.Peek(registered.Key)?.LeaseId);
+    }
+
+    [Fact]
+    public async Task Deregistering_a_crashed_registration_waiting_for_its_restart_revokes_its_lease()
+    {
+        var registered = RegisterAndAwait(User());
+        var child = await Sys.ActorSelection(_registry.Path / "*").ResolveOne(Wait);
+        Watch(child);
+        _etcd.MakeUnavailable();
+        child.Tell(Kill.Instance);
+        ExpectTerminated(child, Wait);
+        _etcd.Heal();
+
+        _registry.Tell(new Deregister("user", "127.0.0.1:8080"), TestActor);
+
+        ExpectMsg<Deregistered>(Wait);
+        Assert.Null(_etcd.Peek(registered.Key));
+        Assert.DoesNotContain(registered.LeaseId, _etcd.LiveLeases);
+    }
+
+    [Fact]
     public async Task A_key_deleted_by_hand_is_written_back_on_the_same_lease()
     {
         var registered = RegisterAndAwait(User());
