@@ -3,8 +3,10 @@ using System.Collections.Immutable;
 namespace Registry;
 
 /// <summary>
-/// A change in the membership of one service, as a WatcherActor observed it in etcd. Published on the actor
-/// system's EventStream and sent to the service's direct subscribers, in revision order.
+/// A change in the membership of one service, as a WatcherActor observed it in etcd. Sent to the service's direct
+/// subscribers in revision order, and published on the actor system's EventStream for every service someone watches
+/// (once per change, whoever watches it; subscribers of <see cref="DiscoverySupervisor.AllServices"/> get theirs
+/// directly).
 /// </summary>
 /// <param name="Service">The service whose membership changed.</param>
 /// <param name="Revision">The etcd revision the watcher's view is at after this event.</param>

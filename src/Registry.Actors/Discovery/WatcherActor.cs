@@ -15,6 +15,9 @@ namespace Registry.Discovery;
 /// </summary>
 internal sealed partial class WatcherActor : ReceiveActor, IWithTimers
 {
+    // Generations are unique across incarnations: a batch of a previous incarnation's watch, still in the mailbox
+    // after a restart, can never pass for the current one's.
+    private static int _generations;
     private readonly string _service;
     private readonly string _prefix;
     private readonly string _registryPrefix;
@@ -96,6 +99,8 @@ internal sealed partial class WatcherActor : ReceiveActor, IWithTimers
 
     private void OnListed(Listing listing)
     {
+        // A listing older than the view (the reply to a previous incarnation's request) would roll it back.
+        if (_listed && listing.Revision < _revision) return;
         _failures = 0;
         var fresh = ImmutableSortedDictionary.CreateBuilder<string, ServiceInstance>(StringComparer.Ordinal);
         foreach (var value in listing.Values)
@@ -131,7 +136,7 @@ internal sealed partial class WatcherActor : ReceiveActor, IWithTimers
     {
         _watch?.Cancel();
         _watch = new CancellationTokenSource();
-        var generation = ++_generation;
+        var generation = _generation = Interlocked.Increment(ref _generations);
         var self = Self;
         var ct = _watch.Token;
         var from = _revision + 1;
@@ -196,7 +201,7 @@ internal sealed partial class WatcherActor : ReceiveActor, IWithTimers
     private void OnWatchEnded(Exception reason)
     {
         _watch?.Cancel();
-        _generation++;
+        _generation = Interlocked.Increment(ref _generations);
         if (reason is RevisionCompactedException compacted)
         {
             _log.Info("history of {0} compacted at {1} past our revision {2}; re-listing", _prefix, compacted.CompactRevision, _revision);
@@ -227,10 +232,14 @@ internal sealed partial class WatcherActor : ReceiveActor, IWithTimers
         Emit(new MembershipStale(_service, false, null, _revision));
     }
 
+    /// <summary>
+    /// Tells the subscribers and, for a single service, the EventStream. The all-services watcher serves its direct
+    /// subscribers only: publishing its events too would put every change of a watched service on the stream twice.
+    /// </summary>
     private void Emit(MembershipEvent e)
     {
         foreach (var subscriber in _subscribers) subscriber.Tell(e);
-        Context.System.EventStream.Publish(e);
+        if (_service != DiscoverySupervisor.AllServices) Context.System.EventStream.Publish(e);
     }
 
     /// <summary>The instance a stored value holds, or null (warned once per key and revision) when it is not one.</summary>

@@ -255,6 +255,21 @@ public sealed class WatcherSimulationTests : Akka.TestKit.Xunit2.TestKit
     }
 
     [Fact]
+    public async Task The_event_stream_carries_each_change_once_when_a_service_is_also_watched_with_all_services()
+    {
+        var stream = CreateTestProbe();
+        Sys.EventStream.Subscribe(stream, typeof(InstanceUp));
+        Subscribe();
+        Subscribe(DiscoverySupervisor.AllServices);
+
+        var first = await PutAsync(User(1));
+        var second = await PutAsync(User(2));
+
+        Assert.Equal(first, stream.ExpectMsg<InstanceUp>(Wait).Revision);
+        Assert.Equal(second, stream.ExpectMsg<InstanceUp>(Wait).Revision);
+    }
+
+    [Fact]
     public void A_bad_service_name_is_refused_naming_it()
     {
         _discovery.Tell(new SubscribeMembership("bad name"), TestActor);
