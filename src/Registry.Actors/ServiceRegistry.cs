@@ -80,14 +80,28 @@ public sealed class ServiceRegistry : IExtension
     /// <exception cref="ArgumentException">The service name or the policy name is not valid; the message says which.</exception>
     public IActorRef Balancer(string service, string? policy = null)
     {
-        if (InstanceValidation.CheckService(service) is { } problem) throw new ArgumentException(problem, nameof(service));
         var name = policy ?? _balancing.Policy;
-        var props = BalancerActor.Props(service, Discovery, _balancing, name);
-        return _balancers.GetOrAdd((service, name), key => new Lazy<IActorRef>(() =>
-            _system.SystemActorOf(props, $"balancer-{key.Service}-{key.Policy}"))).Value;
+        if (!LoadBalancingPolicies.Names.Contains(name))
+            throw new ArgumentException($"unknown load-balancing policy '{name}': expected one of {string.Join(", ", LoadBalancingPolicies.Names)}", nameof(policy));
+        return Balancer(service, name, () => LoadBalancingPolicies.Create(name, _balancing));
     }
 
-    /// <summary>The hot-path <see cref="ServiceBalancer"/> of <see cref="Balancer"/>(<paramref name="service"/>, <paramref name="policy"/>).</summary>
+    /// <summary>
+    /// The <c>BalancerActor</c> of <paramref name="service"/> picking with a policy of your own, started on first use;
+    /// a balancer of that service with a policy of the same <see cref="ILoadBalancingPolicy.Name"/> is reused.
+    /// </summary>
+    /// <param name="service">The service to balance over.</param>
+    /// <param name="policy">The policy, for this balancer alone (policies may keep per-balancer state).</param>
+    public IActorRef Balancer(string service, ILoadBalancingPolicy policy) => Balancer(service, policy.Name, () => policy);
+
+    private IActorRef Balancer(string service, string name, Func<ILoadBalancingPolicy> policy)
+    {
+        if (InstanceValidation.CheckService(service) is { } problem) throw new ArgumentException(problem, nameof(service));
+        return _balancers.GetOrAdd((service, name), key => new Lazy<IActorRef>(() =>
+            _system.SystemActorOf(BalancerActor.Props(key.Service, Discovery, _balancing, policy()), $"balancer-{key.Service}-{Uri.EscapeDataString(key.Policy)}"))).Value;
+    }
+
+    /// <summary>The hot-path <see cref="ServiceBalancer"/> of <see cref="Balancer(string, string)"/>.</summary>
     public Task<ServiceBalancer> BalancerAsync(string service, string? policy = null, CancellationToken ct = default) =>
         Balancer(service, policy).Ask<ServiceBalancer>(GetBalancer.Instance, Settings.CallTimeout, ct);
 

@@ -39,11 +39,12 @@ internal sealed class BalancerActor : ReceiveActor
     /// <param name="policy">The policy name; null takes <c>registry.balancing.policy</c>.</param>
     /// <param name="time">The clock of ejections; null is the system clock.</param>
     /// <exception cref="ArgumentException">The policy name is unknown; the message names the valid ones.</exception>
-    public static Props Props(string service, IActorRef discovery, BalancingSettings settings, string? policy = null, TimeProvider? time = null)
-    {
-        var balancer = new ServiceBalancer(service, LoadBalancingPolicies.Create(policy ?? settings.Policy, settings), settings, time);
-        return Akka.Actor.Props.CreateBy(new Producer(service, discovery, balancer));
-    }
+    public static Props Props(string service, IActorRef discovery, BalancingSettings settings, string? policy = null, TimeProvider? time = null) =>
+        Props(service, discovery, settings, LoadBalancingPolicies.Create(policy ?? settings.Policy, settings), time);
+
+    /// <summary>Props of a balancer that picks with <paramref name="policy"/>, an instance for this balancer alone.</summary>
+    public static Props Props(string service, IActorRef discovery, BalancingSettings settings, ILoadBalancingPolicy policy, TimeProvider? time = null) =>
+        Akka.Actor.Props.CreateBy(new Producer(service, discovery, new ServiceBalancer(service, policy, settings, time)));
 
     protected override void PreStart()
     {

@@ -42,6 +42,28 @@ public sealed class BalancerEndToEndTests(EtcdNode etcd) : IClassFixture<EtcdNod
         Assert.Contains("random, round-robin, weighted, p2c, hash", error.Message);
     }
 
+    [Fact]
+    public async Task A_policy_of_your_own_picks_for_the_balancer()
+    {
+        await using var registry = new RegistryUnderTest([etcd.Endpoint], ttlSeconds: 10);
+        var service = $"svc{Guid.NewGuid():N}"[..12];
+        foreach (var n in new[] { 1, 2, 3 }) await registry.RegisterAsync(ServiceInstance.Create(service, $"10.0.0.{n}:80"));
+        var balancer = ServiceRegistry.Get(registry.System).Balancer(service, new LastInstancePolicy());
+
+        var hotPath = await balancer.Ask<ServiceBalancer>(GetBalancer.Instance, TimeSpan.FromSeconds(5));
+        await WaitUntilAsync(() => hotPath.Members.Length == 3);
+
+        Assert.Equal("10.0.0.3:80", (await balancer.Ask<Picked>(new Pick(), TimeSpan.FromSeconds(5))).Instance.Id);
+    }
+
+    /// <summary>A deliberately odd policy: always the last instance by id.</summary>
+    private sealed class LastInstancePolicy : ILoadBalancingPolicy
+    {
+        public string Name => "last";
+
+        public int Pick(AvailableInstances instances, string? key) => instances.Count - 1;
+    }
+
     private static async Task WaitUntilAsync(Func<bool> condition)
     {
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
