@@ -10,7 +10,8 @@ internal sealed partial class LeaseActor
 
     private sealed record Acquire;
 
-    private sealed record Acquired(long LeaseId, ServiceInstance Written, string? Detail);
+    /// <summary>The key is bound to <paramref name="LeaseId"/>; <paramref name="Reattached"/> when it already was (after a restart).</summary>
+    private sealed record Acquired(long LeaseId, ServiceInstance Written, string? Detail, bool Reattached = false);
 
     private sealed record AcquireFailed(string Reason, long LeaseToReuse);
 

@@ -77,7 +77,12 @@ internal sealed partial class LeaseActor : ReceiveActor, IWithTimers
         // A renewal still in flight when acquiring began: acquiring checks the lease itself.
         Receive<RenewResult>(_ => AcquireAfterRenewal());
         Receive<RenewError>(_ => AcquireAfterRenewal());
-        Receive<Register>(r => Update(r.Instance));
+        // Answered once the key is written; an attempt in flight with the old value is followed by one with the new.
+        Receive<Register>(r =>
+        {
+            _awaitingRegistered.Add(Sender);
+            _instance = r.Instance;
+        });
         Receive<Deregister>(_ => StartDeregistering());
     }
 
@@ -91,10 +96,10 @@ internal sealed partial class LeaseActor : ReceiveActor, IWithTimers
     {
         if (_busy) return;
         _busy = true;
-        AcquireAsync(_lease, _mayTakeOver, _instance, _stopping.Token).PipeTo(Self);
+        AcquireAsync(_lease, _mayTakeOver, _instance, Context.Parent, _stopping.Token).PipeTo(Self);
     }
 
-    private async Task<object> AcquireAsync(long lease, bool mayTakeOver, ServiceInstance instance, CancellationToken ct)
+    private async Task<object> AcquireAsync(long lease, bool mayTakeOver, ServiceInstance instance, IActorRef parent, CancellationToken ct)
     {
         var value = InstanceCodec.Encode(instance);
         try
@@ -106,13 +111,18 @@ internal sealed partial class LeaseActor : ReceiveActor, IWithTimers
                 {
                     if (lease == 0 || current.LeaseId != lease) return new Conflicted(current.LeaseId);
                     if (await _store.TimeToLiveAsync(lease, ct) < 0) return new LeaseGone(lease);
-                    if (current.Value.AsSpan().SequenceEqual(value)) return new Acquired(lease, instance, "re-attached to its lease");
+                    if (current.Value.AsSpan().SequenceEqual(value)) return new Acquired(lease, instance, "re-attached to its lease", Reattached: true);
                     var rewrite = await _store.PutAsync(_key, value, lease, PutCondition.BoundTo(lease), ct);
                     return rewrite.Succeeded ? new Acquired(lease, instance, "value updated") : new Conflicted(rewrite.Other?.LeaseId ?? 0);
                 }
                 if (lease != 0 && await _store.TimeToLiveAsync(lease, ct) < 0) return new LeaseGone(lease);
             }
-            if (lease == 0) lease = (await _store.GrantLeaseAsync(_ttl, ct)).LeaseId;
+            if (lease == 0)
+            {
+                lease = (await _store.GrantLeaseAsync(_ttl, ct)).LeaseId;
+                // Before the write: an actor that crashes right after it must re-attach to this lease, not see a conflict.
+                parent.Tell(new Attached(_key, lease));
+            }
             var outcome = await _store.PutAsync(_key, value, lease, mayTakeOver ? PutCondition.Always : PutCondition.Absent, ct);
             if (!outcome.Succeeded)
                 return outcome.Other is { } other ? new Conflicted(other.LeaseId) : new AcquireFailed("the key changed during the write", lease);
@@ -139,7 +149,7 @@ internal sealed partial class LeaseActor : ReceiveActor, IWithTimers
         if (acquired.Written != _instance)
         {
             // Register with a new value arrived while the old one was being written.
-            BeginAcquiring(RegistrationEventKind.Registered);
+            BeginAcquiring(_acquireKind);
             return;
         }
         Publish(_acquireKind, acquired.Detail);
@@ -147,7 +157,8 @@ internal sealed partial class LeaseActor : ReceiveActor, IWithTimers
         foreach (var requester in _awaitingRegistered) requester.Tell(new Registered(_instance, _key, _lease));
         _awaitingRegistered.Clear();
         Become(Holding);
-        Timers.StartSingleTimer(RenewTimer, new Renew(), _settings.RenewIntervalFor(_ttl));
+        // A re-attached lease was not renewed while the actor was down: renew it at once.
+        Timers.StartSingleTimer(RenewTimer, new Renew(), acquired.Reattached ? TimeSpan.Zero : _settings.RenewIntervalFor(_ttl));
         Timers.StartPeriodicTimer(CheckTimer, new CheckKey(), _settings.KeyCheckIntervalFor(_ttl));
     }
 
@@ -210,7 +221,17 @@ internal sealed partial class LeaseActor : ReceiveActor, IWithTimers
                 OnConflict(k.BoundLease.Value);
             }
         });
-        Receive<Register>(r => Update(r.Instance));
+        Receive<Register>(r =>
+        {
+            if (r.Instance == _instance)
+            {
+                Sender.Tell(new Registered(_instance, _key, _lease));
+                return;
+            }
+            _awaitingRegistered.Add(Sender);
+            _instance = r.Instance;
+            BeginAcquiring(RegistrationEventKind.Registered);
+        });
         Receive<Deregister>(_ => StartDeregistering());
     }
 
@@ -229,20 +250,6 @@ internal sealed partial class LeaseActor : ReceiveActor, IWithTimers
         _failures = 0;
         Become(Acquiring);
         StartAcquire();
-    }
-
-    private void Update(ServiceInstance instance)
-    {
-        var holding = _awaitingRegistered.Count == 0 && _lease != 0 && !_mayTakeOver;
-        if (instance == _instance && holding)
-        {
-            Sender.Tell(new Registered(_instance, _key, _lease));
-            return;
-        }
-        _awaitingRegistered.Add(Sender);
-        if (instance == _instance) return;
-        _instance = instance;
-        if (holding) BeginAcquiring(RegistrationEventKind.Registered);
     }
 
     private void OnConflict(long otherLease)
