@@ -42,7 +42,7 @@ internal static class BenchCommand
         switch (args[0])
         {
             case "scale-worker":
-                return await ScaleWorker.RunAsync(options.Mode ?? "", options.Etcd ?? "", options.Instances, options.Hold, options.Ttl);
+                return await ScaleWorker.RunAsync(options.Mode ?? "", options.Etcd ?? "", options.Instances, options.Hold, options.Ttl, options.Hocon);
             case "micro" or "scenarios" or "all":
                 break;
             default:
@@ -135,6 +135,7 @@ internal static class BenchCommand
         public int Instances { get; private set; } = 10_000;
         public int? Samples { get; private set; }
         public long Ttl { get; private set; } = 10;
+        public string Hocon { get; private set; } = "";
         public string? Problem { get; private set; }
 
         public static Options Parse(string[] args)
@@ -152,6 +153,7 @@ internal static class BenchCommand
                         case "--etcd": o.Etcd = Next(); break;
                         case "--filter": o.Filter = Next(); break;
                         case "--mode": o.Mode = Next(); break;
+                        case "--hocon": o.Hocon = Next(); break;
                         case "--hold": o.Hold = TimeSpan.FromSeconds(double.Parse(Next(), System.Globalization.CultureInfo.InvariantCulture)); o.HoldGiven = true; break;
                         case "--instances": o.Instances = int.Parse(Next(), System.Globalization.CultureInfo.InvariantCulture); break;
                         case "--samples": o.Samples = int.Parse(Next(), System.Globalization.CultureInfo.InvariantCulture); break;

@@ -61,8 +61,8 @@ public sealed class ScaleScenario(string endpoint, int instances, TimeSpan hold,
         try
         {
             if (process.ExitCode != 0) throw new InvalidOperationException($"the {mode} scale worker exited with {process.ExitCode}");
-            var line = output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Last(l => l.StartsWith('{'));
-            return JsonSerializer.Deserialize<ScaleMeasurement>(line) ?? throw new InvalidOperationException("empty scale result");
+            var line = output.Split('\n').Last(l => l.StartsWith(ScaleWorker.ResultMarker, StringComparison.Ordinal));
+            return JsonSerializer.Deserialize<ScaleMeasurement>(line[ScaleWorker.ResultMarker.Length..]) ?? throw new InvalidOperationException("empty scale result");
         }
         finally
         {

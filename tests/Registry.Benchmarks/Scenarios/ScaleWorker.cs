@@ -34,27 +34,29 @@ public sealed record ScaleMeasurement(
 public static class ScaleWorker
 {
     public const string Service = "scale";
+    public const string ResultMarker = "SCALE-RESULT ";
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(60);
     private const int Window = 500;
 
-    public static async Task<int> RunAsync(string mode, string endpoint, int instances, TimeSpan hold, long ttl)
+    public static async Task<int> RunAsync(string mode, string endpoint, int instances, TimeSpan hold, long ttl, string hocon = "")
     {
         var all = Enumerable.Range(0, instances)
             .Select(i => ServiceInstance.Create(Service, $"10.2.{i / 250}.{i % 250 + 1}:{8000 + i % 1000}"))
             .ToArray();
         var measurement = mode switch
         {
-            "registry" => await RegistryAsync(endpoint, all, hold, ttl),
+            "registry" => await RegistryAsync(endpoint, all, hold, ttl, hocon),
             "raw" => await RawAsync(endpoint, all, hold, ttl),
             _ => throw new ArgumentException($"--mode '{mode}': expected registry or raw"),
         };
-        Console.WriteLine(JsonSerializer.Serialize(measurement));
+        // Marked: the actor system may still log to stdout after it.
+        Console.WriteLine(ResultMarker + JsonSerializer.Serialize(measurement));
         return 0;
     }
 
-    private static async Task<ScaleMeasurement> RegistryAsync(string endpoint, ServiceInstance[] all, TimeSpan hold, long ttl)
+    private static async Task<ScaleMeasurement> RegistryAsync(string endpoint, ServiceInstance[] all, TimeSpan hold, long ttl, string hocon)
     {
-        var system = RegistrySystem.Create("scale", endpoint, ttl);
+        var system = RegistrySystem.Create("scale", endpoint, ttl, hocon);
         var counts = new EventCounts();
         system.EventStream.Subscribe(system.ActorOf(Props.Create(() => new EventCounter(counts))), typeof(RegistrationEvent));
         var supervisor = ServiceRegistry.Get(system).Supervisor;
