@@ -22,12 +22,21 @@ internal sealed class ConsistentHashLoadBalancingPolicy(double loadFactor, int v
             Volatile.Write(ref _ring, ring);
         }
 
+        var start = ring.Find(StableHash.Of(key));
+        var first = ring.Owners[start];
+
+        // Room for this call: ceil(c · (calls + 1) / n). It only grows with the number of calls, so the first choice is
+        // taken as soon as a partial sum leaves it room (at once when it is idle) without summing every instance.
+        // For a whole number of calls l, l < ceil(x) exactly when l < x.
+        var firstLoad = (double)instances.Outstanding(first) * instances.Count;
         var total = 0L;
-        for (var i = 0; i < instances.Count; i++) total += instances.Outstanding(i);
-        // Room for this call: ceil(c · (calls + 1) / n). Some instance is always below it, so the walk ends.
+        for (var i = 0; i < instances.Count; i++)
+        {
+            if (firstLoad < loadFactor * (total + 1)) return first;
+            total += instances.Outstanding(i);
+        }
         var capacity = (long)Math.Ceiling(loadFactor * (total + 1) / instances.Count);
 
-        var start = ring.Find(StableHash.Of(key));
         var points = ring.Owners.Length;
         for (var step = 0; step < points; step++)
         {

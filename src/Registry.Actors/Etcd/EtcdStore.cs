@@ -20,6 +20,7 @@ internal sealed class EtcdStore : IRegistryStore
     private readonly Lease.LeaseClient _lease;
     private readonly Watch.WatchClient _watch;
     private readonly KeepAliveStream _keepAlive;
+    private readonly BatchedKeyReader _keyChecks;
 
     public EtcdStore(RegistrySettings settings)
     {
@@ -30,6 +31,7 @@ internal sealed class EtcdStore : IRegistryStore
         _lease = connection.LeaseClient;
         _watch = connection.WatchClient;
         _keepAlive = new KeepAliveStream(_lease, settings);
+        _keyChecks = new BatchedKeyReader(_kv, Unary);
     }
 
     /// <summary>
@@ -71,6 +73,8 @@ internal sealed class EtcdStore : IRegistryStore
         var response = await _kv.RangeAsync(new RangeRequest { Key = ByteString.CopyFromUtf8(key) }, Unary(ct));
         return response.Kvs.Count == 0 ? null : ToStored(response.Kvs[0]);
     }
+
+    public Task<StoredValue?> CheckKeyAsync(string key, CancellationToken ct) => _keyChecks.ReadAsync(key, ct);
 
     public async Task<Listing> ListAsync(string prefix, CancellationToken ct)
     {
@@ -175,6 +179,7 @@ internal sealed class EtcdStore : IRegistryStore
     public async ValueTask DisposeAsync()
     {
         await _keepAlive.DisposeAsync();
+        await _keyChecks.DisposeAsync();
         _channel.Dispose();
     }
 
@@ -183,7 +188,7 @@ internal sealed class EtcdStore : IRegistryStore
         ToStored(e.Kv),
         e.PrevKv is { } prev ? ToStored(prev) : null);
 
-    private static StoredValue ToStored(KeyValue kv) =>
+    internal static StoredValue ToStored(KeyValue kv) =>
         new(kv.Key.ToStringUtf8(), kv.Value.ToByteArray(), kv.Lease, kv.CreateRevision, kv.ModRevision);
 
     /// <summary>The range end that makes a range request cover every key starting with <paramref name="prefix"/>.</summary>

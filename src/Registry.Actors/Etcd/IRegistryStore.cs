@@ -22,6 +22,12 @@ internal interface IRegistryStore : IAsyncDisposable
     /// <summary>Reads one key; null when absent.</summary>
     Task<StoredValue?> GetAsync(string key, CancellationToken ct);
 
+    /// <summary>
+    /// Reads one key for a registration's periodic check of its own key; null when absent. Not urgent: an
+    /// implementation may hold the read briefly to make many in one request. By default it is <see cref="GetAsync"/>.
+    /// </summary>
+    Task<StoredValue?> CheckKeyAsync(string key, CancellationToken ct) => GetAsync(key, ct);
+
     /// <summary>Lists every key under a prefix, with the store revision the listing was taken at.</summary>
     Task<Listing> ListAsync(string prefix, CancellationToken ct);
 

@@ -1,3 +1,5 @@
+using System.Diagnostics;
+using System.Threading.Channels;
 using Etcdserverpb;
 using Grpc.Core;
 
@@ -5,25 +7,51 @@ namespace Registry.Etcd;
 
 /// <summary>
 /// One bidirectional LeaseKeepAlive stream shared by every lease of a client, as etcd's Go client multiplexes
-/// them. Each renewal writes one request and awaits the response for its lease id; a reader consumes every
-/// response. When the stream breaks, or a renewal gets no answer within the call timeout (a stream stuck on a
-/// held connection), the stream is dropped and the next renewal re-opens it after a jittered back-off.
+/// them. A renewal queues its lease id and awaits the response for it; one writer drains the queue onto the stream
+/// and one reader consumes every response. When the stream breaks, or owes answers and has sent none for the call
+/// timeout (a stream stuck on a held connection), it is dropped and re-opened after a jittered back-off.
 /// </summary>
-internal sealed class KeepAliveStream(Lease.LeaseClient client, RegistrySettings settings) : IAsyncDisposable
+/// <remarks>
+/// Built for thousands of leases: a renewal costs no timer, no lock held across I/O and no stream-wide failure of
+/// its own. A renewal unanswered within the call timeout fails alone; only a stream that answers nothing for that long
+/// is broken. (A timeout per renewal that broke the stream turned a long queue behind a slow etcd into a stream
+/// broken again and again, every lease failing at once and retrying at once.) Queued ids whose renewal has already
+/// ended are not sent.
+/// </remarks>
+internal sealed class KeepAliveStream : IAsyncDisposable
 {
+    private readonly Lease.LeaseClient _client;
+    private readonly RegistrySettings _settings;
+    private readonly long _timeoutTicks;
     private readonly object _gate = new();
-    private readonly SemaphoreSlim _writeLock = new(1, 1);
-    private readonly Dictionary<long, List<TaskCompletionSource<long>>> _waiters = new();
+    private readonly Dictionary<long, List<Waiter>> _waiters = new();
+    private readonly Channel<long> _queue = Channel.CreateUnbounded<long>(new UnboundedChannelOptions { SingleReader = true });
     private readonly CancellationTokenSource _disposed = new();
-    private readonly Backoff _backoff = new(settings.StreamMinBackoff, settings.StreamMaxBackoff, 0.5);
+    private readonly Backoff _backoff;
+    private readonly Timer _watchdog;
+    private readonly Task _writer;
     private AsyncDuplexStreamingCall<LeaseKeepAliveRequest, LeaseKeepAliveResponse>? _call;
+    private int _unanswered;
+    private long _silentSince;
     private int _consecutiveFailures;
     private DateTime _reopenNotBefore = DateTime.MinValue;
+
+    public KeepAliveStream(Lease.LeaseClient client, RegistrySettings settings)
+    {
+        _client = client;
+        _settings = settings;
+        _timeoutTicks = (long)(settings.CallTimeout.TotalSeconds * Stopwatch.Frequency);
+        _backoff = new Backoff(settings.StreamMinBackoff, settings.StreamMaxBackoff, 0.5);
+        var period = settings.CallTimeout / 8;
+        _watchdog = new Timer(_ => Watch(), null, period, period);
+        _writer = Task.Run(WriteAsync);
+    }
 
     /// <summary>Renews <paramref name="leaseId"/> once; returns its TTL now, 0 when etcd no longer has it.</summary>
     public async Task<long> RenewAsync(long leaseId, CancellationToken ct)
     {
-        var waiter = new TaskCompletionSource<long>(TaskCreationOptions.RunContinuationsAsynchronously);
+        _disposed.Token.ThrowIfCancellationRequested();
+        var waiter = new Waiter(leaseId, Stopwatch.GetTimestamp());
         lock (_gate)
         {
             if (!_waiters.TryGetValue(leaseId, out var list)) _waiters[leaseId] = list = [];
@@ -31,18 +59,8 @@ internal sealed class KeepAliveStream(Lease.LeaseClient client, RegistrySettings
         }
         try
         {
-            using var linked = CancellationTokenSource.CreateLinkedTokenSource(ct, _disposed.Token);
-            linked.CancelAfter(settings.CallTimeout);
-            var call = await SendAsync(leaseId, linked.Token);
-            try
-            {
-                return await waiter.Task.WaitAsync(linked.Token);
-            }
-            catch (OperationCanceledException) when (!ct.IsCancellationRequested && !_disposed.IsCancellationRequested)
-            {
-                Break(call, new TimeoutException($"no keep-alive response for lease {leaseId:x} within {settings.CallTimeout.TotalMilliseconds:0} ms"));
-                throw new TimeoutException($"keep-alive of lease {leaseId:x} timed out after {settings.CallTimeout.TotalMilliseconds:0} ms");
-            }
+            _queue.Writer.TryWrite(leaseId);
+            return await waiter.Task.WaitAsync(ct);
         }
         finally
         {
@@ -53,24 +71,50 @@ internal sealed class KeepAliveStream(Lease.LeaseClient client, RegistrySettings
         }
     }
 
-    private async Task<AsyncDuplexStreamingCall<LeaseKeepAliveRequest, LeaseKeepAliveResponse>> SendAsync(long leaseId, CancellationToken ct)
+    /// <summary>The single writer: opens the stream when needed and writes every queued id still awaited.</summary>
+    private async Task WriteAsync()
     {
-        await _writeLock.WaitAsync(ct);
-        AsyncDuplexStreamingCall<LeaseKeepAliveRequest, LeaseKeepAliveResponse>? call = null;
+        var queue = _queue.Reader;
         try
         {
-            call = await OpenAsync(ct);
-            await call.RequestStream.WriteAsync(new LeaseKeepAliveRequest { ID = leaseId }, ct);
-            return call;
+            while (await queue.WaitToReadAsync(_disposed.Token))
+            {
+                AsyncDuplexStreamingCall<LeaseKeepAliveRequest, LeaseKeepAliveResponse>? call = null;
+                try
+                {
+                    call = await OpenAsync(_disposed.Token);
+                    while (queue.TryRead(out var leaseId))
+                    {
+                        lock (_gate)
+                        {
+                            if (!_waiters.ContainsKey(leaseId)) continue;
+                            if (!ReferenceEquals(_call, call))
+                            {
+                                // Broken since it was opened: this id goes out on the next stream.
+                                _queue.Writer.TryWrite(leaseId);
+                                break;
+                            }
+                            if (_unanswered++ == 0) _silentSince = Stopwatch.GetTimestamp();
+                        }
+                        await call.RequestStream.WriteAsync(new LeaseKeepAliveRequest { ID = leaseId }, _disposed.Token);
+                    }
+                }
+                catch (Exception e) when (!_disposed.IsCancellationRequested)
+                {
+                    if (call is not null)
+                    {
+                        Break(call, e);
+                    }
+                    else
+                    {
+                        // Could not even open a stream: back off; the waiters time out and their leases retry.
+                        lock (_gate) _reopenNotBefore = DateTime.UtcNow + _backoff.Delay(_consecutiveFailures++);
+                    }
+                }
+            }
         }
-        catch (Exception e) when (call is not null && e is not OperationCanceledException)
+        catch (Exception) when (_disposed.IsCancellationRequested)
         {
-            Break(call, e);
-            throw;
-        }
-        finally
-        {
-            _writeLock.Release();
         }
     }
 
@@ -82,8 +126,13 @@ internal sealed class KeepAliveStream(Lease.LeaseClient client, RegistrySettings
         }
         var wait = _reopenNotBefore - DateTime.UtcNow;
         if (wait > TimeSpan.Zero) await Task.Delay(wait, ct);
-        var call = client.LeaseKeepAlive(new CallOptions(EtcdChannel.RequireLeader(), cancellationToken: _disposed.Token).WithWaitForReady());
-        lock (_gate) _call = call;
+        var call = _client.LeaseKeepAlive(new CallOptions(EtcdChannel.RequireLeader(), cancellationToken: _disposed.Token).WithWaitForReady());
+        lock (_gate)
+        {
+            _call = call;
+            _unanswered = 0;
+            _silentSince = 0;
+        }
         _ = ReadAsync(call);
         return call;
     }
@@ -96,13 +145,19 @@ internal sealed class KeepAliveStream(Lease.LeaseClient client, RegistrySettings
             while (await call.ResponseStream.MoveNext(_disposed.Token))
             {
                 var response = call.ResponseStream.Current;
-                List<TaskCompletionSource<long>>? waiters;
+                List<Waiter>? waiters;
                 lock (_gate)
                 {
                     _consecutiveFailures = 0;
+                    if (ReferenceEquals(_call, call))
+                    {
+                        _unanswered = Math.Max(0, _unanswered - 1);
+                        _silentSince = _unanswered == 0 ? 0 : Stopwatch.GetTimestamp();
+                    }
                     _waiters.Remove(response.ID, out waiters);
                 }
-                waiters?.ForEach(w => w.TrySetResult(response.TTL));
+                if (waiters is null) continue;
+                foreach (var waiter in waiters) waiter.TrySetResult(response.TTL);
             }
         }
         catch (Exception e)
@@ -112,14 +167,42 @@ internal sealed class KeepAliveStream(Lease.LeaseClient client, RegistrySettings
         Break(call, failure ?? new RpcException(new Status(StatusCode.Unavailable, "keep-alive stream closed by etcd")));
     }
 
-    /// <summary>Drops <paramref name="call"/> if it is still the current stream and fails every waiter on it.</summary>
+    /// <summary>
+    /// Runs every call timeout / 8: breaks the stream when it owes answers and has sent none for the call timeout,
+    /// and fails each renewal that has waited longer than that.
+    /// </summary>
+    private void Watch()
+    {
+        AsyncDuplexStreamingCall<LeaseKeepAliveRequest, LeaseKeepAliveResponse>? stuck = null;
+        List<Waiter>? expired = null;
+        var now = Stopwatch.GetTimestamp();
+        lock (_gate)
+        {
+            if (_call is not null && _silentSince != 0 && now - _silentSince > _timeoutTicks) stuck = _call;
+            foreach (var list in _waiters.Values)
+            {
+                foreach (var waiter in list)
+                {
+                    if (now - waiter.Since > _timeoutTicks) (expired ??= []).Add(waiter);
+                }
+            }
+        }
+        var timeout = $"{_settings.CallTimeout.TotalMilliseconds:0} ms";
+        if (stuck is not null) Break(stuck, new TimeoutException($"no keep-alive response within {timeout}; the stream is stuck"));
+        if (expired is null) return;
+        foreach (var waiter in expired) waiter.TrySetException(new TimeoutException($"keep-alive of lease {waiter.LeaseId:x} timed out after {timeout}"));
+    }
+
+    /// <summary>Drops <paramref name="call"/> if it is still the current stream and fails every waiter.</summary>
     private void Break(AsyncDuplexStreamingCall<LeaseKeepAliveRequest, LeaseKeepAliveResponse> call, Exception reason)
     {
-        List<TaskCompletionSource<long>> waiters;
+        List<Waiter> waiters;
         lock (_gate)
         {
             if (!ReferenceEquals(_call, call)) return;
             _call = null;
+            _unanswered = 0;
+            _silentSince = 0;
             _reopenNotBefore = DateTime.UtcNow + _backoff.Delay(_consecutiveFailures++);
             waiters = _waiters.Values.SelectMany(w => w).ToList();
             _waiters.Clear();
@@ -128,12 +211,29 @@ internal sealed class KeepAliveStream(Lease.LeaseClient client, RegistrySettings
         foreach (var waiter in waiters) waiter.TrySetException(reason);
     }
 
-    public ValueTask DisposeAsync()
+    public async ValueTask DisposeAsync()
     {
-        _disposed.Cancel();
+        await _disposed.CancelAsync();
+        _queue.Writer.TryComplete();
+        await _watchdog.DisposeAsync();
         AsyncDuplexStreamingCall<LeaseKeepAliveRequest, LeaseKeepAliveResponse>? call;
-        lock (_gate) (call, _call) = (_call, null);
+        List<Waiter> waiters;
+        lock (_gate)
+        {
+            (call, _call) = (_call, null);
+            waiters = _waiters.Values.SelectMany(w => w).ToList();
+            _waiters.Clear();
+        }
         call?.Dispose();
-        return ValueTask.CompletedTask;
+        foreach (var waiter in waiters) waiter.TrySetCanceled();
+        await _writer;
+    }
+
+    /// <summary>One renewal waiting for its response; <see cref="Since"/> is when it was asked for (a Stopwatch timestamp).</summary>
+    private sealed class Waiter(long leaseId, long since) : TaskCompletionSource<long>(TaskCreationOptions.RunContinuationsAsynchronously)
+    {
+        public long LeaseId { get; } = leaseId;
+
+        public long Since { get; } = since;
     }
 }

@@ -205,7 +205,7 @@ internal sealed partial class LeaseActor : ReceiveActor, IWithTimers
         {
             var lease = _lease;
             // A failed read says nothing about the key; renewals report connectivity, so it counts as unchanged.
-            _store.GetAsync(_key, _stopping.Token).PipeTo(Self,
+            _store.CheckKeyAsync(_key, _stopping.Token).PipeTo(Self,
                 success: v => new KeyState(lease, v?.LeaseId),
                 failure: _ => new KeyState(lease, lease));
         });

@@ -1,0 +1,3 @@
+using Registry.Benchmarks;
+
+return await BenchCommand.RunAsync(args);

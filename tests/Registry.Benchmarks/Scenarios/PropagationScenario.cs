@@ -1,0 +1,116 @@
+using System.Diagnostics;
+using Akka.Actor;
+
+namespace Registry.Benchmarks.Scenarios;
+
+/// <summary>
+/// Propagation: the time from an etcd write (the PUT or DELETE of an instance key, timed from just before the client
+/// sends it) until the BalancerActor's snapshot (<see cref="ServiceBalancer.Members"/>) holds it, beside the time the
+/// same write takes to reach a raw dotnet-etcd Watch stream in the same process. One write feeds both, so both see the
+/// same etcd, the same load and the same moment.
+/// </summary>
+public sealed class PropagationScenario(string endpoint, int samples)
+{
+    private const string Service = "propagation";
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(10);
+
+    public async Task RunAsync(Report report)
+    {
+        using var raw = new RawEtcd(endpoint);
+        var prefix = InstanceCodec.ServicePrefix(InstanceCodec.DefaultPrefix, Service);
+        await raw.DeletePrefixAsync(prefix);
+        var system = RegistrySystem.Create("propagation", endpoint);
+        try
+        {
+            var balancer = await ServiceRegistry.Get(system).BalancerAsync(Service, "round-robin");
+            await using var watch = await raw.WatchAsync(prefix, CancellationToken.None);
+
+            // A few steady members, as a real service has; one more comes and goes per sample.
+            for (var i = 0; i < 3; i++) await raw.PutAsync(Key(prefix, $"steady-{i}"), Value($"steady-{i}"));
+            await WaitUntilAsync(() => balancer.Members.Length == 3);
+
+            var warmup = Math.Max(20, samples / 10);
+            var up = (Registry: new List<double>(), Raw: new List<double>());
+            var down = (Registry: new List<double>(), Raw: new List<double>());
+            for (var i = 0; i < warmup + samples; i++)
+            {
+                var id = $"moving-{i}";
+                var key = Key(prefix, id);
+                var (registryUp, rawUp) = await MeasureAsync(() => raw.PutAsync(key, Value(id)), watch, key, delete: false, () => Holds(balancer, id));
+                var (registryDown, rawDown) = await MeasureAsync(() => raw.DeleteAsync(key), watch, key, delete: true, () => !Holds(balancer, id));
+                watch.Forget(key);
+                if (i < warmup) continue;
+                up.Registry.Add(registryUp);
+                up.Raw.Add(rawUp);
+                down.Registry.Add(registryDown);
+                down.Raw.Add(rawDown);
+                // Spread the samples over time instead of measuring one burst.
+                await Task.Delay(Random.Shared.Next(2, 8));
+            }
+
+            Add(report, "PUT", up);
+            Add(report, "DELETE", down);
+            report.Details["propagation.samples"] = samples;
+            report.Details["propagation.warmup-samples"] = warmup;
+        }
+        finally
+        {
+            await system.Terminate();
+            await raw.DeletePrefixAsync(prefix);
+        }
+    }
+
+    private static void Add(Report report, string kind, (List<double> Registry, List<double> Raw) series)
+    {
+        var registry = Figure.Of(series.Registry);
+        var raw = Figure.Of(series.Raw);
+        report.Rows.Add(new Row("propagation", $"{kind} → balancer snapshot", "ms", "p50", registry, raw, "≤ 1.1× raw",
+            registry.Median <= 1.1 * raw.Median));
+        report.Rows.Add(new Row("propagation", $"{kind} → balancer snapshot", "ms", "p99", registry, raw, "≤ 1.3× raw",
+            registry.P99 <= 1.3 * raw.P99));
+    }
+
+    /// <summary>
+    /// Sends the write and spins (yielding, never sleeping) until the balancer's snapshot shows it, then waits for the
+    /// raw watch's timestamp. Returns both latencies in milliseconds.
+    /// </summary>
+    private static async Task<(double Registry, double Raw)> MeasureAsync(Func<Task> write, RawWatch watch, string key, bool delete, Func<bool> done)
+    {
+        var start = Stopwatch.GetTimestamp();
+        var sent = Task.Run(write);
+        var spin = new SpinWait();
+        var deadline = start + (long)(Patience.TotalSeconds * Stopwatch.Frequency);
+        while (!done())
+        {
+            if (Stopwatch.GetTimestamp() > deadline) throw new TimeoutException($"the balancer did not see the {(delete ? "DELETE" : "PUT")} of {key}");
+            spin.SpinOnce(sleep1Threshold: -1);
+        }
+        var registryAt = Stopwatch.GetTimestamp();
+        await sent;
+        var rawAt = await watch.WaitAsync(key, delete, Patience);
+        return (Stopwatch.GetElapsedTime(start, registryAt).TotalMilliseconds, Stopwatch.GetElapsedTime(start, rawAt).TotalMilliseconds);
+    }
+
+    private static bool Holds(ServiceBalancer balancer, string id)
+    {
+        foreach (var member in balancer.Members)
+        {
+            if (member.Id == id) return true;
+        }
+        return false;
+    }
+
+    private static string Key(string prefix, string id) => prefix + id;
+
+    private static byte[] Value(string id) => InstanceCodec.Encode(ServiceInstance.Create(Service, "127.0.0.1:9000", id));
+
+    private static async Task WaitUntilAsync(Func<bool> condition)
+    {
+        var deadline = DateTime.UtcNow + Patience;
+        while (!condition())
+        {
+            if (DateTime.UtcNow > deadline) throw new TimeoutException("the balancer did not get its first members");
+            await Task.Delay(10);
+        }
+    }
+}

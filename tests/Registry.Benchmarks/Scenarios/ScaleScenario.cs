@@ -1,0 +1,82 @@
+using System.Diagnostics;
+using System.Text.Json;
+
+namespace Registry.Benchmarks.Scenarios;
+
+/// <summary>
+/// Scale: <c>instances</c> registered in one process and held for <c>hold</c>; over the hold window (registration
+/// excluded) the process's CPU time, its managed heap, lost leases, and the requests etcd received per second
+/// (etcd's own counters). The baseline is the textbook client in a process of its own: the same number of leases kept
+/// alive over one stream, every TTL/3, and nothing else. Each side runs in a child process (see
+/// <see cref="ScaleWorker"/>), the raw one first.
+/// </summary>
+public sealed class ScaleScenario(string endpoint, int instances, TimeSpan hold, long ttl)
+{
+    public async Task RunAsync(Report report)
+    {
+        var raw = await RunWorkerAsync("raw");
+        var registry = await RunWorkerAsync("registry");
+
+        Row(report, "keep-alive CPU", "% of one core", registry.CpuPercentOfOneCore, raw.CpuPercentOfOneCore, "< 5 %", registry.CpuPercentOfOneCore < 5,
+            "process CPU time over the hold window ÷ its wall time; registration excluded");
+        Row(report, "managed memory (peak in window)", "MB", registry.ManagedPeakMb, raw.ManagedPeakMb, "< 150 MB", registry.ManagedPeakMb < 150,
+            $"GC.GetTotalMemory sampled every second; after a full GC at the end: registry {registry.ManagedAfterGcMb:0.0} MB, raw {raw.ManagedAfterGcMb:0.0} MB; working set registry {registry.WorkingSetMb:0} MB, raw {raw.WorkingSetMb:0} MB");
+        var lost = registry.LeaseLost + registry.Reregistered;
+        Row(report, "leases lost / keys missing", "count", lost + (instances - registry.KeysPresent) + registry.KeysOnOtherLease,
+            raw.LeaseLost + (instances - raw.KeysPresent), "0", lost == 0 && registry.KeysPresent == instances && registry.KeysOnOtherLease == 0,
+            $"registry: {registry.LeaseLost} lease-lost, {registry.Reregistered} reregistered, {registry.RenewFailed} renew-failed events; {registry.KeysPresent:N0}/{instances:N0} keys present at the end, {registry.KeysOnOtherLease} on another lease");
+        var expected = instances / (ttl / 3.0) + instances / (double)ttl;
+        Row(report, "etcd requests caused", "req/s", registry.EtcdRequestsPerSecond, raw.EtcdRequestsPerSecond, "–", null,
+            $"counted by etcd (grpc_server_msg_received_total); registry by method: {Methods(registry)}; raw: {Methods(raw)}; " +
+            $"the settings predict {expected:N0}/s for the registry before this change (renewal every TTL/3 + key check every TTL per instance)");
+        Row(report, "etcd CPU while holding", "% of one core", registry.EtcdCpuPercentOfOneCore, raw.EtcdCpuPercentOfOneCore, "–", null, null);
+
+        report.Details["scale.instances"] = instances;
+        report.Details["scale.hold-seconds"] = hold.TotalSeconds;
+        report.Details["scale.ttl-seconds"] = ttl;
+        report.Details["scale.registry"] = registry;
+        report.Details["scale.raw"] = raw;
+    }
+
+    private static string Methods(ScaleMeasurement m) =>
+        string.Join(", ", m.EtcdRequestsPerSecondByMethod.OrderByDescending(kv => kv.Value).Select(kv => $"{kv.Key} {kv.Value:0.#}"));
+
+    private void Row(Report report, string metric, string unit, double registry, double raw, string target, bool? met, string? note) =>
+        report.Rows.Add(new Row("scale", $"{instances:N0} instances, TTL {ttl} s: {metric}", unit, $"{hold.TotalSeconds:0} s window",
+            Figure.Single(registry), Figure.Single(raw), target, met, note));
+
+    private async Task<ScaleMeasurement> RunWorkerAsync(string mode)
+    {
+        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, UseShellExecute = false };
+        foreach (var arg in new[]
+                 {
+                     Path.Combine(AppContext.BaseDirectory, "Registry.Benchmarks.dll"), "scale-worker", "--mode", mode, "--etcd", endpoint,
+                     "--instances", $"{instances}", "--hold", $"{hold.TotalSeconds}", "--ttl", $"{ttl}",
+                 })
+            start.ArgumentList.Add(arg);
+        Console.Error.WriteLine($"scale: {mode} worker, {instances:N0} instances, holding {hold.TotalSeconds:0} s");
+        using var process = Process.Start(start) ?? throw new InvalidOperationException("could not start the scale worker");
+        var output = await process.StandardOutput.ReadToEndAsync();
+        await process.WaitForExitAsync();
+        try
+        {
+            if (process.ExitCode != 0) throw new InvalidOperationException($"the {mode} scale worker exited with {process.ExitCode}");
+            var line = output.Split('\n').Last(l => l.StartsWith(ScaleWorker.ResultMarker, StringComparison.Ordinal));
+            return JsonSerializer.Deserialize<ScaleMeasurement>(line[ScaleWorker.ResultMarker.Length..]) ?? throw new InvalidOperationException("empty scale result");
+        }
+        finally
+        {
+            await CleanUpAsync();
+        }
+    }
+
+    /// <summary>Revokes whatever leases the worker left, so the next side starts from an empty prefix.</summary>
+    private async Task CleanUpAsync()
+    {
+        using var raw = new RawEtcd(endpoint);
+        var prefix = InstanceCodec.ServicePrefix(InstanceCodec.DefaultPrefix, ScaleWorker.Service);
+        var leases = (await raw.ListAsync(prefix)).Values.Where(l => l != 0).Distinct().ToArray();
+        foreach (var chunk in leases.Chunk(500)) await Task.WhenAll(chunk.Select(raw.RevokeAsync));
+        await raw.DeletePrefixAsync(prefix);
+    }
+}

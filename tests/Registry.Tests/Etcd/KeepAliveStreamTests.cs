@@ -1,0 +1,88 @@
+using System.Diagnostics;
+using Akka.Configuration;
+using Registry.Etcd;
+using Registry.Tests.Infrastructure;
+
+namespace Registry.Tests.Etcd;
+
+/// <summary>The shared keep-alive stream against a real etcd: many leases at once, a lease etcd lost, a stuck stream.</summary>
+public sealed class KeepAliveStreamTests(EtcdNode etcd) : IClassFixture<EtcdNode>
+{
+    private static RegistrySettings Settings(string endpoint) => RegistrySettings.From(ConfigurationFactory.ParseString($$"""
+        registry.etcd {
+          endpoints = ["{{endpoint}}"]
+          call-timeout = 1s
+        }
+        """));
+
+    [Fact]
+    public async Task Thousands_of_renewals_asked_at_once_are_all_answered_on_one_stream()
+    {
+        await using var store = new EtcdStore(Settings(etcd.Endpoint));
+        var leases = await Task.WhenAll(Enumerable.Range(0, 200).Select(_ => store.GrantLeaseAsync(30, CancellationToken.None)));
+
+        // Ten renewals of each lease in flight together: far more than one call timeout's worth of one-by-one writes
+        // on a loaded machine, so a stream broken by queueing would fail some of them.
+        var ttls = await Task.WhenAll(Enumerable.Range(0, 10).SelectMany(_ => leases).Select(l => store.KeepAliveAsync(l.LeaseId, CancellationToken.None)));
+
+        Assert.All(ttls, ttl => Assert.InRange(ttl, 1, 30));
+    }
+
+    [Fact]
+    public async Task A_lease_etcd_no_longer_has_renews_to_ttl_0()
+    {
+        await using var store = new EtcdStore(Settings(etcd.Endpoint));
+        var lease = await store.GrantLeaseAsync(30, CancellationToken.None);
+        await store.RevokeLeaseAsync(lease.LeaseId, CancellationToken.None);
+
+        Assert.Equal(0, await store.KeepAliveAsync(lease.LeaseId, CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task A_stuck_stream_fails_the_renewal_within_the_call_timeout_and_is_replaced_after_the_heal()
+    {
+        await using var proxy = new FaultProxy(etcd.ClientPort);
+        await using var store = new EtcdStore(Settings(proxy.Endpoint));
+        var lease = await store.GrantLeaseAsync(30, CancellationToken.None);
+        Assert.True(await store.KeepAliveAsync(lease.LeaseId, CancellationToken.None) > 0);
+
+        proxy.Hold();
+        var stuck = Stopwatch.StartNew();
+        await Assert.ThrowsAnyAsync<Exception>(() => store.KeepAliveAsync(lease.LeaseId, CancellationToken.None));
+        // The call timeout (1 s), checked every eighth of it, plus a loaded machine's slack.
+        Assert.InRange(stuck.Elapsed, TimeSpan.FromSeconds(0.9), TimeSpan.FromSeconds(4));
+
+        proxy.Heal();
+        long ttl = 0;
+        for (var attempt = 0; attempt < 20 && ttl <= 0; attempt++)
+        {
+            try
+            {
+                ttl = await store.KeepAliveAsync(lease.LeaseId, CancellationToken.None);
+            }
+            catch (Exception) when (attempt < 19)
+            {
+                await Task.Delay(100);
+            }
+        }
+        Assert.True(ttl > 0);
+    }
+
+    [Fact]
+    public async Task A_cancelled_renewal_ends_at_once_without_disturbing_the_others()
+    {
+        await using var proxy = new FaultProxy(etcd.ClientPort);
+        await using var store = new EtcdStore(Settings(proxy.Endpoint));
+        var lease = await store.GrantLeaseAsync(30, CancellationToken.None);
+        Assert.True(await store.KeepAliveAsync(lease.LeaseId, CancellationToken.None) > 0);
+
+        proxy.Hold();
+        using var cancel = new CancellationTokenSource();
+        var cancelled = store.KeepAliveAsync(lease.LeaseId, cancel.Token);
+        await cancel.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => cancelled);
+
+        proxy.Heal();
+        Assert.True(await store.KeepAliveAsync(lease.LeaseId, CancellationToken.None) > 0);
+    }
+}
