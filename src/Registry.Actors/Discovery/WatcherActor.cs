@@ -53,7 +53,7 @@ internal sealed partial class WatcherActor : ReceiveActor, IWithTimers
         Receive<Listed>(l => OnListed(l.Listing));
         Receive<ListFailed>(f =>
         {
-            if (_failures == 0 && !_listed) _log.Warning("cannot list {0} yet, retrying until etcd answers: {1}", _prefix, f.Reason);
+            if (_failures == 0 && !_listed) _log.Info("cannot list {0} yet, retrying until etcd answers: {1}", _prefix, f.Reason);
             MarkStale($"listing failed: {f.Reason}");
             Timers.StartSingleTimer("list", new List(), _settings.Retry.Delay(_failures++));
         });

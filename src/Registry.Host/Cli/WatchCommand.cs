@@ -83,7 +83,8 @@ internal sealed class WatchCommand : Command
                     _started = true;
                     SetStale(snapshot.Stale, null);
                     break;
-                case MembershipStale stale:
+                // Before the first snapshot there is no membership to call stale: "waiting for etcd" says it all.
+                case MembershipStale stale when _started:
                     SetStale(stale.Stale, stale.Reason);
                     break;
             }
