@@ -113,12 +113,6 @@ internal sealed class EtcdStore : IRegistryStore
         return new PutOutcome(response.Succeeded, response.Header.Revision, other);
     }
 
-    public async Task<bool> DeleteAsync(string key, CancellationToken ct)
-    {
-        var response = await _kv.DeleteRangeAsync(new DeleteRangeRequest { Key = ByteString.CopyFromUtf8(key) }, Unary(ct));
-        return response.Deleted > 0;
-    }
-
     public async IAsyncEnumerable<WatchBatch> WatchAsync(string prefix, long startRevision, [EnumeratorCancellation] CancellationToken ct)
     {
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);

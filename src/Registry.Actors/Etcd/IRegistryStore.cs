@@ -37,8 +37,6 @@ internal interface IRegistryStore : IAsyncDisposable
     /// </summary>
     Task<PutOutcome> PutAsync(string key, byte[] value, long leaseId, PutCondition condition, CancellationToken ct);
 
-    /// <summary>Deletes one key; returns whether it existed.</summary>
-    Task<bool> DeleteAsync(string key, CancellationToken ct);
 
     /// <summary>
     /// Watches a prefix from <paramref name="startRevision"/> (inclusive), with previous values and progress

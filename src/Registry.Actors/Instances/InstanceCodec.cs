@@ -5,7 +5,7 @@ using System.Text.Json.Serialization;
 namespace Registry;
 
 /// <summary>The etcd key layout and the JSON value of an instance.</summary>
-public static class InstanceCodec
+internal static class InstanceCodec
 {
     /// <summary>The key prefix used when none is configured.</summary>
     public const string DefaultPrefix = "/services/";
