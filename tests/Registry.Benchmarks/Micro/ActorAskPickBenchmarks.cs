@@ -15,6 +15,7 @@ public class ActorAskPickBenchmarks
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(5);
     private ActorSystem _system = null!;
     private IActorRef _balancer = null!;
+    private IActorRef _echo = null!;
     private Pick _pick = null!;
 
     [ParamsSource(nameof(PolicyNames))]
@@ -28,6 +29,7 @@ public class ActorAskPickBenchmarks
         _system = ActorSystem.Create("bench", ConfigurationFactory.ParseString("akka.loglevel = WARNING"));
         var discovery = _system.ActorOf(Memberships.FixedDiscovery(8), "discovery");
         _balancer = _system.ActorOf(BalancerActor.Props(Memberships.Service, discovery, BalancingSettings.Default, Policy), "balancer");
+        _echo = _system.ActorOf(Props.Create(() => new EchoActor()), "echo");
         _pick = new Pick("user-42");
         // The first snapshot arrives asynchronously; wait until picks find an instance.
         while (_balancer.Ask<object>(_pick, Timeout).Result is not Picked) Thread.Sleep(10);
@@ -36,10 +38,22 @@ public class ActorAskPickBenchmarks
     [GlobalCleanup]
     public void Cleanup() => _system.Terminate().Wait(Timeout);
 
+    /// <summary>
+    /// The baseline, beside each policy so both run at the same moment of a shared machine: an Ask answered by an
+    /// actor that only echoes, i.e. what any Ask costs here.
+    /// </summary>
+    [Benchmark(Baseline = true)]
+    public async Task<object> AskEcho() => await _echo.Ask<object>(_pick, Timeout);
+
     [Benchmark]
     public async Task<ServiceInstance> AskPick()
     {
         var picked = (Picked)await _balancer.Ask<object>(_pick, Timeout);
         return picked.Instance;
+    }
+
+    private sealed class EchoActor : ReceiveActor
+    {
+        public EchoActor() => ReceiveAny(m => Sender.Tell(m));
     }
 }
