@@ -25,10 +25,9 @@ public sealed class ScaleScenario(string endpoint, int instances, TimeSpan hold,
         Row(report, "leases lost / keys missing", "count", lost + (instances - registry.KeysPresent) + registry.KeysOnOtherLease,
             raw.LeaseLost + (instances - raw.KeysPresent), "0", lost == 0 && registry.KeysPresent == instances && registry.KeysOnOtherLease == 0,
             $"registry: {registry.LeaseLost} lease-lost, {registry.Reregistered} reregistered, {registry.RenewFailed} renew-failed events; {registry.KeysPresent:N0}/{instances:N0} keys present at the end, {registry.KeysOnOtherLease} on another lease");
-        var expected = instances / (ttl / 3.0) + instances / (double)ttl;
         Row(report, "etcd requests caused", "req/s", registry.EtcdRequestsPerSecond, raw.EtcdRequestsPerSecond, "–", null,
             $"counted by etcd (grpc_server_msg_received_total); registry by method: {Methods(registry)}; raw: {Methods(raw)}; " +
-            $"the settings predict {expected:N0}/s for the registry before this change (renewal every TTL/3 + key check every TTL per instance)");
+            $"expected from the settings: {instances / (ttl / 3.0):N0}/s renewals (every TTL/3) and {instances / (double)ttl:N0} key reads/s (every TTL), sent as transactions of up to 128 reads");
         Row(report, "etcd CPU while holding", "% of one core", registry.EtcdCpuPercentOfOneCore, raw.EtcdCpuPercentOfOneCore, "–", null, null);
 
         report.Details["scale.instances"] = instances;
