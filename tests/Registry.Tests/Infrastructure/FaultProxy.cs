@@ -65,6 +65,9 @@ public sealed class FaultProxy : IAsyncDisposable, IDisposable
     /// <summary>Connections accepted so far, including those reset on arrival.</summary>
     public int AcceptedConnections => Volatile.Read(ref _accepted);
 
+    /// <summary>Completes once, since the last <see cref="Hold"/>, the proxy holds something back (bytes or a new connection).</summary>
+    public Task HoldingAsync(TimeSpan timeout) => _gate.Held.WaitAsync(timeout);
+
     /// <summary>Connections currently open (forwarding or held).</summary>
     public int OpenConnections
     {

@@ -50,7 +50,7 @@ public sealed class FaultProxyEtcdTests(EtcdNode etcd) : IClassFixture<EtcdNode>
 
         proxy.Hold();
         var inFlight = client.PutAsync("/proxy-reset/k", "in flight");
-        await Task.Delay(Quiet);
+        await proxy.HoldingAsync(Patience);
         proxy.Reset();
 
         var error = await Assert.ThrowsAsync<RpcException>(() => inFlight.WaitAsync(Patience));

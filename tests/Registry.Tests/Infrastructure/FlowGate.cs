@@ -26,7 +26,19 @@ internal sealed class FlowGate
             if (_opened.Task.IsCompleted)
             {
                 _opened = NewOpened();
+                _held = NewOpened();
             }
+        }
+    }
+
+    private TaskCompletionSource _held = NewOpened();
+
+    /// <summary>Completes once something (a transfer or a connection) waits at the gate since it last closed.</summary>
+    public Task Held
+    {
+        get
+        {
+            lock (_lock) return _held.Task;
         }
     }
 
@@ -39,7 +51,13 @@ internal sealed class FlowGate
             opened = _opened.Task;
         }
 
-        return opened.IsCompleted ? Task.CompletedTask : opened.WaitAsync(ct);
+        return opened.IsCompleted ? Task.CompletedTask : HeldWaitAsync(opened, ct);
+    }
+
+    private Task HeldWaitAsync(Task opened, CancellationToken ct)
+    {
+        lock (_lock) _held.TrySetResult();
+        return opened.WaitAsync(ct);
     }
 
     private static TaskCompletionSource NewOpened() => new(TaskCreationOptions.RunContinuationsAsynchronously);
