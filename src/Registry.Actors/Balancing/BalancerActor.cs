@@ -43,8 +43,12 @@ internal sealed class BalancerActor : ReceiveActor
         Props(service, discovery, settings, LoadBalancingPolicies.Create(policy ?? settings.Policy, settings), time);
 
     /// <summary>Props of a balancer that picks with <paramref name="policy"/>, an instance for this balancer alone.</summary>
-    public static Props Props(string service, IActorRef discovery, BalancingSettings settings, ILoadBalancingPolicy policy, TimeProvider? time = null) =>
-        Akka.Actor.Props.CreateBy(new Producer(service, discovery, new ServiceBalancer(service, policy, settings, time)));
+    public static Props Props(string service, IActorRef discovery, BalancingSettings settings, ILoadBalancingPolicy policy, TimeProvider? time = null)
+    {
+        // Created once, with the Props: restarts of the actor keep the handle hot paths hold.
+        var balancer = new ServiceBalancer(service, policy, settings, time);
+        return Akka.Actor.Props.CreateBy(new FactoryProducer<BalancerActor>(() => new BalancerActor(service, discovery, balancer)));
+    }
 
     protected override void PreStart()
     {
@@ -160,15 +164,4 @@ internal sealed class BalancerActor : ReceiveActor
 
     private void IgnoreOtherService(MembershipEvent e) =>
         _log.Warning("balancer of '{0}' got a {1} of '{2}'; ignored", _service, e.GetType().Name, e.Service);
-
-    private sealed class Producer(string service, IActorRef discovery, ServiceBalancer balancer) : IIndirectActorProducer
-    {
-        public Type ActorType => typeof(BalancerActor);
-
-        public ActorBase Produce() => new BalancerActor(service, discovery, balancer);
-
-        public void Release(ActorBase actor)
-        {
-        }
-    }
 }

@@ -30,7 +30,7 @@ public sealed class DiscoverySupervisor : ReceiveActor
         new OneForOneStrategy(e => e is ActorInitializationException ? Directive.Stop : Directive.Restart);
 
     internal static Props Props(IRegistryStore store, RegistrySettings settings) =>
-        Akka.Actor.Props.CreateBy(new Producer(store, settings));
+        Akka.Actor.Props.CreateBy(new FactoryProducer<DiscoverySupervisor>(() => new DiscoverySupervisor(store, settings)));
 
     private void ForwardTo(string service, object message)
     {
@@ -43,17 +43,5 @@ public sealed class DiscoverySupervisor : ReceiveActor
         var watcher = Context.Child(name);
         if (watcher.IsNobody()) watcher = Context.ActorOf(WatcherActor.Props(service, _store, _settings), name);
         watcher.Forward(message);
-    }
-
-    /// <summary>Creates the actor through its internal constructor, which reflection-based Props cannot call.</summary>
-    private sealed class Producer(IRegistryStore store, RegistrySettings settings) : IIndirectActorProducer
-    {
-        public Type ActorType => typeof(DiscoverySupervisor);
-
-        public ActorBase Produce() => new DiscoverySupervisor(store, settings);
-
-        public void Release(ActorBase actor)
-        {
-        }
     }
 }

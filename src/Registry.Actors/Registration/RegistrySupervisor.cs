@@ -46,7 +46,7 @@ public sealed partial class RegistrySupervisor : ReceiveActor, IWithTimers
     public ITimerScheduler Timers { get; set; } = null!;
 
     internal static Props Props(IRegistryStore store, RegistrySettings settings) =>
-        Akka.Actor.Props.CreateBy(new Producer(store, settings));
+        Akka.Actor.Props.CreateBy(new FactoryProducer<RegistrySupervisor>(() => new RegistrySupervisor(store, settings)));
 
     /// <summary>A crashed LeaseActor is stopped, not restarted in place: the supervisor starts a new one after a back-off.</summary>
     protected override SupervisorStrategy SupervisorStrategy() =>
@@ -222,18 +222,6 @@ public sealed partial class RegistrySupervisor : ReceiveActor, IWithTimers
         var child = Context.ActorOf(LeaseActor.Props(_store, _settings, entry.Instance, entry.TtlSeconds, entry.LeaseId, requester), name);
         Context.Watch(child);
         return child;
-    }
-
-    /// <summary>Creates the actor through its internal constructor, which reflection-based Props cannot call.</summary>
-    private sealed class Producer(IRegistryStore store, RegistrySettings settings) : IIndirectActorProducer
-    {
-        public Type ActorType => typeof(RegistrySupervisor);
-
-        public ActorBase Produce() => new RegistrySupervisor(store, settings);
-
-        public void Release(ActorBase actor)
-        {
-        }
     }
 
     /// <summary>
