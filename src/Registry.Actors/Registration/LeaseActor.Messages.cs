@@ -20,16 +20,5 @@ internal sealed partial class LeaseActor
     /// <summary>The lease the actor meant to keep using no longer exists in etcd.</summary>
     private sealed record LeaseGone(long LeaseId);
 
-    private sealed record Renew;
-
-    private sealed record RenewResult(long LeaseId, long Ttl);
-
-    private sealed record RenewError(long LeaseId, string Reason);
-
-    private sealed record CheckKey;
-
-    /// <summary>What a key check found: the lease the key is bound to, null when the key is absent.</summary>
-    private sealed record KeyState(long OwnLease, long? BoundLease);
-
     private sealed record Revoked(string? Failure);
 }

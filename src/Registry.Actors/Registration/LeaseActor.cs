@@ -5,8 +5,8 @@ using Registry.Etcd;
 namespace Registry.Registration;
 
 /// <summary>
-/// Owns one instance's registration: grants a lease, writes the key bound to it, renews it every TTL/3 over the
-/// shared keep-alive stream, retries failed renewals with back-off before the lease can expire, replaces a lost
+/// Owns one instance's registration: grants a lease, writes the key bound to it, hands the lease to the registry's
+/// <see cref="LeaseKeeper"/> (which renews it and checks the key, telling this actor only of a change), replaces a lost
 /// lease at once, writes back a key deleted by hand, and revokes the lease on <see cref="Deregister"/>.
 /// Started fresh, it takes the key over (the newer registration wins). Started again after a crash
 /// (<c>previousLease</c> set), after losing its lease or its key, it only claims a key that is absent or still
@@ -14,11 +14,10 @@ namespace Registry.Registration;
 /// </summary>
 internal sealed partial class LeaseActor : ReceiveActor, IWithTimers
 {
-    private const string RenewTimer = "renew";
-    private const string CheckTimer = "check";
     private const string AcquireTimer = "acquire";
 
     private readonly IRegistryStore _store;
+    private readonly LeaseKeeper _keeper;
     private readonly RegistrySettings _settings;
     private readonly long _ttl;
     private readonly string _key;
@@ -33,9 +32,10 @@ internal sealed partial class LeaseActor : ReceiveActor, IWithTimers
     private int _failures;
     private bool _busy;
 
-    public LeaseActor(IRegistryStore store, RegistrySettings settings, ServiceInstance instance, long ttlSeconds, long previousLease, IActorRef? requester)
+    public LeaseActor(IRegistryStore store, LeaseKeeper keeper, RegistrySettings settings, ServiceInstance instance, long ttlSeconds, long previousLease, IActorRef? requester)
     {
         _store = store;
+        _keeper = keeper;
         _settings = settings;
         _instance = instance;
         _ttl = ttlSeconds;
@@ -48,12 +48,16 @@ internal sealed partial class LeaseActor : ReceiveActor, IWithTimers
 
     public ITimerScheduler Timers { get; set; } = null!;
 
-    public static Props Props(IRegistryStore store, RegistrySettings settings, ServiceInstance instance, long ttlSeconds, long previousLease, IActorRef? requester) =>
-        Akka.Actor.Props.Create(() => new LeaseActor(store, settings, instance, ttlSeconds, previousLease, requester));
+    public static Props Props(IRegistryStore store, LeaseKeeper keeper, RegistrySettings settings, ServiceInstance instance, long ttlSeconds, long previousLease, IActorRef? requester) =>
+        Akka.Actor.Props.Create(() => new LeaseActor(store, keeper, settings, instance, ttlSeconds, previousLease, requester));
 
     protected override void PreStart() => Self.Tell(new Acquire());
 
-    protected override void PostStop() => _stopping.Cancel();
+    protected override void PostStop()
+    {
+        _keeper.Forget(_lease, Self);
+        _stopping.Cancel();
+    }
 
     private void Acquiring()
     {
@@ -74,9 +78,6 @@ internal sealed partial class LeaseActor : ReceiveActor, IWithTimers
             OnLeaseLost(gone.LeaseId);
             StartAcquire();
         });
-        // A renewal still in flight when acquiring began: acquiring checks the lease itself.
-        Receive<RenewResult>(_ => AcquireAfterRenewal());
-        Receive<RenewError>(_ => AcquireAfterRenewal());
         // Answered once the key is written; an attempt in flight with the old value is followed by one with the new.
         Receive<Register>(r =>
         {
@@ -84,12 +85,6 @@ internal sealed partial class LeaseActor : ReceiveActor, IWithTimers
             _instance = r.Instance;
         });
         Receive<Deregister>(_ => StartDeregistering());
-    }
-
-    private void AcquireAfterRenewal()
-    {
-        _busy = false;
-        StartAcquire();
     }
 
     private void StartAcquire()
@@ -158,69 +153,33 @@ internal sealed partial class LeaseActor : ReceiveActor, IWithTimers
         _awaitingRegistered.Clear();
         Become(Holding);
         // A re-attached lease was not renewed while the actor was down: renew it at once.
-        Timers.StartSingleTimer(RenewTimer, new Renew(), acquired.Reattached ? TimeSpan.Zero : _settings.RenewIntervalFor(_ttl));
-        Timers.StartPeriodicTimer(CheckTimer, new CheckKey(), _settings.KeyCheckIntervalFor(_ttl));
+        _keeper.Keep(_lease, _key, _ttl, Self, renewNow: acquired.Reattached);
     }
 
+    /// <summary>The lease is kept by the keeper; news from it about another (earlier) lease is stale and ignored.</summary>
     private void Holding()
     {
-        Receive<Renew>(_ =>
+        Receive<LeaseKeeper.RenewalFailing>(f => f.LeaseId == _lease, f =>
         {
-            if (_busy) return;
-            _busy = true;
-            var lease = _lease;
-            _store.KeepAliveAsync(lease, _stopping.Token).PipeTo(Self,
-                success: ttl => new RenewResult(lease, ttl),
-                failure: e => new RenewError(lease, EtcdErrors.Describe(e)));
+            Publish(RegistrationEventKind.RenewFailed, f.Reason);
+            _log.Warning("renewal of {0} failed, retrying: {1}", _key, f.Reason);
         });
-        Receive<RenewResult>(r => r.LeaseId == _lease, r =>
+        Receive<LeaseKeeper.RenewalsRecovered>(r => r.LeaseId == _lease, r =>
         {
-            _busy = false;
-            if (r.Ttl <= 0)
-            {
-                OnLeaseLost(_lease);
-                BeginAcquiring(RegistrationEventKind.Reregistered);
-                return;
-            }
-            if (_failures > 0)
-            {
-                Publish(RegistrationEventKind.Recovered, $"after {_failures} failed renewals");
-                _log.Info("renewals of {0} recovered after {1} failures", _key, _failures);
-                _failures = 0;
-                Self.Tell(new CheckKey());
-            }
-            Timers.StartSingleTimer(RenewTimer, new Renew(), _settings.RenewIntervalFor(_ttl));
+            Publish(RegistrationEventKind.Recovered, $"after {r.Failures} failed renewals");
+            _log.Info("renewals of {0} recovered after {1} failures", _key, r.Failures);
         });
-        Receive<RenewError>(r => r.LeaseId == _lease, r =>
+        Receive<LeaseKeeper.LeaseExpired>(e => e.LeaseId == _lease, _ =>
         {
-            _busy = false;
-            if (_failures++ == 0)
-            {
-                Publish(RegistrationEventKind.RenewFailed, r.Reason);
-                _log.Warning("renewal of {0} failed, retrying: {1}", _key, r.Reason);
-            }
-            Timers.StartSingleTimer(RenewTimer, new Renew(), _settings.Retry.Delay(_failures - 1));
+            OnLeaseLost(_lease);
+            BeginAcquiring(RegistrationEventKind.Reregistered);
         });
-        Receive<CheckKey>(_ =>
+        Receive<LeaseKeeper.KeyMissing>(m => m.LeaseId == _lease, _ =>
         {
-            var lease = _lease;
-            // A failed read says nothing about the key; renewals report connectivity, so it counts as unchanged.
-            _store.CheckKeyAsync(_key, _stopping.Token).PipeTo(Self,
-                success: v => new KeyState(lease, v?.LeaseId),
-                failure: _ => new KeyState(lease, lease));
+            _log.Warning("{0} vanished while its lease {1:x} lives; writing it back", _key, _lease);
+            BeginAcquiring(RegistrationEventKind.Reregistered);
         });
-        Receive<KeyState>(k => k.OwnLease == _lease, k =>
-        {
-            if (k.BoundLease is null)
-            {
-                _log.Warning("{0} vanished while its lease {1:x} lives; writing it back", _key, _lease);
-                BeginAcquiring(RegistrationEventKind.Reregistered);
-            }
-            else if (k.BoundLease != _lease)
-            {
-                OnConflict(k.BoundLease.Value);
-            }
-        });
+        Receive<LeaseKeeper.KeyTaken>(t => t.LeaseId == _lease, t => OnConflict(t.OtherLeaseId));
         Receive<Register>(r =>
         {
             if (r.Instance == _instance)
@@ -245,6 +204,7 @@ internal sealed partial class LeaseActor : ReceiveActor, IWithTimers
 
     private void BeginAcquiring(RegistrationEventKind kind)
     {
+        _keeper.Forget(_lease, Self);
         Timers.CancelAll();
         _acquireKind = kind;
         _failures = 0;
@@ -269,6 +229,7 @@ internal sealed partial class LeaseActor : ReceiveActor, IWithTimers
     private void StartDeregistering()
     {
         if (!Sender.IsNobody()) _awaitingDeregistered.Add(Sender);
+        _keeper.Forget(_lease, Self);
         Timers.CancelAll();
         Context.Parent.Tell(new Stopping(_key));
         _stopping.Cancel();
@@ -285,8 +246,6 @@ internal sealed partial class LeaseActor : ReceiveActor, IWithTimers
         Receive<AcquireFailed>(f => AfterInFlight(f.LeaseToReuse));
         Receive<Conflicted>(_ => AfterInFlight(_lease));
         Receive<LeaseGone>(_ => AfterInFlight(0));
-        Receive<RenewResult>(_ => AfterInFlight(_lease));
-        Receive<RenewError>(_ => AfterInFlight(_lease));
         Receive<Revoked>(r =>
         {
             Publish(RegistrationEventKind.Deregistered, r.Failure);

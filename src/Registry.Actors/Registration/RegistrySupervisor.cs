@@ -15,6 +15,7 @@ public sealed partial class RegistrySupervisor : ReceiveActor, IWithTimers
 {
     private readonly IRegistryStore _store;
     private readonly RegistrySettings _settings;
+    private readonly LeaseKeeper _keeper;
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly Dictionary<string, Entry> _entries = new();
     private IActorRef? _drainRequester;
@@ -24,6 +25,7 @@ public sealed partial class RegistrySupervisor : ReceiveActor, IWithTimers
     {
         _store = store;
         _settings = settings;
+        _keeper = new LeaseKeeper(store, settings);
         Receive<Register>(OnRegister);
         Receive<Deregister>(OnDeregister);
         Receive<DeregisterAll>(_ => OnDeregisterAll());
@@ -47,6 +49,9 @@ public sealed partial class RegistrySupervisor : ReceiveActor, IWithTimers
 
     internal static Props Props(IRegistryStore store, RegistrySettings settings) =>
         Akka.Actor.Props.CreateBy(new FactoryProducer<RegistrySupervisor>(() => new RegistrySupervisor(store, settings)));
+
+    /// <summary>Stops renewing: the children, stopped before, have revoked their leases or left them to expire.</summary>
+    protected override void PostStop() => _keeper.Dispose();
 
     /// <summary>A crashed LeaseActor is stopped, not restarted in place: the supervisor starts a new one after a back-off.</summary>
     protected override SupervisorStrategy SupervisorStrategy() =>
@@ -219,7 +224,7 @@ public sealed partial class RegistrySupervisor : ReceiveActor, IWithTimers
     {
         var name = $"{Uri.EscapeDataString(entry.Key)}-{++_incarnations}";
         var requester = entry.AwaitingRegistered.IsEmpty ? null : Self;
-        var child = Context.ActorOf(LeaseActor.Props(_store, _settings, entry.Instance, entry.TtlSeconds, entry.LeaseId, requester), name);
+        var child = Context.ActorOf(LeaseActor.Props(_store, _keeper, _settings, entry.Instance, entry.TtlSeconds, entry.LeaseId, requester), name);
         Context.Watch(child);
         return child;
     }

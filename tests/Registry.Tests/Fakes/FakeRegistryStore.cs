@@ -22,11 +22,11 @@ internal sealed class StoreUnavailableException(string message) : Exception(mess
 internal sealed class FakeRegistryStore : IRegistryStore
 {
     public const string UnavailableMessage = "etcd unavailable (simulated)";
+    public const string KeepAliveFailedMessage = "etcd keep-alive failed (simulated)";
 
     /// <summary>etcd's minimum lease TTL with default timing; its lessor raises shorter grants to it.</summary>
     public const long MinLeaseTtlSeconds = 2;
 
-    private const string KeepAliveFailedMessage = "etcd keep-alive failed (simulated)";
     private const string WatchBrokenMessage = "etcd watch stream broken (simulated)";
 
     private readonly EtcdServer _etcd;

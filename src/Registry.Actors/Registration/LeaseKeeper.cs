@@ -1,0 +1,187 @@
+using System.Diagnostics;
+using Akka.Actor;
+using Registry.Etcd;
+
+namespace Registry.Registration;
+
+/// <summary>
+/// Renews the leases of every registration of one registry and checks that each key is still bound to its lease, from
+/// one table on one timer: while all is well a lease costs no timer and no actor message of its own. The owning
+/// LeaseActor hears only of a change: renewals failing (they are retried with back-off, well before the lease can
+/// expire), renewals recovering, the lease gone, the key missing or bound to another lease. After the last two a
+/// lease is no longer kept: its actor acquires again and keeps the lease anew.
+/// </summary>
+/// <remarks>
+/// Renewals and checks falling due close together are sent together: the timer never fires less than
+/// <see cref="Coalescing"/> after its last run, so 10,000 leases cost a few wake-ups a second, not one per renewal.
+/// </remarks>
+internal sealed partial class LeaseKeeper : IDisposable
+{
+    /// <summary>The least time between two runs of the timer.</summary>
+    private static readonly TimeSpan Coalescing = TimeSpan.FromMilliseconds(50);
+
+    private readonly IRegistryStore _store;
+    private readonly RegistrySettings _settings;
+    private readonly object _gate = new();
+    private readonly Dictionary<long, Kept> _kept = new();
+    private readonly PriorityQueue<Due, long> _due = new();
+    private readonly CancellationTokenSource _disposed = new();
+    private readonly Timer _timer;
+    private readonly Action<Task<long>, object?> _renewed;
+    private readonly Action<Task<StoredValue?>, object?> _checked;
+    private long _armedFor = long.MaxValue;
+
+    public LeaseKeeper(IRegistryStore store, RegistrySettings settings)
+    {
+        _store = store;
+        _settings = settings;
+        _timer = new Timer(_ => Run());
+        _renewed = (task, kept) => OnRenewed(task, (Kept)kept!);
+        _checked = (task, kept) => OnChecked(task, (Kept)kept!);
+    }
+
+    /// <summary>
+    /// Keeps <paramref name="leaseId"/> alive for <paramref name="owner"/> and checks that <paramref name="key"/> stays
+    /// bound to it; <paramref name="renewNow"/> renews at once (a lease nobody renewed for a while), otherwise after one
+    /// renewal interval.
+    /// </summary>
+    public void Keep(long leaseId, string key, long ttlSeconds, IActorRef owner, bool renewNow)
+    {
+        var now = Stopwatch.GetTimestamp();
+        var kept = new Kept(leaseId, key, owner, Ticks(_settings.RenewIntervalFor(ttlSeconds)), Ticks(_settings.KeyCheckIntervalFor(ttlSeconds)));
+        lock (_gate)
+        {
+            _kept[leaseId] = kept;
+            Schedule(new Due(kept, IsCheck: false), renewNow ? now : now + kept.RenewTicks);
+            Schedule(new Due(kept, IsCheck: true), now + kept.CheckTicks);
+        }
+    }
+
+    /// <summary>Stops keeping <paramref name="leaseId"/> for <paramref name="owner"/>; answers still in flight are dropped.</summary>
+    public void Forget(long leaseId, IActorRef owner)
+    {
+        lock (_gate)
+        {
+            if (_kept.TryGetValue(leaseId, out var kept) && kept.Owner.Equals(owner)) _kept.Remove(leaseId);
+        }
+    }
+
+    /// <summary>The timer: sends every renewal and check that is due, then arms itself for the next one.</summary>
+    private void Run()
+    {
+        var now = Stopwatch.GetTimestamp();
+        List<Due>? due = null;
+        lock (_gate)
+        {
+            _armedFor = long.MaxValue;
+            while (_due.TryPeek(out var item, out var at) && at <= now)
+            {
+                _due.Dequeue();
+                if (IsCurrent(item.Kept)) (due ??= []).Add(item);
+            }
+            if (_due.TryPeek(out _, out var next)) Arm(Math.Max(next, now + Ticks(Coalescing)), now);
+        }
+        if (due is null || _disposed.IsCancellationRequested) return;
+        foreach (var (kept, isCheck) in due)
+        {
+            if (isCheck)
+                _store.CheckKeyAsync(kept.Key, _disposed.Token)
+                    .ContinueWith(_checked, kept, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            else
+                _store.KeepAliveAsync(kept.LeaseId, _disposed.Token)
+                    .ContinueWith(_renewed, kept, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        }
+    }
+
+    private void OnRenewed(Task<long> renewal, Kept kept)
+    {
+        object? news = null;
+        var now = Stopwatch.GetTimestamp();
+        lock (_gate)
+        {
+            if (!IsCurrent(kept) || _disposed.IsCancellationRequested) return;
+            if (renewal.IsCompletedSuccessfully && renewal.Result <= 0)
+            {
+                _kept.Remove(kept.LeaseId);
+                news = new LeaseExpired(kept.LeaseId);
+            }
+            else if (renewal.IsCompletedSuccessfully)
+            {
+                if (kept.Failures > 0)
+                {
+                    news = new RenewalsRecovered(kept.LeaseId, kept.Failures);
+                    kept.Failures = 0;
+                    // Whatever happened to the key while renewals failed, look at once.
+                    Schedule(new Due(kept, IsCheck: true), now);
+                }
+                Schedule(new Due(kept, IsCheck: false), now + kept.RenewTicks);
+            }
+            else
+            {
+                if (kept.Failures++ == 0) news = new RenewalFailing(kept.LeaseId, EtcdErrors.Describe(renewal.Exception?.GetBaseException() ?? new OperationCanceledException()));
+                Schedule(new Due(kept, IsCheck: false), now + Ticks(_settings.Retry.Delay(kept.Failures - 1)));
+            }
+        }
+        if (news is not null) kept.Owner.Tell(news);
+    }
+
+    private void OnChecked(Task<StoredValue?> check, Kept kept)
+    {
+        object? news = null;
+        lock (_gate)
+        {
+            if (!IsCurrent(kept) || _disposed.IsCancellationRequested) return;
+            // A failed read says nothing about the key; renewals report connectivity, so it counts as unchanged.
+            var bound = check.IsCompletedSuccessfully ? check.Result?.LeaseId : kept.LeaseId;
+            if (bound is null) news = new KeyMissing(kept.LeaseId);
+            else if (bound != kept.LeaseId) news = new KeyTaken(kept.LeaseId, bound.Value);
+            if (news is null) Schedule(new Due(kept, IsCheck: true), Stopwatch.GetTimestamp() + kept.CheckTicks);
+            else _kept.Remove(kept.LeaseId);
+        }
+        if (news is not null) kept.Owner.Tell(news);
+    }
+
+    private bool IsCurrent(Kept kept) => _kept.TryGetValue(kept.LeaseId, out var current) && ReferenceEquals(current, kept);
+
+    private void Schedule(Due item, long at)
+    {
+        _due.Enqueue(item, at);
+        Arm(at, Stopwatch.GetTimestamp());
+    }
+
+    /// <summary>Makes the timer run at <paramref name="at"/> unless it already runs sooner.</summary>
+    private void Arm(long at, long now)
+    {
+        if (at >= _armedFor || _disposed.IsCancellationRequested) return;
+        _armedFor = at;
+        _timer.Change(TimeSpan.FromTicks(Math.Max(0, at - now) * TimeSpan.TicksPerSecond / Stopwatch.Frequency), Timeout.InfiniteTimeSpan);
+    }
+
+    private static long Ticks(TimeSpan span) => (long)(span.TotalSeconds * Stopwatch.Frequency);
+
+    public void Dispose()
+    {
+        // Outside the lock: cancelling completes renewals in flight, whose continuations take it.
+        _disposed.Cancel();
+        lock (_gate)
+        {
+            _kept.Clear();
+            _due.Clear();
+        }
+        _timer.Dispose();
+    }
+
+    /// <summary>One kept lease; <see cref="Failures"/> counts renewals failed in a row (guarded by the keeper's lock).</summary>
+    private sealed class Kept(long leaseId, string key, IActorRef owner, long renewTicks, long checkTicks)
+    {
+        public long LeaseId { get; } = leaseId;
+        public string Key { get; } = key;
+        public IActorRef Owner { get; } = owner;
+        public long RenewTicks { get; } = renewTicks;
+        public long CheckTicks { get; } = checkTicks;
+        public int Failures { get; set; }
+    }
+
+    /// <summary>Something due for a kept lease: a renewal, or a check of its key.</summary>
+    private readonly record struct Due(Kept Kept, bool IsCheck);
+}

@@ -1,0 +1,164 @@
+using Akka.Configuration;
+using Akka.TestKit;
+using Registry.Etcd;
+using Registry.Registration;
+using Registry.Tests.Fakes;
+
+namespace Registry.Tests.Registration;
+
+/// <summary>The lease keeper against the fake store: every lease renewed and checked, its owner told only of changes.</summary>
+public sealed class LeaseKeeperTests : Akka.TestKit.Xunit2.TestKit
+{
+    private static readonly Config Fast = ConfigurationFactory.ParseString("""
+        akka.loglevel = WARNING
+        registry {
+          renew-interval = 50ms
+          key-check-interval = 50ms
+          retry { min-backoff = 10ms, max-backoff = 50ms }
+        }
+        """);
+
+    private const long Ttl = 3;
+    private static readonly TimeSpan Wait = TimeSpan.FromSeconds(5);
+    private readonly FakeRegistryStore _etcd = new();
+    private readonly LeaseKeeper _keeper;
+    private readonly TestProbe _owner;
+
+    public LeaseKeeperTests() : base(Fast)
+    {
+        _keeper = new LeaseKeeper(_etcd, RegistrySettings.From(Fast));
+        _owner = CreateTestProbe();
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing) _keeper.Dispose();
+        base.Dispose(disposing);
+    }
+
+    /// <summary>Grants a lease, writes its key bound to it and hands it to the keeper.</summary>
+    private async Task<(long Lease, string Key)> KeepAsync(int n, TestProbe? owner = null)
+    {
+        var key = $"/services/user/10.0.0.{n}:80";
+        var lease = (await _etcd.GrantLeaseAsync(Ttl, CancellationToken.None)).LeaseId;
+        await _etcd.PutAsync(key, [1], lease, PutCondition.Always, CancellationToken.None);
+        _keeper.Keep(lease, key, Ttl, (owner ?? _owner).Ref, renewNow: false);
+        return (lease, key);
+    }
+
+    [Fact]
+    public async Task Every_kept_lease_is_renewed_again_and_again_without_a_word_to_its_owner()
+    {
+        var kept = await Task.WhenAll(Enumerable.Range(1, 200).Select(n => KeepAsync(n)));
+
+        for (var round = 0; round < 3; round++)
+        {
+            // 2 s of a 3 s TTL gone: each lease is alive only if renewed in every round.
+            _etcd.AdvanceTime(TimeSpan.FromSeconds(2));
+            await AwaitAssertAsync(() => Assert.All(kept, k => Assert.Equal(Ttl, _etcd.TimeToLiveAsync(k.Lease, CancellationToken.None).Result)), Wait);
+        }
+
+        Assert.Equal(kept.Length, _etcd.LiveLeases.Count);
+        _owner.ExpectNoMsg(TimeSpan.FromMilliseconds(200));
+    }
+
+    [Fact]
+    public async Task Failing_renewals_are_told_once_retried_and_their_recovery_told_once()
+    {
+        var (lease, _) = await KeepAsync(1);
+        var renewals = _etcd.Calls(StoreOperation.KeepAlive);
+
+        _etcd.FailKeepAlives();
+        var failing = _owner.ExpectMsg<LeaseKeeper.RenewalFailing>(Wait);
+        Assert.Equal(lease, failing.LeaseId);
+        Assert.Contains(FakeRegistryStore.KeepAliveFailedMessage, failing.Reason);
+        // Retried, not given up: more attempts, and no second message for the same run of failures.
+        await AwaitAssertAsync(() => Assert.True(_etcd.Calls(StoreOperation.KeepAlive) >= renewals + 3), Wait);
+        _owner.ExpectNoMsg(TimeSpan.FromMilliseconds(100));
+
+        _etcd.Heal();
+        var recovered = _owner.ExpectMsg<LeaseKeeper.RenewalsRecovered>(Wait);
+        Assert.Equal(lease, recovered.LeaseId);
+        Assert.True(recovered.Failures >= 3, $"{recovered.Failures} failures counted");
+        _etcd.AdvanceTime(TimeSpan.FromSeconds(2));
+        await AwaitAssertAsync(() => Assert.Equal(Ttl, _etcd.TimeToLiveAsync(lease, CancellationToken.None).Result), Wait);
+    }
+
+    [Fact]
+    public async Task A_lease_gone_is_told_once_and_no_longer_renewed()
+    {
+        var (lease, _) = await KeepAsync(1);
+        var (other, _) = await KeepAsync(2);
+
+        _etcd.ExpireLease(lease);
+
+        Assert.Equal(lease, _owner.ExpectMsg<LeaseKeeper.LeaseExpired>(Wait).LeaseId);
+        _etcd.AdvanceTime(TimeSpan.FromSeconds(2));
+        await AwaitAssertAsync(() => Assert.Equal(Ttl, _etcd.TimeToLiveAsync(other, CancellationToken.None).Result), Wait);
+        _owner.ExpectNoMsg(TimeSpan.FromMilliseconds(200));
+    }
+
+    [Fact]
+    public async Task A_key_deleted_while_its_lease_lives_is_told_as_missing()
+    {
+        var (lease, key) = await KeepAsync(1);
+
+        await _etcd.DeleteAsync(key, CancellationToken.None);
+
+        Assert.Equal(lease, _owner.ExpectMsg<LeaseKeeper.KeyMissing>(Wait).LeaseId);
+        _owner.ExpectNoMsg(TimeSpan.FromMilliseconds(200));
+    }
+
+    [Fact]
+    public async Task A_key_bound_to_another_lease_is_told_as_taken_naming_that_lease()
+    {
+        var (lease, key) = await KeepAsync(1);
+        var newer = (await _etcd.GrantLeaseAsync(Ttl, CancellationToken.None)).LeaseId;
+
+        await _etcd.PutAsync(key, [2], newer, PutCondition.Always, CancellationToken.None);
+
+        Assert.Equal(new LeaseKeeper.KeyTaken(lease, newer), _owner.ExpectMsg<LeaseKeeper.KeyTaken>(Wait));
+    }
+
+    [Fact]
+    public async Task A_failed_key_read_counts_as_unchanged()
+    {
+        await KeepAsync(1);
+        var reads = _etcd.Calls(StoreOperation.Get);
+
+        _etcd.MakeUnavailable();
+        await AwaitAssertAsync(() => Assert.True(_etcd.Calls(StoreOperation.Get) >= reads + 3), Wait);
+
+        Assert.IsType<LeaseKeeper.RenewalFailing>(_owner.ExpectMsg<object>(Wait));
+        _owner.ExpectNoMsg(TimeSpan.FromMilliseconds(200));
+    }
+
+    [Fact]
+    public async Task A_forgotten_lease_is_neither_renewed_nor_reported()
+    {
+        var (lease, key) = await KeepAsync(1);
+
+        _keeper.Forget(lease, _owner.Ref);
+        var renewals = _etcd.Calls(StoreOperation.KeepAlive);
+        await _etcd.DeleteAsync(key, CancellationToken.None);
+        _etcd.AdvanceTime(TimeSpan.FromSeconds(Ttl));
+
+        Assert.Empty(_etcd.LiveLeases);
+        _owner.ExpectNoMsg(TimeSpan.FromMilliseconds(300));
+        Assert.True(_etcd.Calls(StoreOperation.KeepAlive) <= renewals + 1, "at most the renewal already in flight");
+    }
+
+    [Fact]
+    public async Task Only_the_current_owner_of_a_lease_can_forget_it()
+    {
+        var (lease, key) = await KeepAsync(1);
+        var successor = CreateTestProbe();
+        _keeper.Keep(lease, key, Ttl, successor.Ref, renewNow: true);
+
+        _keeper.Forget(lease, _owner.Ref);
+        _etcd.ExpireLease(lease);
+
+        Assert.Equal(lease, successor.ExpectMsg<LeaseKeeper.LeaseExpired>(Wait).LeaseId);
+        _owner.ExpectNoMsg(TimeSpan.FromMilliseconds(100));
+    }
+}
