@@ -219,7 +219,7 @@ internal sealed partial class LeaseActor : ReceiveActor, IWithTimers
             : $"the key is bound to lease {otherLease:x} of a newer registration";
         _log.Warning("{0}: {1}; this process stops registering it", _key, detail);
         Publish(RegistrationEventKind.Conflict, detail);
-        foreach (var requester in _awaitingRegistered) requester.Tell(new RegistrationFailed(_instance, $"conflict: {detail}"));
+        foreach (var requester in _awaitingRegistered) requester.Tell(new RegistrationFailed(_instance, RegistrationFailure.Conflict, $"conflict: {detail}"));
         // The lease no longer holds the key; revoking it only frees it early.
         if (_lease != 0) _ = _store.RevokeLeaseAsync(_lease, CancellationToken.None);
         Context.Parent.Tell(new Stopping(_key));
@@ -240,7 +240,7 @@ internal sealed partial class LeaseActor : ReceiveActor, IWithTimers
     private void Deregistering()
     {
         Receive<Deregister>(_ => _awaitingDeregistered.Add(Sender));
-        Receive<Register>(r => Sender.Tell(new RegistrationFailed(r.Instance, "the instance is being deregistered")));
+        Receive<Register>(r => Sender.Tell(new RegistrationFailed(r.Instance, RegistrationFailure.Stopping, "the instance is being deregistered")));
         // An operation in flight when deregistration began: revoke whatever lease it leaves.
         Receive<Acquired>(a => AfterInFlight(a.LeaseId));
         Receive<AcquireFailed>(f => AfterInFlight(f.LeaseToReuse));
@@ -251,7 +251,7 @@ internal sealed partial class LeaseActor : ReceiveActor, IWithTimers
             Publish(RegistrationEventKind.Deregistered, r.Failure);
             if (r.Failure is null) _log.Info("{0} deregistered", _key);
             else _log.Warning("{0} deregistered without revoking its lease: {1}", _key, r.Failure);
-            foreach (var requester in _awaitingRegistered) requester.Tell(new RegistrationFailed(_instance, "deregistered before it was registered"));
+            foreach (var requester in _awaitingRegistered) requester.Tell(new RegistrationFailed(_instance, RegistrationFailure.Stopping, "deregistered before it was registered"));
             foreach (var requester in _awaitingDeregistered) requester.Tell(new Deregistered(_instance.Service, _instance.Id));
             Context.Stop(Self);
         });

@@ -8,8 +8,21 @@ public sealed record Register(ServiceInstance Instance, long? TtlSeconds = null)
 /// <summary>The instance is registered: its key exists, bound to a live lease.</summary>
 public sealed record Registered(ServiceInstance Instance, string Key, long LeaseId);
 
-/// <summary>The registration was refused; <paramref name="Reason"/> names what is wrong.</summary>
-public sealed record RegistrationFailed(ServiceInstance Instance, string Reason);
+/// <summary>The registration was refused or ended before it was made; <paramref name="Reason"/> names what is wrong.</summary>
+public sealed record RegistrationFailed(ServiceInstance Instance, RegistrationFailure Kind, string Reason);
+
+/// <summary>Why a registration failed.</summary>
+public enum RegistrationFailure
+{
+    /// <summary>The instance or its TTL is invalid, or the instance is registered already with another TTL.</summary>
+    Invalid,
+
+    /// <summary>A newer registration holds the instance's key: this process stopped registering it.</summary>
+    Conflict,
+
+    /// <summary>The instance, or the whole registry, is being deregistered.</summary>
+    Stopping,
+}
 
 /// <summary>Asks the registry supervisor to revoke an instance's lease, removing it from the registry.</summary>
 public sealed record Deregister(string Service, string Id);

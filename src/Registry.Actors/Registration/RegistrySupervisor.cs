@@ -66,10 +66,14 @@ public sealed partial class RegistrySupervisor : ReceiveActor, IWithTimers
         var ttl = register.TtlSeconds ?? _settings.TtlSeconds;
         var problems = InstanceValidation.Check(register.Instance).ToList();
         if (InstanceValidation.CheckTtl(ttl) is { } ttlProblem) problems.Add(ttlProblem);
-        if (_drainRequester is not null) problems.Add("the registry is shutting down");
         if (problems.Count > 0)
         {
-            Sender.Tell(new RegistrationFailed(register.Instance, string.Join("; ", problems)));
+            Sender.Tell(new RegistrationFailed(register.Instance, RegistrationFailure.Invalid, string.Join("; ", problems)));
+            return;
+        }
+        if (_drainRequester is not null)
+        {
+            Sender.Tell(new RegistrationFailed(register.Instance, RegistrationFailure.Stopping, "the registry is shutting down"));
             return;
         }
         var key = KeyOf(register.Instance);
@@ -81,12 +85,12 @@ public sealed partial class RegistrySupervisor : ReceiveActor, IWithTimers
         }
         if (entry.Stopping || !entry.AwaitingStop.IsEmpty)
         {
-            Sender.Tell(new RegistrationFailed(register.Instance, "the instance is being deregistered; register it again once that is answered"));
+            Sender.Tell(new RegistrationFailed(register.Instance, RegistrationFailure.Stopping, "the instance is being deregistered; register it again once that is answered"));
             return;
         }
         if (entry.TtlSeconds != ttl)
         {
-            Sender.Tell(new RegistrationFailed(register.Instance, $"ttl {ttl}: already registered with ttl {entry.TtlSeconds}; deregister first"));
+            Sender.Tell(new RegistrationFailed(register.Instance, RegistrationFailure.Invalid, $"ttl {ttl}: already registered with ttl {entry.TtlSeconds}; deregister first"));
             return;
         }
         entry = entry with { Instance = register.Instance, AwaitingRegistered = entry.AwaitingRegistered.Add(Sender) };
@@ -186,7 +190,7 @@ public sealed partial class RegistrySupervisor : ReceiveActor, IWithTimers
     /// <summary>The registration is over: answer everyone still waiting and forget it.</summary>
     private void Finish(Entry entry)
     {
-        Answer(entry, new RegistrationFailed(entry.Instance, "deregistered before it was registered"));
+        Answer(entry, new RegistrationFailed(entry.Instance, RegistrationFailure.Stopping, "deregistered before it was registered"));
         AnswerDeregistered(entry);
         _entries.Remove(entry.Key);
         ReplyIfDrained();

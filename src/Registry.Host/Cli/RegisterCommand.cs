@@ -68,7 +68,7 @@ internal sealed class RegisterCommand : Command
             return;
         }
         // A conflict is reported by its event (exit 1); a refusal while stopping is expected.
-        if (reply is RegistrationFailed failed && !isStopping() && !failed.Reason.StartsWith("conflict:", StringComparison.Ordinal))
+        if (reply is RegistrationFailed failed && !isStopping() && failed.Kind != RegistrationFailure.Conflict)
         {
             _io.Warn($"register refused: {failed.Reason}");
             exitCode.TrySetResult(2);

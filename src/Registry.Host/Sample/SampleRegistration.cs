@@ -140,5 +140,5 @@ internal sealed class SampleRegistrationException(RegistrationFailed failure) : 
 {
     public RegistrationFailed Failure { get; } = failure;
 
-    public bool IsConflict => Failure.Reason.StartsWith("conflict:", StringComparison.Ordinal);
+    public bool IsConflict => Failure.Kind == RegistrationFailure.Conflict;
 }

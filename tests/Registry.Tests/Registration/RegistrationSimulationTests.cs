@@ -69,6 +69,7 @@ public sealed class RegistrationSimulationTests : Akka.TestKit.Xunit2.TestKit
         _registry.Tell(new Register(User("notanaddress"), TtlSeconds: 1), TestActor);
 
         var failed = ExpectMsg<RegistrationFailed>(Wait);
+        Assert.Equal(RegistrationFailure.Invalid, failed.Kind);
         Assert.Contains("address 'notanaddress'", failed.Reason);
         Assert.Contains("ttl 1", failed.Reason);
         Assert.Equal(0, _etcd.Calls(StoreOperation.GrantLease));
@@ -202,6 +203,21 @@ public sealed class RegistrationSimulationTests : Akka.TestKit.Xunit2.TestKit
     }
 
     [Fact]
+    public void A_register_waiting_when_a_newer_process_takes_the_id_fails_as_a_conflict()
+    {
+        RegisterAndAwait(User());
+        _etcd.Hang();
+        _registry.Tell(new Register(User() with { Weight = 5 }), TestActor);
+
+        RegisterAndAwait(User(), StartRegistry(_etcd.Connect()));
+        _etcd.Heal();
+
+        var failed = ExpectMsg<RegistrationFailed>(Wait);
+        Assert.Equal(RegistrationFailure.Conflict, failed.Kind);
+        Assert.StartsWith("conflict: the key is bound to lease", failed.Reason);
+    }
+
+    [Fact]
     public void Deregistering_an_instance_that_just_stopped_after_a_conflict_is_answered()
     {
         RegisterAndAwait(User());
@@ -308,7 +324,9 @@ public sealed class RegistrationSimulationTests : Akka.TestKit.Xunit2.TestKit
         Assert.Null(_etcd.Peek(a.Key));
         Assert.Null(_etcd.Peek(b.Key));
         _registry.Tell(new Register(User("10.0.0.3:1")), TestActor);
-        Assert.Contains("shutting down", ExpectMsg<RegistrationFailed>(Wait).Reason);
+        var refused = ExpectMsg<RegistrationFailed>(Wait);
+        Assert.Equal(RegistrationFailure.Stopping, refused.Kind);
+        Assert.Contains("shutting down", refused.Reason);
     }
 
     [Fact]
