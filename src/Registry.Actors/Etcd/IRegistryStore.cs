@@ -32,8 +32,8 @@ internal interface IRegistryStore : IAsyncDisposable
     Task<Listing> ListAsync(string prefix, CancellationToken ct);
 
     /// <summary>
-    /// Writes a key bound to a lease (0 = none) in one transaction, only if <paramref name="condition"/> holds.
-    /// Throws <see cref="LeaseNotFoundException"/> when the lease is gone.
+    /// Writes a key bound to a lease (0 = none) atomically, only if <paramref name="condition"/> holds (checked by etcd
+    /// in the same request). Throws <see cref="LeaseNotFoundException"/> when the lease is gone.
     /// </summary>
     Task<PutOutcome> PutAsync(string key, byte[] value, long leaseId, PutCondition condition, CancellationToken ct);
 
@@ -54,7 +54,7 @@ internal sealed record StoredValue(string Key, byte[] Value, long LeaseId, long 
 /// <summary>The keys under a prefix at one revision.</summary>
 internal sealed record Listing(long Revision, IReadOnlyList<StoredValue> Values);
 
-/// <summary>When a transactional put may proceed.</summary>
+/// <summary>When a put may proceed.</summary>
 internal abstract record PutCondition
 {
     /// <summary>Write whatever is there (the previous value is returned).</summary>
@@ -72,7 +72,7 @@ internal abstract record PutCondition
 }
 
 /// <summary>
-/// The result of a transactional put: whether it was written, the revision after it, and the value the key
+/// The result of a conditional put: whether it was written, the revision after it, and the value the key
 /// held before (on success) or holds now (on failure); null when there was none.
 /// </summary>
 internal sealed record PutOutcome(bool Succeeded, long Revision, StoredValue? Other);
