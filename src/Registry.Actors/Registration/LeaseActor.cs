@@ -49,9 +49,9 @@ internal sealed partial class LeaseActor : ReceiveActor, IWithTimers
     public ITimerScheduler Timers { get; set; } = null!;
 
     public static Props Props(IRegistryStore store, LeaseKeeper keeper, RegistrySettings settings, ServiceInstance instance, long ttlSeconds, long previousLease, IActorRef? requester) =>
-        Akka.Actor.Props.Create(() => new LeaseActor(store, keeper, settings, instance, ttlSeconds, previousLease, requester));
+        Akka.Actor.Props.CreateBy(new FactoryProducer<LeaseActor>(() => new LeaseActor(store, keeper, settings, instance, ttlSeconds, previousLease, requester)));
 
-    protected override void PreStart() => Self.Tell(new Acquire());
+    protected override void PreStart() => StartAcquire();
 
     protected override void PostStop()
     {
