@@ -21,6 +21,7 @@ internal sealed class EtcdStore : IRegistryStore
     private readonly Watch.WatchClient _watch;
     private readonly KeepAliveStream _keepAlive;
     private readonly BatchedKeyReader _keyChecks;
+    private readonly TakeoverWriter _takeovers;
 
     public EtcdStore(RegistrySettings settings)
     {
@@ -32,6 +33,7 @@ internal sealed class EtcdStore : IRegistryStore
         _watch = connection.WatchClient;
         _keepAlive = new KeepAliveStream(_lease, settings);
         _keyChecks = new BatchedKeyReader(_kv, Unary);
+        _takeovers = new TakeoverWriter(_kv, Unary);
     }
 
     /// <summary>
@@ -97,15 +99,12 @@ internal sealed class EtcdStore : IRegistryStore
     }
 
     /// <summary>
-    /// An unconditional write is a plain put returning the previous value: the same atomic outcome as a transaction
-    /// without a comparison, but etcd 3.4 before 3.4.24 copies its whole uncommitted write buffer for every
-    /// transaction, which in a burst of registrations made the transaction cost 1.5× a put.
+    /// An unconditional write is a put returning the previous value, the takeovers asked for together sent as one
+    /// transaction (<see cref="TakeoverWriter"/>): the same atomic outcome as a transaction without a comparison
+    /// each, in a fraction of the requests. etcd 3.4 before 3.4.24 also copies its whole uncommitted write buffer for
+    /// every transaction, which made one transaction per registration cost 1.5× a put in a burst.
     /// </summary>
-    private async Task<PutOutcome> PutAlwaysAsync(PutRequest put, CancellationToken ct)
-    {
-        var response = await _kv.PutAsync(put, Unary(ct));
-        return new PutOutcome(true, response.Header.Revision, response.PrevKv is { } prev ? ToStored(prev) : null);
-    }
+    private Task<PutOutcome> PutAlwaysAsync(PutRequest put, CancellationToken ct) => _takeovers.WriteAsync(put, ct);
 
     /// <summary>A conditional write is one transaction: etcd compares and writes (or reads the key's holder) at once.</summary>
     private async Task<PutOutcome> PutIfAsync(PutRequest put, PutCondition condition, CancellationToken ct)
@@ -187,6 +186,7 @@ internal sealed class EtcdStore : IRegistryStore
     {
         await _keepAlive.DisposeAsync();
         await _keyChecks.DisposeAsync();
+        await _takeovers.DisposeAsync();
         _channel.Dispose();
     }
 

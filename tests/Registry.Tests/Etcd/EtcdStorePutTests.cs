@@ -93,12 +93,39 @@ public sealed class EtcdStorePutTests(EtcdNode etcd) : IClassFixture<EtcdNode>
         }
     }
 
+    [Fact]
+    public async Task Takeover_writes_asked_at_once_each_land_with_their_own_previous_value_and_a_gone_lease_fails_alone()
+    {
+        await using var store = Store();
+        using var client = etcd.CreateClient();
+        var theirs = await client.GrantLeaseAsync(30);
+        for (var i = 0; i < 300; i += 3) await client.PutAsync($"/burst/{i}", $"theirs-{i}", theirs);
+        var leases = await Task.WhenAll(Enumerable.Range(0, 300).Select(_ => store.GrantLeaseAsync(30, CancellationToken.None)));
+        await store.RevokeLeaseAsync(leases[150].LeaseId, CancellationToken.None);
+
+        var writes = Enumerable.Range(0, 300)
+            .Select(i => store.PutAsync($"/burst/{i}", Utf8($"mine-{i}"), leases[i].LeaseId, PutCondition.Always, CancellationToken.None))
+            .ToArray();
+
+        await Assert.ThrowsAsync<LeaseNotFoundException>(() => writes[150]);
+        var stored = (await client.ListAsync("/burst/")).ToDictionary(e => e.Key);
+        for (var i = 0; i < 300; i++)
+        {
+            if (i == 150) continue;
+            var outcome = await writes[i];
+            Assert.True(outcome.Succeeded);
+            Assert.Equal(i % 3 == 0 ? $"theirs-{i}" : null, outcome.Other is null ? null : Text(outcome.Other.Value));
+            Assert.Equal((leases[i].LeaseId, $"mine-{i}"), (stored[$"/burst/{i}"].LeaseId, stored[$"/burst/{i}"].Value));
+        }
+        Assert.Equal("theirs-150", stored["/burst/150"].Value);
+    }
+
     /// <summary>
     /// etcd 3.4 before 3.4.24 copies its uncommitted write buffer for every transaction, so a registration burst of
-    /// transactions cost 1.5× one of puts; the takeover write has nothing to compare and goes out as a put.
+    /// transactions cost 1.5× one of puts; a lone takeover write has nothing to compare and goes out as a put.
     /// </summary>
     [Fact]
-    public async Task A_takeover_write_reaches_etcd_as_a_put_and_a_conditional_one_as_a_transaction()
+    public async Task A_lone_takeover_write_reaches_etcd_as_a_put_and_a_conditional_one_as_a_transaction()
     {
         await using var store = Store();
         var mine = (await store.GrantLeaseAsync(30, CancellationToken.None)).LeaseId;

@@ -1,0 +1,173 @@
+using System.Threading.Channels;
+using Etcdserverpb;
+using Google.Protobuf;
+using Grpc.Core;
+using Mvccpb;
+
+namespace Registry.Etcd;
+
+/// <summary>
+/// Sends the unconditional writes of fresh registrations (the newer registration takes the key over) to etcd, at most
+/// <see cref="MaxInFlight"/> requests at a time. Writes asked for while those are in flight go out together as one
+/// transaction of up to <see cref="MaxPuts"/> puts, each answered with its own previous value: a burst of registrations
+/// costs etcd a few requests instead of one per instance. A lone write goes out as a plain put. A transaction etcd
+/// refuses as a whole (a lease among them gone, too many operations, too large) is retried write by write, so each
+/// write gets its own answer; any other failure fails each write of the transaction.
+/// </summary>
+internal sealed class TakeoverWriter : IAsyncDisposable
+{
+    /// <summary>etcd's default limit of operations in one transaction (<c>--max-txn-ops</c>).</summary>
+    public const int MaxPuts = 128;
+
+    /// <summary>Requests in flight at once; a write waits for a free one at most about one call timeout.</summary>
+    public const int MaxInFlight = 4;
+
+    /// <summary>Bytes of keys and values in one transaction, well under etcd's default <c>--max-request-bytes</c> (1.5 MiB).</summary>
+    public const int MaxBytes = 512 * 1024;
+
+    private readonly KV.KVClient _kv;
+    private readonly Func<CancellationToken, CallOptions> _options;
+    private readonly Channel<Write> _queue = Channel.CreateUnbounded<Write>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly SemaphoreSlim _slots = new(MaxInFlight);
+    private readonly CancellationTokenSource _disposed = new();
+    private readonly Task _loop;
+    private int _maxPuts = MaxPuts;
+
+    /// <param name="kv">The KV client.</param>
+    /// <param name="options">The options of one unary call (deadline, wait-for-ready).</param>
+    public TakeoverWriter(KV.KVClient kv, Func<CancellationToken, CallOptions> options)
+    {
+        _kv = kv;
+        _options = options;
+        _loop = Task.Run(RunAsync);
+    }
+
+    /// <summary>
+    /// Writes <paramref name="put"/> (which asks for the previous value) whatever the key holds. Fails with etcd's
+    /// <see cref="RpcException"/>, <see cref="StatusCode.NotFound"/> when the put's lease is gone.
+    /// </summary>
+    public Task<PutOutcome> WriteAsync(PutRequest put, CancellationToken ct)
+    {
+        var write = new Write(put, ct);
+        if (!_queue.Writer.TryWrite(write)) return Task.FromCanceled<PutOutcome>(_disposed.Token);
+        return write.Task.WaitAsync(ct);
+    }
+
+    private async Task RunAsync()
+    {
+        var queue = _queue.Reader;
+        var ct = _disposed.Token;
+        // A write that could not join the last batch (its key already in it, or the batch full) leads the next one.
+        Write? held = null;
+        try
+        {
+            while (held is not null || await queue.WaitToReadAsync(ct))
+            {
+                await _slots.WaitAsync(ct);
+                var batch = Take(queue, ref held);
+                if (batch.Count == 0) _slots.Release();
+                else _ = SendAsync(batch, ct);
+            }
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+        }
+        held?.TrySetCanceled(ct);
+        while (queue.TryRead(out var left)) left.TrySetCanceled(ct);
+    }
+
+    /// <summary>The next batch: distinct keys, at most <see cref="_maxPuts"/> puts and <see cref="MaxBytes"/>; writes whose caller gave up are dropped.</summary>
+    private List<Write> Take(ChannelReader<Write> queue, ref Write? held)
+    {
+        var batch = new List<Write>();
+        var keys = new HashSet<ByteString>();
+        var bytes = 0;
+        var next = held;
+        held = null;
+        while (next is not null || queue.TryRead(out next))
+        {
+            if (next.AbandonIfUnwanted())
+            {
+                next = null;
+                continue;
+            }
+            var size = next.Put.CalculateSize();
+            if (batch.Count > 0 && (batch.Count >= _maxPuts || bytes + size > MaxBytes || keys.Contains(next.Put.Key)))
+            {
+                held = next;
+                break;
+            }
+            keys.Add(next.Put.Key);
+            batch.Add(next);
+            bytes += size;
+            next = null;
+        }
+        return batch;
+    }
+
+    private async Task SendAsync(List<Write> batch, CancellationToken ct)
+    {
+        try
+        {
+            if (batch.Count == 1)
+            {
+                await PutAloneAsync(batch[0], ct);
+                return;
+            }
+            var txn = new TxnRequest();
+            foreach (var write in batch) txn.Success.Add(new RequestOp { RequestPut = write.Put });
+            TxnResponse response;
+            try
+            {
+                response = await _kv.TxnAsync(txn, _options(ct));
+            }
+            catch (RpcException e) when (e.StatusCode is StatusCode.NotFound or StatusCode.InvalidArgument or StatusCode.ResourceExhausted)
+            {
+                // Too many operations or too large for this etcd: send smaller batches from now on.
+                if (e.StatusCode != StatusCode.NotFound) _maxPuts = Math.Max(2, Math.Min(_maxPuts, batch.Count) / 2);
+                await Task.WhenAll(batch.Select(write => PutAloneAsync(write, ct)));
+                return;
+            }
+            for (var i = 0; i < batch.Count; i++) batch[i].TrySetResult(Outcome(response.Header.Revision, response.Responses[i].ResponsePut.PrevKv));
+        }
+        catch (Exception e)
+        {
+            foreach (var write in batch) write.TrySetException(e);
+        }
+        finally
+        {
+            _slots.Release();
+        }
+    }
+
+    private async Task PutAloneAsync(Write write, CancellationToken ct)
+    {
+        try
+        {
+            var response = await _kv.PutAsync(write.Put, _options(ct));
+            write.TrySetResult(Outcome(response.Header.Revision, response.PrevKv));
+        }
+        catch (Exception e)
+        {
+            write.TrySetException(e);
+        }
+    }
+
+    private static PutOutcome Outcome(long revision, KeyValue? previous) =>
+        new(true, revision, previous is null ? null : EtcdStore.ToStored(previous));
+
+    public async ValueTask DisposeAsync()
+    {
+        await _disposed.CancelAsync();
+        _queue.Writer.TryComplete();
+        await _loop;
+    }
+
+    private sealed class Write(PutRequest put, CancellationToken ct) : TaskCompletionSource<PutOutcome>(TaskCreationOptions.RunContinuationsAsynchronously)
+    {
+        public PutRequest Put { get; } = put;
+
+        /// <summary>Ends the write unsent when its caller stopped waiting before it was sent; true when it did.</summary>
+        public bool AbandonIfUnwanted() => ct.IsCancellationRequested && TrySetCanceled(ct);
+    }
+}
