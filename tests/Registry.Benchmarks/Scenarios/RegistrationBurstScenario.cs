@@ -48,11 +48,11 @@ public sealed class RegistrationBurstScenario(string endpoint, int count, int ru
             var baseline = Figure.Of(rawTimes);
             report.Rows.Add(new Row("registration burst", $"{count:N0} instances, all at once", "ms", $"median of {runs} runs", registry, baseline,
                 "≤ 1.3× raw", registry.Median <= 1.3 * baseline.Median,
-                "raw = concurrent LeaseGrant + Put per instance; registry = Register → Registered (grant + ownership-checked Txn, actors, timers)"));
+                "raw = concurrent LeaseGrant + Put per instance; registry = Register → Registered (grant + takeover write, actors, timers)"));
             var storeOnly = Figure.Of(storeTimes);
             report.Rows.Add(new Row("registration burst", $"{count:N0} instances, the registry's etcd calls alone", "ms", $"median of {runs} runs", storeOnly, baseline,
                 "–", null,
-                "diagnostic: the registry's own store (its channel, grant + ownership-checked Txn) driven like the raw side, without actors; " +
+                "diagnostic: the registry's own store (its channel, grant + takeover write: puts asked together go out as one Txn) driven like the raw side, without actors; " +
                 "the difference to the row above is the actor path (Ask, one supervisor handling every Register in turn, a LeaseActor started per instance)"));
             report.Details["burst.instances"] = count;
             report.Details["burst.runs"] = runs;
