@@ -22,7 +22,7 @@ internal sealed class TakeoverWriter : IAsyncDisposable
     /// <summary>
     /// Requests in flight at once; a write waits for a free one at most about one call timeout. Enough to keep up when
     /// etcd answers slowly (with 4, 10,000 registrations made 500 at a time while the earlier ones renewed took 24–33 s,
-    /// some leases expiring before their first renewal; with 64, 2.5–4.9 s), few enough that a burst still finds them
+    /// some leases expiring before their first renewal; with 64, 2.5–5.3 s), few enough that a burst still finds them
     /// all busy and batches the rest.
     /// </summary>
     public const int MaxInFlight = 64;
