@@ -38,6 +38,7 @@ public sealed class AvailableInstances : IReadOnlyList<ServiceInstance>
     /// <summary>
     /// The calls to the balancer's available instances that were picked and have not ended yet: a running total, off by
     /// the calls starting or ending at this moment, and by those of a newer snapshot when this one has just been replaced.
+    /// Kept for the <c>hash</c> policy only (0 with any other).
     /// </summary>
     internal long TotalOutstanding => Math.Max(0, Volatile.Read(ref _total.Value));
 

@@ -5,11 +5,12 @@ namespace Registry.Balancing;
 /// while the instance stays registered at the same address, so counts and ejections survive unrelated changes.
 /// </summary>
 /// <remarks>
-/// While the instance is available its calls are also counted in the balancer's <see cref="CallTotal"/>. One word holds
-/// both the count of calls (low 32 bits, signed) and whether they are counted in the total (<see cref="Counted"/>), so
-/// every start or end of a call sees, in the same atomic step that changes the count, whether the total must follow;
-/// and joining or leaving the total moves exactly the calls in flight at that step. Calls that start or end while the
-/// instance joins or leaves can therefore never make the total drift.
+/// While the instance is available, its calls are also counted in the balancer's <see cref="CallTotal"/> when the
+/// policy weighs it (bounded-load hashing). One word holds both the count of calls (low 32 bits, signed) and whether
+/// they are counted in the total (<see cref="Counted"/>), so every start or end of a call sees, in the same atomic step
+/// that changes the count, whether the total must follow; and joining or leaving the total moves exactly the calls in
+/// flight at that step. Calls that start or end while the instance joins or leaves can therefore never make the total
+/// drift.
 /// </remarks>
 internal sealed class InstanceState(ServiceBalancer owner, ServiceInstance instance, CallTotal total)
 {

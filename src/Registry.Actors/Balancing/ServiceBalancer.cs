@@ -23,6 +23,8 @@ public sealed class ServiceBalancer
     private readonly BalancingSettings _settings;
     private readonly TimeProvider _time;
     private readonly CallTotal _total = new();
+    // Only bounded-load hashing weighs the total; other policies' calls skip its shared counter.
+    private readonly bool _keepsTotal;
     private View _view;
 
     internal ServiceBalancer(string service, ILoadBalancingPolicy policy, BalancingSettings settings, TimeProvider? time = null)
@@ -31,6 +33,7 @@ public sealed class ServiceBalancer
         _policy = policy;
         _settings = settings;
         _time = time ?? TimeProvider.System;
+        _keepsTotal = policy is ConsistentHashLoadBalancingPolicy;
         _view = View.Unknown(service, _total);
     }
 
@@ -195,10 +198,13 @@ public sealed class ServiceBalancer
 
         var eligible = ejected == 0 ? states : states.Where(s => s.EjectedUntil == 0).ToArray();
         // The total of calls in flight covers the instances picks choose from: the ejected ones leave it, the others join.
-        foreach (var state in states)
+        if (_keepsTotal)
         {
-            if (state.EjectedUntil == 0) state.Count();
-            else state.Uncount();
+            foreach (var state in states)
+            {
+                if (state.EjectedUntil == 0) state.Count();
+                else state.Uncount();
+            }
         }
         var reviewAt = ejected == 0 ? long.MaxValue : states.Where(s => s.EjectedUntil != 0).Min(s => s.EjectedUntil);
         string? reason = null;

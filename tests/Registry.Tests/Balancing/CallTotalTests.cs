@@ -4,7 +4,8 @@ namespace Registry.Tests.Balancing;
 
 /// <summary>
 /// The running total of calls in flight that bounded-load hashing weighs: it must equal the sum over the available
-/// instances whenever no call is starting or ending, whatever joined, left or was ejected meanwhile.
+/// instances whenever no call is starting or ending, whatever joined, left or was ejected meanwhile. Other policies
+/// do not keep it.
 /// </summary>
 public sealed class CallTotalTests
 {
@@ -20,6 +21,17 @@ public sealed class CallTotalTests
         foreach (var call in calls[..3]) call.Succeed();
 
         AssertTotal(balancer, 4);
+    }
+
+    [Fact]
+    public void Other_policies_keep_no_total()
+    {
+        var balancer = Balancers.Create("round-robin", Balancers.Instances("a", "b"), time: _time);
+
+        balancer.Pick();
+
+        Assert.Equal(1, balancer.Available.Outstanding(0));
+        Assert.Equal(0, balancer.Available.TotalOutstanding);
     }
 
     [Fact]
@@ -141,11 +153,26 @@ public sealed class CallTotalTests
         AssertTotal(balancer, 0);
     }
 
-    private ServiceBalancer Create(params string[] ids) => Balancers.Create("round-robin", Balancers.Instances(ids), time: _time);
+    private ServiceBalancer Create(params string[] ids) => Balancers.Create("hash", Balancers.Instances(ids), time: _time);
 
-    /// <summary>Picks <paramref name="count"/> calls (round-robin: spread evenly) and keeps them in flight.</summary>
-    private static BalancedCall[] Hold(ServiceBalancer balancer, int count) =>
-        Enumerable.Range(0, count).Select(_ => balancer.Pick()).ToArray();
+    /// <summary>Keeps <paramref name="count"/> calls in flight, spread evenly over the available instances in id order.</summary>
+    private static BalancedCall[] Hold(ServiceBalancer balancer, int count)
+    {
+        var ids = balancer.AvailableIds();
+        return Enumerable.Range(0, count).Select(i => PickOn(balancer, ids[i % ids.Length])).ToArray();
+    }
+
+    /// <summary>A call on <paramref name="id"/>: without a key, the hash policy picks at random.</summary>
+    private static BalancedCall PickOn(ServiceBalancer balancer, string id)
+    {
+        for (var i = 0; i < 10_000; i++)
+        {
+            var call = balancer.Pick();
+            if (call.Instance!.Id == id) return call;
+            call.Release();
+        }
+        throw new InvalidOperationException($"{id} is never picked");
+    }
 
     /// <summary>The total is <paramref name="expected"/> and the sum of the available instances' calls.</summary>
     private static void AssertTotal(ServiceBalancer balancer, long expected)
