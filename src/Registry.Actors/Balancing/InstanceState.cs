@@ -37,7 +37,7 @@ internal sealed class InstanceState(ServiceBalancer owner, ServiceInstance insta
     public int Outstanding => (int)Volatile.Read(ref _calls);
 
     /// <summary>True while this instance's calls are counted in the balancer's total.</summary>
-    public bool IsCounted => IsCountedIn(Volatile.Read(ref _calls));
+    private bool IsCounted => IsCountedIn(Volatile.Read(ref _calls));
 
     /// <summary>A call on this instance starts.</summary>
     public void Begin()
