@@ -11,11 +11,13 @@ namespace Registry;
 public sealed class AvailableInstances : IReadOnlyList<ServiceInstance>
 {
     private readonly ServiceInstance[] _instances;
+    private readonly CallTotal _total;
 
-    internal AvailableInstances(string service, InstanceState[] states)
+    internal AvailableInstances(string service, InstanceState[] states, CallTotal total)
     {
         Service = service;
         States = states;
+        _total = total;
         _instances = Array.ConvertAll(states, s => s.Instance);
     }
 
@@ -31,7 +33,14 @@ public sealed class AvailableInstances : IReadOnlyList<ServiceInstance>
     internal InstanceState[] States { get; }
 
     /// <summary>The calls to the instance at <paramref name="index"/> that were picked and have not ended yet.</summary>
-    public int Outstanding(int index) => Volatile.Read(ref States[index].Outstanding);
+    public int Outstanding(int index) => States[index].Outstanding;
+
+    /// <summary>
+    /// The calls to the balancer's available instances that were picked and have not ended yet: a running total, off by
+    /// the calls starting or ending at this moment, and by those of a newer snapshot when this one has just been replaced.
+    /// Kept for the <c>hash</c> policy only (0 with any other).
+    /// </summary>
+    internal long TotalOutstanding => Math.Max(0, Volatile.Read(ref _total.Value));
 
     /// <inheritdoc />
     public IEnumerator<ServiceInstance> GetEnumerator() => ((IEnumerable<ServiceInstance>)_instances).GetEnumerator();

@@ -29,7 +29,7 @@ public readonly struct BalancedCall
     public void Succeed()
     {
         if (_state is null) return;
-        Interlocked.Decrement(ref _state.Outstanding);
+        _state.End();
         _state.Owner.Succeeded(_state);
     }
 
@@ -37,13 +37,13 @@ public readonly struct BalancedCall
     public void Fail()
     {
         if (_state is null) return;
-        Interlocked.Decrement(ref _state.Outstanding);
+        _state.End();
         _state.Owner.Failed(_state);
     }
 
     /// <summary>Ends the call without judging the instance (e.g. the caller cancelled it).</summary>
     public void Release()
     {
-        if (_state is not null) Interlocked.Decrement(ref _state.Outstanding);
+        _state?.End();
     }
 }

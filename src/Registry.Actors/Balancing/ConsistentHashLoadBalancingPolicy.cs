@@ -25,20 +25,12 @@ internal sealed class ConsistentHashLoadBalancingPolicy(double loadFactor, int v
         var start = ring.Find(StableHash.Of(key));
         var first = ring.Owners[start];
 
-        // Room for this call: ceil(c · (calls + 1) / n). It only grows with the number of calls, so the first choice is
-        // taken as soon as a partial sum leaves it room (at once when it is idle) without summing every instance.
-        // For a whole number of calls l, l < ceil(x) exactly when l < x.
-        var firstLoad = (double)instances.Outstanding(first) * instances.Count;
-        var total = 0L;
-        for (var i = 0; i < instances.Count; i++)
-        {
-            if (firstLoad < loadFactor * (total + 1)) return first;
-            total += instances.Outstanding(i);
-        }
-        var capacity = (long)Math.Ceiling(loadFactor * (total + 1) / instances.Count);
+        // Room for this call: ceil(c · (calls + 1) / n), from the running total of calls in flight.
+        var capacity = (long)Math.Ceiling(loadFactor * (instances.TotalOutstanding + 1) / instances.Count);
+        if (instances.Outstanding(first) < capacity) return first;
 
         var points = ring.Owners.Length;
-        for (var step = 0; step < points; step++)
+        for (var step = 1; step < points; step++)
         {
             var owner = ring.Owners[(start + step) % points];
             if (instances.Outstanding(owner) < capacity) return owner;

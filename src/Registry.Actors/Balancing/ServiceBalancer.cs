@@ -22,6 +22,9 @@ public sealed class ServiceBalancer
     private readonly ILoadBalancingPolicy _policy;
     private readonly BalancingSettings _settings;
     private readonly TimeProvider _time;
+    private readonly CallTotal _total = new();
+    // Only bounded-load hashing weighs the total; other policies' calls skip its shared counter.
+    private readonly bool _keepsTotal;
     private View _view;
 
     internal ServiceBalancer(string service, ILoadBalancingPolicy policy, BalancingSettings settings, TimeProvider? time = null)
@@ -30,7 +33,8 @@ public sealed class ServiceBalancer
         _policy = policy;
         _settings = settings;
         _time = time ?? TimeProvider.System;
-        _view = View.Unknown(service);
+        _keepsTotal = policy is ConsistentHashLoadBalancingPolicy;
+        _view = View.Unknown(service, _total);
     }
 
     /// <summary>The service this balancer picks instances of.</summary>
@@ -65,7 +69,7 @@ public sealed class ServiceBalancer
         if (available.Count == 0) return default;
         var index = _policy.Pick(available, key);
         var state = available.States[index];
-        Interlocked.Increment(ref state.Outstanding);
+        state.Begin();
         return new BalancedCall(available[index], state);
     }
 
@@ -82,15 +86,18 @@ public sealed class ServiceBalancer
                 var instance = instances[i];
                 if (previous.TryGetValue(instance.Id, out var kept) && kept.Instance.Address == instance.Address)
                 {
+                    previous.Remove(instance.Id);
                     kept.Instance = instance;
                     states[i] = kept;
                 }
                 else
                 {
-                    states[i] = new InstanceState(this, instance);
+                    states[i] = new InstanceState(this, instance, _total);
                 }
             }
             Volatile.Write(ref _view, Build(states, known: true, stale, _time.GetTimestamp()));
+            // Left, or replaced by a new state at another address: their calls in flight leave the total.
+            foreach (var state in previous.Values) state.Uncount();
         }
     }
 
@@ -190,12 +197,21 @@ public sealed class ServiceBalancer
         }
 
         var eligible = ejected == 0 ? states : states.Where(s => s.EjectedUntil == 0).ToArray();
+        // The total of calls in flight covers the instances picks choose from: the ejected ones leave it, the others join.
+        if (_keepsTotal)
+        {
+            foreach (var state in states)
+            {
+                if (state.EjectedUntil == 0) state.Count();
+                else state.Uncount();
+            }
+        }
         var reviewAt = ejected == 0 ? long.MaxValue : states.Where(s => s.EjectedUntil != 0).Min(s => s.EjectedUntil);
         string? reason = null;
         if (!known) reason = $"the membership of '{Service}' is not known yet";
         else if (states.Length == 0) reason = $"no instance of '{Service}' is registered" + (stale ? " (last known membership; etcd is unreachable)" : "");
         else if (eligible.Length == 0) reason = $"every instance of '{Service}' is ejected";
-        return new View(states, [..states.Select(s => s.Instance)], new AvailableInstances(Service, eligible), reviewAt, known, stale, reason);
+        return new View(states, [..states.Select(s => s.Instance)], new AvailableInstances(Service, eligible, _total), reviewAt, known, stale, reason);
     }
 
     /// <summary>What picks read: the members, those available, and when an ejection ends next.</summary>
@@ -208,7 +224,7 @@ public sealed class ServiceBalancer
         bool Stale,
         string? Reason)
     {
-        public static View Unknown(string service) =>
-            new([], [], new AvailableInstances(service, []), long.MaxValue, false, false, $"the membership of '{service}' is not known yet");
+        public static View Unknown(string service, CallTotal total) =>
+            new([], [], new AvailableInstances(service, [], total), long.MaxValue, false, false, $"the membership of '{service}' is not known yet");
     }
 }

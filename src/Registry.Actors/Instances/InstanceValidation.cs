@@ -64,7 +64,16 @@ public static partial class InstanceValidation
         weight >= 1 ? null : $"weight {weight}: expected a positive integer";
 
     /// <summary>Returns every problem of <paramref name="instance"/>; empty when it is valid.</summary>
-    public static IReadOnlyList<string> Check(ServiceInstance instance)
+    public static IReadOnlyList<string> Check(ServiceInstance instance) => Check(instance, storedBytes: null);
+
+    /// <summary>Returns every problem of <paramref name="instance"/>; empty when it is valid.</summary>
+    /// <param name="instance">The instance.</param>
+    /// <param name="storedBytes">
+    /// The size of the stored value it was read from, if any. Encoding writes a character as at most a six-byte escape,
+    /// so a value of at most <see cref="MaxEncodedBytes"/> / 8 encodes within the limit, field names included, and is
+    /// not encoded again to measure.
+    /// </param>
+    internal static IReadOnlyList<string> Check(ServiceInstance instance, int? storedBytes)
     {
         var problems = new List<string>();
         void Add(string? problem)
@@ -90,7 +99,7 @@ public static partial class InstanceValidation
             else if (System.Text.Encoding.UTF8.GetByteCount(value) > MaxMetadataValueBytes)
                 Add($"metadata '{key}': value longer than {MaxMetadataValueBytes} bytes");
         }
-        if (problems.Count == 0)
+        if (problems.Count == 0 && !(storedBytes <= MaxEncodedBytes / 8))
         {
             var size = InstanceCodec.Encode(instance).Length;
             if (size > MaxEncodedBytes) Add($"instance: encoded value is {size} bytes, at most {MaxEncodedBytes} allowed");

@@ -59,8 +59,8 @@ public sealed class PolicyTests
     {
         var balancer = Balancers.Create("p2c", Balancers.Instances("a", "b", "c"));
         var states = balancer.Available.States;
-        states[0].Outstanding = 5;
-        states[1].Outstanding = 1;
+        for (var i = 0; i < 5; i++) states[0].Begin();
+        states[1].Begin();
 
         var tally = Balancers.Tally(balancer, 30_000);
 

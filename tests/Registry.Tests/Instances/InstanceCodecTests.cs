@@ -39,8 +39,38 @@ public sealed class InstanceCodecTests
         Assert.Empty(decoded.Metadata);
     }
 
+    [Fact]
+    public void A_large_value_is_measured_as_it_encodes_not_as_it_is_stored()
+    {
+        var padded = $$"""{"service":"user","id":"a","address":"h:1","extra":"{{new string('x', 20_000)}}"}""";
+        Assert.Equal("a", InstanceCodec.Decode(Encoding.UTF8.GetBytes(padded)).Id);
+
+        var metadata = string.Join(",", Enumerable.Range(0, 20).Select(i => $"\"k{i}\":\"{new string('x', 1_000)}\""));
+        var big = """{"service":"user","id":"a","address":"h:1","metadata":{""" + metadata + "}}";
+        Assert.Contains("encoded value is", Assert.Throws<FormatException>(() => InstanceCodec.Decode(Encoding.UTF8.GetBytes(big))).Message);
+    }
+
+    [Theory]
+    [InlineData("""{"service":"user","id":"a","address":"h:1","weight":null,"version":null,"metadata":null,"registeredAt":null}""", 1)]
+    [InlineData("""{"service":"x","service":"user","id":"a","address":"h:1","weight":2,"weight":5}""", 5)]
+    [InlineData(""" {"weight":7,"service":"user","id":"a","address":"h:1","other":[{"a":[1,2]},null]} """, 7)]
+    public void Reads_nulls_duplicates_and_unknown_values_as_the_serializer_did(string value, int weight)
+    {
+        var decoded = InstanceCodec.Decode(Encoding.UTF8.GetBytes(value));
+        Assert.Equal(("user", weight), (decoded.Service, decoded.Weight));
+        Assert.Empty(decoded.Metadata);
+    }
+
     [Theory]
     [InlineData("not json", "not valid instance JSON")]
+    [InlineData("", "not valid instance JSON")]
+    [InlineData("""{"service":"user","id":"a","address":"h:1"} {}""", "not valid instance JSON")]
+    [InlineData("""{"service":"user","id":"a","address":"h:1","weight":"2"}""", "not valid instance JSON")]
+    [InlineData("""{"service":"user","id":"a","address":"h:1","weight":1.5}""", "not valid instance JSON")]
+    [InlineData("""{"service":7,"id":"a","address":"h:1"}""", "not valid instance JSON")]
+    [InlineData("""{"service":"user","id":"a","address":"h:1","metadata":{"k":1}}""", "not valid instance JSON")]
+    [InlineData("""{"service":"user","id":"a","address":"h:1","metadata":{"k":null}}""", "metadata 'k': null value")]
+    [InlineData("""{"service":"user","id":"a","address":"h:1","registeredAt":"yesterday"}""", "not valid instance JSON")]
     [InlineData("null", "JSON null")]
     [InlineData("""{"id":"a","address":"h:1"}""", "no 'service'")]
     [InlineData("""{"service":"user","id":"a","address":"nope"}""", "address 'nope'")]
