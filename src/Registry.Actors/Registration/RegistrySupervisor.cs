@@ -18,6 +18,7 @@ public sealed partial class RegistrySupervisor : ReceiveActor, IWithTimers
     private readonly LeaseKeeper _keeper;
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly Dictionary<string, Entry> _entries = new();
+    private readonly Dictionary<IActorRef, string> _keysByChild = new();
     private IActorRef? _drainRequester;
     private long _incarnations;
 
@@ -130,8 +131,8 @@ public sealed partial class RegistrySupervisor : ReceiveActor, IWithTimers
 
     private void OnTerminated(Terminated terminated)
     {
-        var entry = _entries.Values.FirstOrDefault(e => terminated.ActorRef.Equals(e.Child));
-        if (entry is null) return;
+        if (!_keysByChild.Remove(terminated.ActorRef, out var key) || !_entries.TryGetValue(key, out var entry)) return;
+        if (!terminated.ActorRef.Equals(entry.Child)) return;
         entry = entry with { Child = null };
         if (entry.Stopping)
         {
@@ -230,6 +231,7 @@ public sealed partial class RegistrySupervisor : ReceiveActor, IWithTimers
         var requester = entry.AwaitingRegistered.IsEmpty ? null : Self;
         var child = Context.ActorOf(LeaseActor.Props(_store, _keeper, _settings, entry.Instance, entry.TtlSeconds, entry.LeaseId, requester), name);
         Context.Watch(child);
+        _keysByChild[child] = entry.Key;
         return child;
     }
 
