@@ -27,12 +27,15 @@ public class ActorAskPickBenchmarks
     public void Setup()
     {
         _system = ActorSystem.Create("bench", ConfigurationFactory.ParseString("akka.loglevel = WARNING"));
-        var discovery = _system.ActorOf(Memberships.FixedDiscovery(8), "discovery");
+        var subscribed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var discovery = _system.ActorOf(Memberships.FixedDiscovery(8, subscribed), "discovery");
         _balancer = _system.ActorOf(BalancerActor.Props(Memberships.Service, discovery, BalancingSettings.Default, Policy), "balancer");
         _echo = _system.ActorOf(Props.Create(() => new EchoActor()), "echo");
         _pick = new Pick("user-42");
-        // The first snapshot arrives asynchronously; wait until picks find an instance.
-        while (_balancer.Ask<object>(_pick, Timeout).Result is not Picked) Thread.Sleep(10);
+        // A local Tell enqueues at once: the snapshot is in the balancer's mailbox before `subscribed` completes, so a
+        // Pick sent after that is handled behind it.
+        if (!subscribed.Task.Wait(Timeout)) throw new TimeoutException("the balancer never subscribed to its membership");
+        if (_balancer.Ask<object>(_pick, Timeout).Result is not Picked) throw new InvalidOperationException("the balancer has no instance to pick");
     }
 
     [GlobalCleanup]

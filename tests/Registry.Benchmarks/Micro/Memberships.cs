@@ -24,15 +24,21 @@ internal static class Memberships
 
     /// <summary>
     /// Stands in for the discovery actor: answers <see cref="SubscribeMembership"/> with a snapshot of
-    /// <paramref name="count"/> instances, as a WatcherActor does after its first listing.
+    /// <paramref name="count"/> instances, as a WatcherActor does after its first listing, then completes
+    /// <paramref name="answered"/>: a message sent to the subscriber after that reaches it behind the snapshot.
     /// </summary>
-    public static Props FixedDiscovery(int count) => Props.Create(() => new FixedDiscoveryActor(Of(count)));
+    public static Props FixedDiscovery(int count, TaskCompletionSource answered) =>
+        Props.Create(() => new FixedDiscoveryActor(Of(count), answered));
 
     private sealed class FixedDiscoveryActor : ReceiveActor
     {
-        public FixedDiscoveryActor(ImmutableArray<ServiceInstance> instances)
+        public FixedDiscoveryActor(ImmutableArray<ServiceInstance> instances, TaskCompletionSource answered)
         {
-            Receive<SubscribeMembership>(s => Sender.Tell(new MembershipSnapshot(s.Service, instances, 1, false)));
+            Receive<SubscribeMembership>(s =>
+            {
+                Sender.Tell(new MembershipSnapshot(s.Service, instances, 1, false));
+                answered.TrySetResult();
+            });
             Receive<UnsubscribeMembership>(_ => { });
         }
     }
