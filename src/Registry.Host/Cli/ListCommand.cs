@@ -18,8 +18,7 @@ internal sealed class ListCommand : Command
     private readonly CommonOptions _common;
     private readonly CliIo _io;
 
-    private readonly Option<string?> _service = OptionParsing.Checked("--service", "S",
-        "only the instances of this service [default: every service]", InstanceValidation.CheckService);
+    private readonly Option<string?> _service = OptionParsing.ServiceFilter();
 
     private readonly Option<bool> _json = new("--json") { Description = "print one JSON object per instance and line" };
 

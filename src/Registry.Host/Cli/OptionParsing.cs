@@ -25,6 +25,10 @@ internal static class OptionParsing
             },
         };
 
+    /// <summary><c>--service S</c>: only the instances of one service; every service when absent.</summary>
+    public static Option<string?> ServiceFilter() =>
+        Checked("--service", "S", "only the instances of this service [default: every service]", InstanceValidation.CheckService);
+
     /// <summary>
     /// A whole-number option: <paramref name="check"/> validates the number (as in <see cref="InstanceValidation.CheckTtl"/>);
     /// a token that is no number gets the same explanation.

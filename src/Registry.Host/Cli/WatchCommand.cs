@@ -18,8 +18,7 @@ internal sealed class WatchCommand : Command
     private readonly CommonOptions _common;
     private readonly CliIo _io;
 
-    private readonly Option<string?> _service = OptionParsing.Checked("--service", "S",
-        "only the instances of this service [default: every service]", InstanceValidation.CheckService);
+    private readonly Option<string?> _service = OptionParsing.ServiceFilter();
 
     private readonly Option<bool> _json = new("--json")
     {
