@@ -27,7 +27,7 @@ internal static class EtcdChannel
             ServiceProvider = services,
             InitialReconnectBackoff = settings.ReconnectMinBackoff,
             MaxReconnectBackoff = settings.ReconnectMaxBackoff,
-            HttpHandler = new SocketsHttpHandler
+            HttpHandler = new KeepAliveCoalescingHandler(new SocketsHttpHandler
             {
                 ConnectTimeout = settings.CallTimeout,
                 EnableMultipleHttp2Connections = true,
@@ -36,7 +36,7 @@ internal static class EtcdChannel
                 KeepAlivePingDelay = TimeSpan.FromSeconds(10),
                 KeepAlivePingTimeout = TimeSpan.FromSeconds(5),
                 KeepAlivePingPolicy = HttpKeepAlivePingPolicy.Always,
-            },
+            }),
         });
     }
 

@@ -12,13 +12,15 @@ namespace Registry.Registration;
 /// lease is no longer kept: its actor acquires again and keeps the lease anew.
 /// </summary>
 /// <remarks>
-/// Renewals and checks falling due close together are sent together: the timer never fires less than
-/// <see cref="Coalescing"/> after its last run, so 10,000 leases cost a few wake-ups a second, not one per renewal.
+/// Renewals and checks falling due close together are sent together, and none is sent late for it: a run also sends
+/// whatever falls due within the next tenth of its interval (<see cref="EarlyShare"/>). Those then fall due together
+/// again, so 10,000 leases renewed every 2.5 s settle into a few runs a second, each a burst of keep-alives that goes
+/// out in a few writes. (A run at most every 50 ms, sending only what was due, cost about 1.5 times the CPU.)
 /// </remarks>
 internal sealed partial class LeaseKeeper : IDisposable
 {
-    /// <summary>The least time between two runs of the timer.</summary>
-    private static readonly TimeSpan Coalescing = TimeSpan.FromMilliseconds(50);
+    /// <summary>A renewal or check is sent at most its interval divided by this before it falls due.</summary>
+    private const int EarlyShare = 10;
 
     private readonly IRegistryStore _store;
     private readonly RegistrySettings _settings;
@@ -66,7 +68,7 @@ internal sealed partial class LeaseKeeper : IDisposable
         }
     }
 
-    /// <summary>The timer: sends every renewal and check that is due, then arms itself for the next one.</summary>
+    /// <summary>The timer: sends every renewal and check that is due or nearly due, then arms itself for the next one.</summary>
     private void Run()
     {
         var now = Stopwatch.GetTimestamp();
@@ -74,12 +76,12 @@ internal sealed partial class LeaseKeeper : IDisposable
         lock (_gate)
         {
             _armedFor = long.MaxValue;
-            while (_due.TryPeek(out var item, out var at) && at <= now)
+            while (_due.TryPeek(out var item, out var at) && at <= now + item.EarlyTicks)
             {
                 _due.Dequeue();
                 if (IsCurrent(item.Kept)) (due ??= []).Add(item);
             }
-            if (_due.TryPeek(out _, out var next)) Arm(Math.Max(next, now + Ticks(Coalescing)), now);
+            if (_due.TryPeek(out _, out var next)) Arm(next, now);
         }
         if (due is null || _disposed.IsCancellationRequested) return;
         foreach (var (kept, isCheck) in due)
@@ -183,5 +185,9 @@ internal sealed partial class LeaseKeeper : IDisposable
     }
 
     /// <summary>Something due for a kept lease: a renewal, or a check of its key.</summary>
-    private readonly record struct Due(Kept Kept, bool IsCheck);
+    private readonly record struct Due(Kept Kept, bool IsCheck)
+    {
+        /// <summary>How long before it falls due a run may send it.</summary>
+        public long EarlyTicks => (IsCheck ? Kept.CheckTicks : Kept.RenewTicks) / EarlyShare;
+    }
 }

@@ -23,7 +23,9 @@ public sealed record ScaleMeasurement(
     int KeysOnOtherLease,
     double EtcdRequestsPerSecond,
     Dictionary<string, double> EtcdRequestsPerSecondByMethod,
-    double EtcdCpuPercentOfOneCore);
+    double EtcdCpuPercentOfOneCore,
+    double ThreadPoolItemsPerSecond,
+    double LockContentionsPerSecond);
 
 /// <summary>
 /// One side of the scale scenario, in a process of its own so its CPU time and heap are its alone:
@@ -158,6 +160,8 @@ public static class ScaleWorker
         using var process = Process.GetCurrentProcess();
         var etcdBefore = await EtcdMetrics.ReadAsync(endpoint);
         var cpuBefore = process.TotalProcessorTime;
+        var itemsBefore = ThreadPool.CompletedWorkItemCount;
+        var contentionsBefore = Monitor.LockContentionCount;
         var begun = Stopwatch.GetTimestamp();
         var peak = 0L;
         while (Stopwatch.GetElapsedTime(begun) < hold)
@@ -168,6 +172,8 @@ public static class ScaleWorker
         process.Refresh();
         var cpu = process.TotalProcessorTime - cpuBefore;
         var wall = Stopwatch.GetElapsedTime(begun);
+        var items = ThreadPool.CompletedWorkItemCount - itemsBefore;
+        var contentions = Monitor.LockContentionCount - contentionsBefore;
         var etcdAfter = await EtcdMetrics.ReadAsync(endpoint);
         var workingSet = process.WorkingSet64;
         var afterGc = GC.GetTotalMemory(forceFullCollection: true);
@@ -184,7 +190,8 @@ public static class ScaleWorker
             c.LeaseLost, c.RenewFailed, c.Reregistered,
             leases.Keys.Count(present.ContainsKey), onOtherLease,
             perMethod.Values.Sum(), perMethod,
-            100 * (etcdAfter.CpuSeconds - etcdBefore.CpuSeconds) / wall.TotalSeconds);
+            100 * (etcdAfter.CpuSeconds - etcdBefore.CpuSeconds) / wall.TotalSeconds,
+            items / wall.TotalSeconds, contentions / wall.TotalSeconds);
     }
 
     private sealed class EventCounts
