@@ -66,7 +66,7 @@ public sealed class CoalescingStreamTests
     }
 
     [Fact]
-    public async Task A_write_beyond_the_buffer_bound_fails_naming_the_bound_and_the_stream_stays_usable()
+    public async Task A_write_beyond_the_buffer_bound_fails_naming_the_bound_and_adds_nothing()
     {
         var held = new TaskCompletionSource();
         var inner = new RecordingStream { NextWrite = held };
