@@ -4,9 +4,9 @@ namespace Registry.Etcd;
 
 /// <summary>
 /// Sends the writes of etcd's LeaseKeepAlive stream in batches. grpc-dotnet flushes a client stream after every message,
-/// so each keep-alive would cost its own HTTP/2 frame, socket send and wake-ups of the connection's writer; with
-/// thousands of leases that is most of the registry's CPU. This handler gives that one request a
-/// <see cref="CoalescingStream"/>: a message written while the previous batch is on its way joins the next batch.
+/// so each keep-alive would cost its own HTTP/2 frame, socket send and wake-ups of the connection's writer: thousands
+/// a second with thousands of leases. This handler gives that one request a <see cref="CoalescingStream"/>: messages
+/// written within a millisecond of a flush, or while the previous batch is on its way, go out together.
 /// Every other request passes through untouched.
 /// </summary>
 internal sealed class KeepAliveCoalescingHandler(HttpMessageHandler inner) : DelegatingHandler(inner)
