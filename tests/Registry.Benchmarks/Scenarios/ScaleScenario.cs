@@ -9,17 +9,29 @@ namespace Registry.Benchmarks.Scenarios;
 /// (etcd's own counters). The baseline is the textbook client in a process of its own: the same number of leases kept
 /// alive over one stream, every TTL/3, and nothing else (the registry renews every TTL/4 by default, so a row gives the
 /// CPU per renewal too). Each side runs in a child process (see
-/// <see cref="ScaleWorker"/>), the raw one first.
+/// <see cref="ScaleWorker"/>), the raw one first; then both again with the .NET thread pool's idle spin turned off
+/// (<see cref="SpinOff"/>), which shows how much of either side's CPU is worker threads spinning between etcd's answers.
 /// </summary>
 public sealed class ScaleScenario(string endpoint, int instances, TimeSpan hold, long ttl)
 {
+    /// <summary>
+    /// The runtime setting of the second pair of workers: a thread-pool worker that runs out of work blocks at once
+    /// instead of spinning (and yielding its core) up to 70 times first. It applies to a whole process.
+    /// </summary>
+    public const string SpinOff = "DOTNET_ThreadPool_UnfairSemaphoreSpinLimit";
+
     public async Task RunAsync(Report report)
     {
-        var raw = await RunWorkerAsync("raw");
-        var registry = await RunWorkerAsync("registry");
+        var raw = await RunWorkerAsync("raw", spinOff: false);
+        var registry = await RunWorkerAsync("registry", spinOff: false);
+        var rawSpinOff = await RunWorkerAsync("raw", spinOff: true);
+        var registrySpinOff = await RunWorkerAsync("registry", spinOff: true);
 
         Row(report, "keep-alive CPU", "% of one core", registry.CpuPercentOfOneCore, raw.CpuPercentOfOneCore, "< 5 %", registry.CpuPercentOfOneCore < 5,
-            "process CPU time over the hold window ÷ its wall time; registration excluded");
+            $"process CPU time over the hold window ÷ its wall time; registration excluded; .NET defaults; {Switches(registry, raw)}");
+        Row(report, "keep-alive CPU, thread-pool spin off", "% of one core", registrySpinOff.CpuPercentOfOneCore, rawSpinOff.CpuPercentOfOneCore, "< 5 %",
+            registrySpinOff.CpuPercentOfOneCore < 5,
+            $"both sides again with {SpinOff}=0 (process-wide); {Switches(registrySpinOff, rawSpinOff)}; per 1,000 keep-alives/s: registry {PerThousand(registrySpinOff):0.00} %, raw {PerThousand(rawSpinOff):0.00} %");
         Row(report, "CPU per 1,000 keep-alives/s", "% of one core", PerThousand(registry), PerThousand(raw), "–", null,
             "keep-alive CPU ÷ LeaseKeepAlive requests per second × 1,000: the cost of one renewal, whatever the renewal interval");
         Row(report, "managed memory (peak in window)", "MB", registry.ManagedPeakMb, raw.ManagedPeakMb, "< 150 MB", registry.ManagedPeakMb < 150,
@@ -38,7 +50,13 @@ public sealed class ScaleScenario(string endpoint, int instances, TimeSpan hold,
         report.Details["scale.ttl-seconds"] = ttl;
         report.Details["scale.registry"] = registry;
         report.Details["scale.raw"] = raw;
+        report.Details["scale.registry-spin-off"] = registrySpinOff;
+        report.Details["scale.raw-spin-off"] = rawSpinOff;
     }
+
+    private static string Switches(ScaleMeasurement registry, ScaleMeasurement raw) =>
+        $"context switches/s: registry {registry.ContextSwitchesPerSecond:N0} ({registry.InvoluntarySwitchesPerSecond:N0} involuntary), " +
+        $"raw {raw.ContextSwitchesPerSecond:N0} ({raw.InvoluntarySwitchesPerSecond:N0} involuntary)";
 
     private static double PerThousand(ScaleMeasurement m) =>
         1000 * m.CpuPercentOfOneCore / m.EtcdRequestsPerSecondByMethod.GetValueOrDefault("LeaseKeepAlive", double.NaN);
@@ -50,16 +68,17 @@ public sealed class ScaleScenario(string endpoint, int instances, TimeSpan hold,
         report.Rows.Add(new Row("scale", $"{instances:N0} instances, TTL {ttl} s: {metric}", unit, $"{hold.TotalSeconds:0} s window",
             Figure.Single(registry), Figure.Single(raw), target, met, note));
 
-    private async Task<ScaleMeasurement> RunWorkerAsync(string mode)
+    private async Task<ScaleMeasurement> RunWorkerAsync(string mode, bool spinOff)
     {
         var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, UseShellExecute = false };
+        if (spinOff) start.Environment[SpinOff] = "0";
         foreach (var arg in new[]
                  {
                      Path.Combine(AppContext.BaseDirectory, "Registry.Benchmarks.dll"), "scale-worker", "--mode", mode, "--etcd", endpoint,
                      "--instances", $"{instances}", "--hold", $"{hold.TotalSeconds}", "--ttl", $"{ttl}",
                  })
             start.ArgumentList.Add(arg);
-        Console.Error.WriteLine($"scale: {mode} worker, {instances:N0} instances, holding {hold.TotalSeconds:0} s");
+        Console.Error.WriteLine($"scale: {mode} worker{(spinOff ? ", thread-pool spin off" : "")}, {instances:N0} instances, holding {hold.TotalSeconds:0} s");
         using var process = Process.Start(start) ?? throw new InvalidOperationException("could not start the scale worker");
         var output = await process.StandardOutput.ReadToEndAsync();
         await process.WaitForExitAsync();

@@ -25,7 +25,9 @@ public sealed record ScaleMeasurement(
     Dictionary<string, double> EtcdRequestsPerSecondByMethod,
     double EtcdCpuPercentOfOneCore,
     double ThreadPoolItemsPerSecond,
-    double LockContentionsPerSecond);
+    double LockContentionsPerSecond,
+    double ContextSwitchesPerSecond,
+    double InvoluntarySwitchesPerSecond);
 
 /// <summary>
 /// One side of the scale scenario, in a process of its own so its CPU time and heap are its alone:
@@ -162,6 +164,7 @@ public static class ScaleWorker
         var cpuBefore = process.TotalProcessorTime;
         var itemsBefore = ThreadPool.CompletedWorkItemCount;
         var contentionsBefore = Monitor.LockContentionCount;
+        var switchesBefore = ContextSwitches();
         var begun = Stopwatch.GetTimestamp();
         var peak = 0L;
         while (Stopwatch.GetElapsedTime(begun) < hold)
@@ -174,6 +177,7 @@ public static class ScaleWorker
         var wall = Stopwatch.GetElapsedTime(begun);
         var items = ThreadPool.CompletedWorkItemCount - itemsBefore;
         var contentions = Monitor.LockContentionCount - contentionsBefore;
+        var switches = ContextSwitches();
         var etcdAfter = await EtcdMetrics.ReadAsync(endpoint);
         var workingSet = process.WorkingSet64;
         var afterGc = GC.GetTotalMemory(forceFullCollection: true);
@@ -191,7 +195,38 @@ public static class ScaleWorker
             leases.Keys.Count(present.ContainsKey), onOtherLease,
             perMethod.Values.Sum(), perMethod,
             100 * (etcdAfter.CpuSeconds - etcdBefore.CpuSeconds) / wall.TotalSeconds,
-            items / wall.TotalSeconds, contentions / wall.TotalSeconds);
+            items / wall.TotalSeconds, contentions / wall.TotalSeconds,
+            (switches.Voluntary + switches.Involuntary - switchesBefore.Voluntary - switchesBefore.Involuntary) / wall.TotalSeconds,
+            (switches.Involuntary - switchesBefore.Involuntary) / wall.TotalSeconds);
+    }
+
+    /// <summary>
+    /// The context switches of this process's threads so far, from Linux's /proc (NaN elsewhere). A thread that yields
+    /// its core while another thread is waiting to run counts an involuntary one: the thread pool's idle spin does.
+    /// A thread that ended in between is not counted; one that started counts from its start.
+    /// </summary>
+    private static (double Voluntary, double Involuntary) ContextSwitches()
+    {
+        if (!Directory.Exists("/proc/self/task")) return (double.NaN, double.NaN);
+        double voluntary = 0, involuntary = 0;
+        foreach (var task in Directory.EnumerateDirectories("/proc/self/task"))
+        {
+            string[] lines;
+            try
+            {
+                lines = File.ReadAllLines(Path.Combine(task, "status"));
+            }
+            catch (IOException)
+            {
+                continue; // the thread ended
+            }
+            foreach (var line in lines)
+            {
+                if (line.StartsWith("voluntary_ctxt_switches:", StringComparison.Ordinal)) voluntary += long.Parse(line.AsSpan(line.IndexOf(':') + 1).Trim());
+                else if (line.StartsWith("nonvoluntary_ctxt_switches:", StringComparison.Ordinal)) involuntary += long.Parse(line.AsSpan(line.IndexOf(':') + 1).Trim());
+            }
+        }
+        return (voluntary, involuntary);
     }
 
     private sealed class EventCounts
