@@ -156,10 +156,16 @@ internal sealed partial class LeaseKeeper : IDisposable
     {
         if (at >= _armedFor || _disposed.IsCancellationRequested) return;
         _armedFor = at;
-        _timer.Change(TimeSpan.FromTicks(Math.Max(0, at - now) * TimeSpan.TicksPerSecond / Stopwatch.Frequency), Timeout.InfiniteTimeSpan);
+        _timer.Change(Span(Math.Max(0, at - now)), Timeout.InfiniteTimeSpan);
     }
 
     private static long Ticks(TimeSpan span) => (long)(span.TotalSeconds * Stopwatch.Frequency);
+
+    /// <summary>
+    /// The inverse of <see cref="Ticks"/>, in floating point: the product of a timestamp span and
+    /// <see cref="TimeSpan.TicksPerSecond"/> overflows a long beyond ~15 minutes (a key check of a 3600 s lease).
+    /// </summary>
+    internal static TimeSpan Span(long stopwatchTicks) => TimeSpan.FromSeconds((double)stopwatchTicks / Stopwatch.Frequency);
 
     public void Dispose()
     {

@@ -62,6 +62,36 @@ public sealed class LeaseKeeperTests : Akka.TestKit.Xunit2.TestKit
         _owner.ExpectNoMsg(TimeSpan.FromMilliseconds(200));
     }
 
+    [Theory]
+    [InlineData(10)]
+    [InlineData(3600)]
+    public void A_timestamp_span_converts_to_its_time_span_up_to_the_longest_ttl(long seconds)
+    {
+        var span = LeaseKeeper.Span(seconds * System.Diagnostics.Stopwatch.Frequency);
+
+        Assert.Equal(seconds, span.TotalSeconds, 3);
+    }
+
+    [Fact]
+    public async Task A_lease_of_the_longest_ttl_is_kept_with_the_default_intervals()
+    {
+        // Auto intervals: renewed every 900 s and its key checked every 3600 s, which the keeper's timer must be armed for.
+        using var keeper = new LeaseKeeper(_etcd, RegistrySettings.From(ConfigurationFactory.Empty));
+        var key = "/services/user/10.0.0.1:80";
+        var lease = (await _etcd.GrantLeaseAsync(3600, CancellationToken.None)).LeaseId;
+        await _etcd.PutAsync(key, [1], lease, PutCondition.Always, CancellationToken.None);
+
+        keeper.Keep(lease, key, 3600, _owner.Ref, renewNow: true);
+        await AwaitAssertAsync(() => Assert.Equal(1, _etcd.Calls(StoreOperation.KeepAlive)), Wait);
+
+        // Still working after arming for the check: a second lease kept next is renewed at once too.
+        var second = (await _etcd.GrantLeaseAsync(3600, CancellationToken.None)).LeaseId;
+        await _etcd.PutAsync("/services/user/10.0.0.2:80", [1], second, PutCondition.Always, CancellationToken.None);
+        keeper.Keep(second, "/services/user/10.0.0.2:80", 3600, _owner.Ref, renewNow: true);
+        await AwaitAssertAsync(() => Assert.Equal(2, _etcd.Calls(StoreOperation.KeepAlive)), Wait);
+        _owner.ExpectNoMsg(TimeSpan.FromMilliseconds(100));
+    }
+
     [Fact]
     public async Task Failing_renewals_are_told_once_retried_and_their_recovery_told_once()
     {
