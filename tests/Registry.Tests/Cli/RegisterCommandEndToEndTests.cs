@@ -9,6 +9,7 @@ namespace Registry.Tests.Cli;
 /// The built <c>registry</c> binary against a real etcd: registers, is listed, leaves on SIGTERM, vanishes after a
 /// SIGKILL within TTL + 1 s. Each test uses a service of its own.
 /// </summary>
+[Collection(WallClockFaults.Name)]
 public sealed class RegisterCommandEndToEndTests(EtcdNode etcd, ITestOutputHelper output) : IClassFixture<EtcdNode>
 {
     [Fact]

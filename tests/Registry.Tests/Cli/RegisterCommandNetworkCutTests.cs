@@ -10,6 +10,7 @@ namespace Registry.Tests.Cli;
 /// <c>registry register --ttl 3</c> through a faulty link to a real etcd, watched on etcd directly: a cut shorter than
 /// the TTL leaves the key alone, and after a longer cut the key is back within 1 s of the heal.
 /// </summary>
+[Collection(WallClockFaults.Name)]
 public sealed class RegisterCommandShortCutTests(EtcdNode etcd, ITestOutputHelper output) : IClassFixture<EtcdNode>
 {
     [Theory]
@@ -23,7 +24,7 @@ public sealed class RegisterCommandShortCutTests(EtcdNode etcd, ITestOutputHelpe
         var (key, lease) = await Sidecar.RegisteredAsync(registry);
         await using var watch = await client.WatchKeyAsync(key);
 
-        await proxy.CutAsync(TimeSpan.FromSeconds(1.5), mode);
+        var cut = await proxy.CutAsync(TimeSpan.FromSeconds(1.5), mode);
         var healed = DateTimeOffset.UtcNow;
         // Observation window: a lease not renewed since the cut began would expire within it.
         await Task.Delay(TimeSpan.FromSeconds(Sidecar.Ttl));
@@ -35,7 +36,7 @@ public sealed class RegisterCommandShortCutTests(EtcdNode etcd, ITestOutputHelpe
         var printed = await registry.ReadToEndAsync();
 
         var story = $"registry printed:\n{string.Join('\n', printed)}\nstderr:\n{string.Join('\n', registry.Stderr)}";
-        Assert.True(deletes.Count == 0, $"the key was deleted at revision {deletes.FirstOrDefault()?.Revision}; {story}");
+        Assert.True(deletes.Count == 0, $"the key was deleted at revision {deletes.FirstOrDefault()?.Revision}; the cut lasted {cut.TotalMilliseconds:0} ms; {story}");
         Assert.True(lease == holder, $"the key is bound to lease {holder:x}, not {lease:x}; {story}");
         if (printed.Select(l => JsonDocument.Parse(l).RootElement).FirstOrDefault(e => e.GetProperty("event").GetString() == "recovered") is { ValueKind: JsonValueKind.Object } recovered)
             output.WriteLine($"{mode} cut of 1.5 s: heal -> renewals recovered {(recovered.GetProperty("time").GetDateTimeOffset() - healed).TotalMilliseconds:0} ms");
@@ -47,6 +48,7 @@ public sealed class RegisterCommandShortCutTests(EtcdNode etcd, ITestOutputHelpe
 }
 
 /// <inheritdoc cref="RegisterCommandShortCutTests"/>
+[Collection(WallClockFaults.Name)]
 public sealed class RegisterCommandLongCutTests(EtcdNode etcd, ITestOutputHelper output) : IClassFixture<EtcdNode>
 {
     [Theory]

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 
@@ -89,9 +90,13 @@ public sealed class FaultProxy : IAsyncDisposable, IDisposable
     /// <summary>Back to forwarding; bytes held meanwhile are delivered first.</summary>
     public void Heal() => SetMode(ProxyMode.Pass);
 
-    /// <summary>Cuts the link in <paramref name="mode"/> for <paramref name="duration"/>, then heals it.</summary>
-    public async Task CutAsync(TimeSpan duration, ProxyMode mode = ProxyMode.Hold, CancellationToken ct = default)
+    /// <summary>
+    /// Cuts the link in <paramref name="mode"/> for <paramref name="duration"/>, then heals it; returns how long the cut
+    /// really lasted (longer when this process is starved of threads).
+    /// </summary>
+    public async Task<TimeSpan> CutAsync(TimeSpan duration, ProxyMode mode = ProxyMode.Hold, CancellationToken ct = default)
     {
+        var begun = Stopwatch.GetTimestamp();
         SetMode(mode);
         try
         {
@@ -101,6 +106,7 @@ public sealed class FaultProxy : IAsyncDisposable, IDisposable
         {
             Heal();
         }
+        return Stopwatch.GetElapsedTime(begun);
     }
 
     public void SetMode(ProxyMode mode)

@@ -14,6 +14,7 @@ namespace Registry.Tests.Serve;
 /// The built <c>registry serve</c> as a child process against a real etcd: registers once it serves, leaves on
 /// SIGTERM without failing a call, vanishes after kill -9 within its TTL. Needs <c>etcd</c> on the PATH.
 /// </summary>
+[Collection(WallClockFaults.Name)]
 public sealed class ServeCommandEndToEndTests(EtcdNode etcd, ITestOutputHelper output) : IClassFixture<EtcdNode>
 {
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(30);
