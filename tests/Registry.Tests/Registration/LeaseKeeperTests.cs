@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Akka.Configuration;
 using Akka.TestKit;
 using Registry.Etcd;
@@ -67,7 +68,7 @@ public sealed class LeaseKeeperTests : Akka.TestKit.Xunit2.TestKit
     [InlineData(3600)]
     public void A_timestamp_span_converts_to_its_time_span_up_to_the_longest_ttl(long seconds)
     {
-        var span = LeaseKeeper.Span(seconds * System.Diagnostics.Stopwatch.Frequency);
+        var span = LeaseKeeper.Span(seconds * Stopwatch.Frequency);
 
         Assert.Equal(seconds, span.TotalSeconds, 3);
     }
