@@ -156,16 +156,12 @@ internal sealed partial class LeaseKeeper : IDisposable
     {
         if (at >= _armedFor || _disposed.IsCancellationRequested) return;
         _armedFor = at;
-        _timer.Change(Span(Math.Max(0, at - now)), Timeout.InfiniteTimeSpan);
+        // GetElapsedTime converts in floating point: timestamp span × TimeSpan.TicksPerSecond overflows a long beyond
+        // ~15 minutes (the key check of a lease with a TTL over ~920 s).
+        _timer.Change(Stopwatch.GetElapsedTime(now, Math.Max(now, at)), Timeout.InfiniteTimeSpan);
     }
 
     private static long Ticks(TimeSpan span) => (long)(span.TotalSeconds * Stopwatch.Frequency);
-
-    /// <summary>
-    /// The inverse of <see cref="Ticks"/>, in floating point: the product of a timestamp span and
-    /// <see cref="TimeSpan.TicksPerSecond"/> overflows a long beyond ~15 minutes (a key check of a 3600 s lease).
-    /// </summary>
-    internal static TimeSpan Span(long stopwatchTicks) => TimeSpan.FromSeconds((double)stopwatchTicks / Stopwatch.Frequency);
 
     public void Dispose()
     {

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Akka.Configuration;
 using Akka.TestKit;
 using Registry.Etcd;
@@ -61,16 +60,6 @@ public sealed class LeaseKeeperTests : Akka.TestKit.Xunit2.TestKit
 
         Assert.Equal(kept.Length, _etcd.LiveLeases.Count);
         _owner.ExpectNoMsg(TimeSpan.FromMilliseconds(200));
-    }
-
-    [Theory]
-    [InlineData(10)]
-    [InlineData(3600)]
-    public void A_timestamp_span_converts_to_its_time_span_up_to_the_longest_ttl(long seconds)
-    {
-        var span = LeaseKeeper.Span(seconds * Stopwatch.Frequency);
-
-        Assert.Equal(seconds, span.TotalSeconds, 3);
     }
 
     [Fact]
