@@ -6,8 +6,9 @@ namespace Registry;
 
 /// <summary>
 /// Discovery for one actor system: answers <see cref="SubscribeMembership"/> and <see cref="UnsubscribeMembership"/>,
-/// starting one WatcherActor per service on first use. A crashed watcher is restarted and re-lists etcd, keeping
-/// its subscribers, which then get a fresh snapshot.
+/// starting one WatcherActor per service on first use and stopping it, with its etcd watch, once its last subscriber
+/// has left. A crashed watcher is restarted and re-lists etcd, keeping its subscribers, which then get a fresh
+/// snapshot.
 /// </summary>
 public sealed class DiscoverySupervisor : ReceiveActor
 {
@@ -16,13 +17,16 @@ public sealed class DiscoverySupervisor : ReceiveActor
 
     private readonly IRegistryStore _store;
     private readonly RegistrySettings _settings;
+    private readonly Dictionary<string, Watched> _watched = new(StringComparer.Ordinal);
 
     internal DiscoverySupervisor(IRegistryStore store, RegistrySettings settings)
     {
         _store = store;
         _settings = settings;
-        Receive<SubscribeMembership>(s => ForwardTo(s.Service, s));
-        Receive<UnsubscribeMembership>(u => ForwardTo(u.Service, u));
+        Receive<SubscribeMembership>(s => Route(s.Service, s, Sender));
+        Receive<UnsubscribeMembership>(u => Route(u.Service, u, Sender));
+        Receive<WatcherActor.Idle>(OnIdle);
+        Receive<Terminated>(t => OnStopped(t.ActorRef));
     }
 
     /// <summary>A crashed watcher (Kill included) is restarted in place: it re-lists etcd and keeps its subscribers.</summary>
@@ -32,16 +36,56 @@ public sealed class DiscoverySupervisor : ReceiveActor
     internal static Props Props(IRegistryStore store, RegistrySettings settings) =>
         Akka.Actor.Props.CreateBy(new FactoryProducer<DiscoverySupervisor>(() => new DiscoverySupervisor(store, settings)));
 
-    private void ForwardTo(string service, object message)
+    private void Route(string service, object message, IActorRef sender)
     {
         if (service != AllServices && InstanceValidation.CheckService(service) is { } problem)
         {
-            Sender.Tell(new Status.Failure(new ArgumentException(problem, nameof(service))));
+            sender.Tell(new Status.Failure(new ArgumentException(problem, nameof(service))));
             return;
         }
-        var name = service == AllServices ? "all-services" : $"service-{service}";
-        var watcher = Context.Child(name);
-        if (watcher.IsNobody()) watcher = Context.ActorOf(WatcherActor.Props(service, _store, _settings), name);
-        watcher.Forward(message);
+        if (!_watched.TryGetValue(service, out var watched))
+        {
+            // Nothing watched, nothing to leave.
+            if (message is UnsubscribeMembership) return;
+            var name = service == AllServices ? "all-services" : $"service-{service}";
+            _watched[service] = watched = new Watched(Context.Watch(Context.ActorOf(WatcherActor.Props(service, _store, _settings), name)));
+        }
+        if (watched.Stopping)
+        {
+            // Its successor takes the name once it has stopped, and gets these in order.
+            watched.Waiting.Add((message, sender));
+            return;
+        }
+        if (message is SubscribeMembership) watched.Subscribes++;
+        watched.Watcher.Tell(message, sender);
+    }
+
+    /// <summary>
+    /// Stops a watcher left without subscribers, unless a subscription forwarded to it has not reached it yet: it
+    /// then reports again if that one leaves too.
+    /// </summary>
+    private void OnIdle(WatcherActor.Idle idle)
+    {
+        if (!_watched.TryGetValue(idle.Service, out var watched) || !watched.Watcher.Equals(Sender)) return;
+        if (watched.Stopping || watched.Subscribes != idle.Subscribes) return;
+        watched.Stopping = true;
+        Context.Stop(watched.Watcher);
+    }
+
+    private void OnStopped(IActorRef watcher)
+    {
+        var (service, watched) = _watched.FirstOrDefault(w => w.Value.Watcher.Equals(watcher));
+        if (watched is null) return;
+        _watched.Remove(service);
+        foreach (var (message, sender) in watched.Waiting) Route(service, message, sender);
+    }
+
+    /// <summary>A service's watcher and how many subscriptions it was sent; messages for its successor while it stops.</summary>
+    private sealed class Watched(IActorRef watcher)
+    {
+        public IActorRef Watcher { get; } = watcher;
+        public long Subscribes { get; set; }
+        public bool Stopping { get; set; }
+        public List<(object Message, IActorRef Sender)> Waiting { get; } = [];
     }
 }

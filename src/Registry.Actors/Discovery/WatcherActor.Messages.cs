@@ -16,6 +16,12 @@ internal sealed partial class WatcherActor
 
     private sealed record CheckSilence(int Generation, long BatchesSeen);
 
-    /// <summary>Sent to itself before a restart, so the new incarnation keeps serving the same subscribers.</summary>
-    private sealed record RestoreSubscribers(IReadOnlyCollection<Akka.Actor.IActorRef> Subscribers);
+    /// <summary>
+    /// Sent to itself before a restart, so the new incarnation keeps serving the same subscribers and counting
+    /// subscriptions from where the last one stopped.
+    /// </summary>
+    private sealed record RestoreSubscribers(IReadOnlyCollection<Akka.Actor.IActorRef> Subscribers, long Subscribes);
+
+    /// <summary>To the DiscoverySupervisor: no subscriber is left, after <paramref name="Subscribes"/> subscriptions in all.</summary>
+    internal sealed record Idle(string Service, long Subscribes);
 }

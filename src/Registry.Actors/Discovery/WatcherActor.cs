@@ -11,9 +11,9 @@ namespace Registry.Discovery;
 /// last revision it saw after a disconnect, re-lists on compaction and reports the difference against what it had.
 /// A stream that stays silent past <c>registry.discovery.silence-timeout</c> is re-opened. While etcd is
 /// unreachable it keeps the last membership, flagged stale. Values that do not parse are skipped with one warning
-/// per key and revision.
+/// per key and revision. Once its last subscriber has left it asks the DiscoverySupervisor to stop it.
 /// </summary>
-internal sealed partial class WatcherActor : ReceiveActor, IWithTimers
+internal sealed partial class WatcherActor : ReceiveActor, IWithTimers, IWithUnboundedStash
 {
     // Generations are unique across incarnations: a batch of a previous incarnation's watch, still in the mailbox
     // after a restart, can never pass for the current one's.
@@ -34,6 +34,7 @@ internal sealed partial class WatcherActor : ReceiveActor, IWithTimers
     private int _generation;
     private int _failures;
     private long _batches;
+    private long _subscribes;
 
     public WatcherActor(string service, IRegistryStore store, RegistrySettings settings)
     {
@@ -42,13 +43,58 @@ internal sealed partial class WatcherActor : ReceiveActor, IWithTimers
         _settings = settings;
         _registryPrefix = settings.Prefix;
         _prefix = service == DiscoverySupervisor.AllServices ? settings.Prefix : InstanceCodec.ServicePrefix(settings.Prefix, service);
-        Receive<SubscribeMembership>(_ => Subscribe(Sender));
-        Receive<UnsubscribeMembership>(_ => Unsubscribe(Sender));
-        Receive<Terminated>(t => Unsubscribe(t.ActorRef));
+        Watching();
+    }
+
+    public ITimerScheduler Timers { get; set; } = null!;
+
+    public IStash Stash { get; set; } = null!;
+
+    public static Props Props(string service, IRegistryStore store, RegistrySettings settings) =>
+        Akka.Actor.Props.Create(() => new WatcherActor(service, store, settings));
+
+    protected override void PreStart() => Self.Tell(new List());
+
+    protected override void PreRestart(Exception reason, object message)
+    {
+        Self.Tell(new RestoreSubscribers(_subscribers.ToList(), _subscribes));
+        base.PreRestart(reason, message);
+    }
+
+    protected override void PostRestart(Exception reason)
+    {
+        Become(Restoring);
+        base.PostRestart(reason);
+    }
+
+    protected override void PostStop() => _watch?.Cancel();
+
+    /// <summary>
+    /// After a restart everything waits for the last incarnation's subscribers: an unsubscription or a subscriber's
+    /// end still in the mailbox then applies to them.
+    /// </summary>
+    private void Restoring()
+    {
         Receive<RestoreSubscribers>(r =>
         {
+            _subscribes = r.Subscribes;
             foreach (var subscriber in r.Subscribers) Subscribe(subscriber);
+            Become(Watching);
+            Stash.UnstashAll();
+            if (_subscribers.Count == 0) ReportIdle();
         });
+        ReceiveAny(_ => Stash.Stash());
+    }
+
+    private void Watching()
+    {
+        Receive<SubscribeMembership>(_ =>
+        {
+            _subscribes++;
+            Subscribe(Sender);
+        });
+        Receive<UnsubscribeMembership>(_ => Unsubscribe(Sender));
+        Receive<Terminated>(t => Unsubscribe(t.ActorRef));
         Receive<List>(_ => _store.ListAsync(_prefix, CancellationToken.None).PipeTo(Self, success: l => new Listed(l), failure: e => new ListFailed(EtcdErrors.Describe(e))));
         Receive<Listed>(l => OnListed(l.Listing));
         Receive<ListFailed>(f =>
@@ -68,21 +114,6 @@ internal sealed partial class WatcherActor : ReceiveActor, IWithTimers
         });
     }
 
-    public ITimerScheduler Timers { get; set; } = null!;
-
-    public static Props Props(string service, IRegistryStore store, RegistrySettings settings) =>
-        Akka.Actor.Props.Create(() => new WatcherActor(service, store, settings));
-
-    protected override void PreStart() => Self.Tell(new List());
-
-    protected override void PreRestart(Exception reason, object message)
-    {
-        Self.Tell(new RestoreSubscribers(_subscribers.ToList()));
-        base.PreRestart(reason, message);
-    }
-
-    protected override void PostStop() => _watch?.Cancel();
-
     private void Subscribe(IActorRef subscriber)
     {
         if (!_subscribers.Add(subscriber)) return;
@@ -92,8 +123,13 @@ internal sealed partial class WatcherActor : ReceiveActor, IWithTimers
 
     private void Unsubscribe(IActorRef subscriber)
     {
-        if (_subscribers.Remove(subscriber)) Context.Unwatch(subscriber);
+        if (!_subscribers.Remove(subscriber)) return;
+        Context.Unwatch(subscriber);
+        if (_subscribers.Count == 0) ReportIdle();
     }
+
+    /// <summary>Asks the DiscoverySupervisor to stop this watcher, naming how many subscriptions it has seen.</summary>
+    private void ReportIdle() => Context.Parent.Tell(new Idle(_service, _subscribes));
 
     private MembershipSnapshot Snapshot() => new(_service, [.. _members.Values], _revision, _stale);
 
