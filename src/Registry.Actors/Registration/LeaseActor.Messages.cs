@@ -10,8 +10,11 @@ internal sealed partial class LeaseActor
 
     private sealed record Acquire;
 
-    /// <summary>The key is bound to <paramref name="LeaseId"/>; <paramref name="Reattached"/> when it already was (after a restart).</summary>
-    private sealed record Acquired(long LeaseId, ServiceInstance Written, string? Detail, bool Reattached = false);
+    /// <summary>
+    /// The key is bound to <paramref name="LeaseId"/>; <paramref name="LeaseReused"/> when that lease was held before the
+    /// attempt rather than granted by it, so it is renewed at once.
+    /// </summary>
+    private sealed record Acquired(long LeaseId, ServiceInstance Written, string? Detail, bool LeaseReused);
 
     private sealed record AcquireFailed(string Reason, long LeaseToReuse);
 

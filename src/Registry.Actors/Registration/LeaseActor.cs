@@ -97,6 +97,8 @@ internal sealed partial class LeaseActor : ReceiveActor, IWithTimers
     private async Task<object> AcquireAsync(long lease, bool mayTakeOver, ServiceInstance instance, IActorRef parent, CancellationToken ct)
     {
         var value = InstanceCodec.Encode(instance);
+        // A lease held before this attempt was not renewed while the actor acquired (or was down).
+        var reused = lease != 0;
         try
         {
             if (!mayTakeOver)
@@ -106,9 +108,10 @@ internal sealed partial class LeaseActor : ReceiveActor, IWithTimers
                 {
                     if (lease == 0 || current.LeaseId != lease) return new Conflicted(current.LeaseId);
                     if (await _store.TimeToLiveAsync(lease, ct) < 0) return new LeaseGone(lease);
-                    if (current.Value.AsSpan().SequenceEqual(value)) return new Acquired(lease, instance, "re-attached to its lease", Reattached: true);
+                    if (current.Value.AsSpan().SequenceEqual(value)) return new Acquired(lease, instance, "re-attached to its lease", LeaseReused: true);
                     var rewrite = await _store.PutAsync(_key, value, lease, PutCondition.BoundTo(lease), ct);
-                    return rewrite.Succeeded ? new Acquired(lease, instance, "value updated") : new Conflicted(rewrite.Other?.LeaseId ?? 0);
+                    if (rewrite.Succeeded) return new Acquired(lease, instance, "value updated", LeaseReused: true);
+                    return rewrite.Other is { } holder ? new Conflicted(holder.LeaseId) : new AcquireFailed("the key vanished during the write", lease);
                 }
                 if (lease != 0 && await _store.TimeToLiveAsync(lease, ct) < 0) return new LeaseGone(lease);
             }
@@ -122,7 +125,7 @@ internal sealed partial class LeaseActor : ReceiveActor, IWithTimers
             if (!outcome.Succeeded)
                 return outcome.Other is { } other ? new Conflicted(other.LeaseId) : new AcquireFailed("the key changed during the write", lease);
             var tookOver = outcome.Other is { } previous && previous.LeaseId != lease ? $"took the id over from lease {previous.LeaseId:x}" : null;
-            return new Acquired(lease, instance, tookOver);
+            return new Acquired(lease, instance, tookOver, reused);
         }
         catch (LeaseNotFoundException e)
         {
@@ -152,8 +155,7 @@ internal sealed partial class LeaseActor : ReceiveActor, IWithTimers
         foreach (var requester in _awaitingRegistered) requester.Tell(new Registered(_instance, _key, _lease));
         _awaitingRegistered.Clear();
         Become(Holding);
-        // A re-attached lease was not renewed while the actor was down: renew it at once.
-        _keeper.Keep(_lease, _key, _ttl, Self, renewNow: acquired.Reattached);
+        _keeper.Keep(_lease, _key, _ttl, Self, renewNow: acquired.LeaseReused);
     }
 
     /// <summary>The lease is kept by the keeper; news from it about another (earlier) lease is stale and ignored.</summary>

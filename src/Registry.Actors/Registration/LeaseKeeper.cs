@@ -55,7 +55,7 @@ internal sealed partial class LeaseKeeper : IDisposable
         {
             _kept[leaseId] = kept;
             Schedule(new Due(kept, IsCheck: false), renewNow ? now : now + kept.RenewTicks);
-            Schedule(new Due(kept, IsCheck: true), now + kept.CheckTicks);
+            ScheduleCheck(kept, now + kept.CheckTicks, kept.CheckGeneration);
         }
     }
 
@@ -79,12 +79,19 @@ internal sealed partial class LeaseKeeper : IDisposable
             while (_due.TryPeek(out var item, out var at) && at <= now + item.EarlyTicks)
             {
                 _due.Dequeue();
-                if (IsCurrent(item.Kept)) (due ??= []).Add(item);
+                if (!IsCurrent(item.Kept)) continue;
+                if (item.IsCheck)
+                {
+                    // A check moved earlier (after a recovery) leaves its old entry behind.
+                    if (item.Generation != item.Kept.CheckGeneration) continue;
+                    item.Kept.Checking = true;
+                }
+                (due ??= []).Add(item);
             }
             if (_due.TryPeek(out _, out var next)) Arm(next, now);
         }
         if (due is null || _disposed.IsCancellationRequested) return;
-        foreach (var (kept, isCheck) in due)
+        foreach (var (kept, isCheck, _) in due)
         {
             if (isCheck)
                 _store.CheckKeyAsync(kept.Key, _disposed.Token)
@@ -113,8 +120,9 @@ internal sealed partial class LeaseKeeper : IDisposable
                 {
                     news = new RenewalsRecovered(kept.LeaseId, kept.Failures);
                     kept.Failures = 0;
-                    // Whatever happened to the key while renewals failed, look at once.
-                    Schedule(new Due(kept, IsCheck: true), now);
+                    // Whatever happened to the key while renewals failed, look at once: the check queued for later
+                    // moves here, unless one is already in flight.
+                    if (!kept.Checking) ScheduleCheck(kept, now, ++kept.CheckGeneration);
                 }
                 Schedule(new Due(kept, IsCheck: false), now + kept.RenewTicks);
             }
@@ -132,18 +140,21 @@ internal sealed partial class LeaseKeeper : IDisposable
         object? news = null;
         lock (_gate)
         {
+            kept.Checking = false;
             if (!IsCurrent(kept) || _disposed.IsCancellationRequested) return;
             // A failed read says nothing about the key; renewals report connectivity, so it counts as unchanged.
             var bound = check.IsCompletedSuccessfully ? check.Result?.LeaseId : kept.LeaseId;
             if (bound is null) news = new KeyMissing(kept.LeaseId);
             else if (bound != kept.LeaseId) news = new KeyTaken(kept.LeaseId, bound.Value);
-            if (news is null) Schedule(new Due(kept, IsCheck: true), Stopwatch.GetTimestamp() + kept.CheckTicks);
+            if (news is null) ScheduleCheck(kept, Stopwatch.GetTimestamp() + kept.CheckTicks, kept.CheckGeneration);
             else _kept.Remove(kept.LeaseId);
         }
         if (news is not null) kept.Owner.Tell(news);
     }
 
     private bool IsCurrent(Kept kept) => _kept.TryGetValue(kept.LeaseId, out var current) && ReferenceEquals(current, kept);
+
+    private void ScheduleCheck(Kept kept, long at, int generation) => Schedule(new Due(kept, IsCheck: true, generation), at);
 
     private void Schedule(Due item, long at)
     {
@@ -175,7 +186,10 @@ internal sealed partial class LeaseKeeper : IDisposable
         _timer.Dispose();
     }
 
-    /// <summary>One kept lease; <see cref="Failures"/> counts renewals failed in a row (guarded by the keeper's lock).</summary>
+    /// <summary>
+    /// One kept lease (guarded by the keeper's lock): <see cref="Failures"/> counts renewals failed in a row; only the
+    /// check of <see cref="CheckGeneration"/> is current, and <see cref="Checking"/> while it is in flight.
+    /// </summary>
     private sealed class Kept(long leaseId, string key, IActorRef owner, long renewTicks, long checkTicks)
     {
         public long LeaseId { get; } = leaseId;
@@ -184,10 +198,12 @@ internal sealed partial class LeaseKeeper : IDisposable
         public long RenewTicks { get; } = renewTicks;
         public long CheckTicks { get; } = checkTicks;
         public int Failures { get; set; }
+        public int CheckGeneration { get; set; }
+        public bool Checking { get; set; }
     }
 
-    /// <summary>Something due for a kept lease: a renewal, or a check of its key.</summary>
-    private readonly record struct Due(Kept Kept, bool IsCheck)
+    /// <summary>Something due for a kept lease: a renewal, or a check of its key of one generation.</summary>
+    private readonly record struct Due(Kept Kept, bool IsCheck, int Generation = 0)
     {
         /// <summary>How long before it falls due a run may send it.</summary>
         public long EarlyTicks => (IsCheck ? Kept.CheckTicks : Kept.RenewTicks) / EarlyShare;

@@ -105,6 +105,30 @@ public sealed class LeaseKeeperTests : Akka.TestKit.Xunit2.TestKit
     }
 
     [Fact]
+    public async Task Recoveries_do_not_add_key_checks()
+    {
+        // Renewals every 50 ms, key checks every 250 ms: a check for every 5 renewals.
+        using var keeper = new LeaseKeeper(_etcd, RegistrySettings.From(ConfigurationFactory.ParseString("registry.key-check-interval = 250ms").WithFallback(Fast)));
+        var lease = (await _etcd.GrantLeaseAsync(Ttl, CancellationToken.None)).LeaseId;
+        await _etcd.PutAsync("/services/user/10.0.0.1:80", [1], lease, PutCondition.Always, CancellationToken.None);
+        keeper.Keep(lease, "/services/user/10.0.0.1:80", Ttl, _owner.Ref, renewNow: false);
+        for (var blip = 0; blip < 5; blip++)
+        {
+            _etcd.FailKeepAlives();
+            _owner.ExpectMsg<LeaseKeeper.RenewalFailing>(Wait);
+            _etcd.Heal();
+            _owner.ExpectMsg<LeaseKeeper.RenewalsRecovered>(Wait);
+        }
+
+        var (renewals, checks) = (_etcd.Calls(StoreOperation.KeepAlive), _etcd.Calls(StoreOperation.Get));
+        await AwaitAssertAsync(() => Assert.True(_etcd.Calls(StoreOperation.KeepAlive) >= renewals + 50), Wait);
+
+        // One check per 5 renewals is 0.2; a check chain left behind by each recovery would make it 1.2.
+        var perRenewal = (_etcd.Calls(StoreOperation.Get) - checks) / (double)(_etcd.Calls(StoreOperation.KeepAlive) - renewals);
+        Assert.InRange(perRenewal, 0.1, 0.4);
+    }
+
+    [Fact]
     public async Task A_lease_gone_is_told_once_and_no_longer_renewed()
     {
         var (lease, _) = await KeepAsync(1);

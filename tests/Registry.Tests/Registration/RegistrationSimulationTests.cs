@@ -288,6 +288,42 @@ public sealed class RegistrationSimulationTests : Akka.TestKit.Xunit2.TestKit
     }
 
     [Fact]
+    public void A_key_deleted_just_before_its_value_is_updated_is_written_back_not_taken_for_a_conflict()
+    {
+        var registered = RegisterAndAwait(User());
+        var updated = User() with { Metadata = ServiceInstance.EmptyMetadata.Add("zone", "b") };
+        var other = _etcd.Connect();
+        // Another client deletes the key after the actor read it and before it writes the new value.
+        _etcd.BeforeCall = operation =>
+        {
+            if (operation != StoreOperation.Put) return;
+            _etcd.BeforeCall = null;
+            other.DeleteAsync(registered.Key, CancellationToken.None).GetAwaiter().GetResult();
+        };
+
+        var again = RegisterAndAwait(updated);
+
+        Assert.Equal(registered.LeaseId, again.LeaseId);
+        Assert.Equal(updated, InstanceCodec.Decode(_etcd.Peek(registered.Key)!.Value));
+        Assert.Null(_etcd.BeforeCall);
+    }
+
+    [Fact]
+    public void A_lease_reused_for_an_updated_value_is_renewed_at_once()
+    {
+        // TTL 3600 renews every 900 s: a renewal within this test can only be the one at once.
+        var settings = RegistrySettings.From(ConfigurationFactory.ParseString("registry { ttl = 3600s, renew-interval = auto, key-check-interval = auto }").WithFallback(Fast));
+        var registry = Sys.ActorOf(RegistrySupervisor.Props(_etcd, settings));
+        var registered = RegisterAndAwait(User(), registry);
+        var renewals = _etcd.Calls(StoreOperation.KeepAlive);
+
+        RegisterAndAwait(User() with { Weight = 5 }, registry);
+
+        AwaitCondition(() => _etcd.Calls(StoreOperation.KeepAlive) > renewals, Wait);
+        Assert.Equal(registered.LeaseId, _etcd.Peek(registered.Key)?.LeaseId);
+    }
+
+    [Fact]
     public void Deregister_revokes_the_lease_and_removes_the_key()
     {
         var registered = RegisterAndAwait(User());
