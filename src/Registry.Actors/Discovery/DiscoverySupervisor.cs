@@ -1,4 +1,5 @@
 using Akka.Actor;
+using Akka.Event;
 using Registry.Discovery;
 using Registry.Etcd;
 
@@ -18,6 +19,7 @@ public sealed class DiscoverySupervisor : ReceiveActor
     private readonly IRegistryStore _store;
     private readonly RegistrySettings _settings;
     private readonly Dictionary<string, Watched> _watched = new(StringComparer.Ordinal);
+    private readonly ILoggingAdapter _log = Context.GetLogger();
 
     internal DiscoverySupervisor(IRegistryStore store, RegistrySettings settings)
     {
@@ -41,6 +43,12 @@ public sealed class DiscoverySupervisor : ReceiveActor
         if (service != AllServices && InstanceValidation.CheckService(service) is { } problem)
         {
             sender.Tell(new Status.Failure(new ArgumentException(problem, nameof(service))));
+            return;
+        }
+        if (message is SubscribeMembership && sender.IsNobody())
+        {
+            // Nobody could leave, so the watch would never end.
+            _log.Warning("ignoring a subscription to {0} sent without a sender: send it from the actor that is to receive the events", service);
             return;
         }
         if (!_watched.TryGetValue(service, out var watched))

@@ -37,9 +37,20 @@ public sealed class RegistryResolverFactory : ResolverFactory
     internal static string ServiceOf(Uri address)
     {
         var path = address.AbsolutePath.Trim('/');
-        var service = path.Length > 0 ? Uri.UnescapeDataString(path) : address.Host;
+        var service = path.Length > 0 ? Uri.UnescapeDataString(path) : HostAsWritten(address);
         return InstanceValidation.CheckService(service) is { } problem
             ? throw new ArgumentException($"{address}: expected {Scheme}:///SERVICE; {problem}", nameof(address))
             : service;
+    }
+
+    /// <summary>The host as written: <see cref="Uri.Host"/> is lower-cased, and service names are case-sensitive.</summary>
+    private static string HostAsWritten(Uri address)
+    {
+        var written = address.OriginalString;
+        var start = written.IndexOf("://", StringComparison.Ordinal);
+        if (start < 0) return address.Host;
+        start += 3;
+        var end = written.IndexOfAny(['/', '?', '#'], start);
+        return written[start..(end < 0 ? written.Length : end)];
     }
 }

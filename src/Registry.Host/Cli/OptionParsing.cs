@@ -62,7 +62,8 @@ internal static class OptionParsing
             {
                 var token = result.Tokens[0].Value;
                 var expected = $"expected seconds from 0 to {maxSeconds}, such as 2 or 0.5";
-                if (!double.TryParse(token, NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out var seconds))
+                // TryParse takes "NaN" and "Infinity" whatever the styles.
+                if (!double.TryParse(token, NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out var seconds) || !double.IsFinite(seconds))
                 {
                     result.AddError($"{name} '{token}': {expected}");
                     return null;

@@ -52,9 +52,10 @@ internal sealed class RegistrationOptions
             parse.GetValue(Weight) ?? 1,
             parse.GetValue(Version),
             DateTimeOffset.UtcNow);
-        // The options are valid one by one; what remains are limits on the whole (metadata count and size).
+        // The options are valid one by one; what remains are limits on the whole (metadata count, encoded size), and
+        // only --meta can take an instance past them.
         if (InstanceValidation.Check(instance).FirstOrDefault() is { } problem)
-            throw new UsageException(problem.StartsWith("metadata", StringComparison.Ordinal) ? OptionParsing.Relabel("--meta", problem) : problem);
+            throw new UsageException(OptionParsing.Relabel("--meta", problem));
         return new Register(instance, parse.GetValue(Ttl));
     }
 

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using Akka.Actor;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Registry.Host.Cli;
 using Registry.Host.Client;
@@ -29,6 +30,9 @@ internal sealed class DemoTour(CliIo io, LogLevel logLevel)
 
         using var host = CliHost.Build(new CommonSettings([etcd.Endpoint], InstanceCodec.DefaultPrefix, logLevel));
         await host.StartAsync(ct);
+        // SIGINT and SIGTERM stop the host: the tour ends there, and cleans up.
+        using var interrupted = CancellationTokenSource.CreateLinkedTokenSource(ct, host.Services.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping);
+        ct = interrupted.Token;
         var system = host.Services.GetRequiredService<ActorSystem>();
         var registry = ServiceRegistry.Get(system);
         registry.Discovery.Tell(new SubscribeMembership(Service), system.ActorOf(MembershipPrinter.Props(Print)));
@@ -68,6 +72,11 @@ internal sealed class DemoTour(CliIo io, LogLevel logLevel)
             io.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"    {summary.Calls} calls, {summary.Failures} failed, p50 {summary.P50Ms:0.###} ms, p99 {summary.P99Ms:0.###} ms"));
             return summary.Failures == 0 ? RegistryCommand.Ok : RegistryCommand.Failed;
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+            Say("interrupted");
+            return RegistryCommand.Failed;
         }
         finally
         {

@@ -68,6 +68,14 @@ public sealed class RegistryResolverTests(EtcdNode etcd) : IClassFixture<EtcdNod
         Assert.Contains("service 'not a service'", error.Message);
     }
 
+    [Theory]
+    [InlineData("registry:///User", "User")]
+    [InlineData("registry://User", "User")]
+    [InlineData("registry://User/", "User")]
+    [InlineData("registry:///user-api", "user-api")]
+    public void The_service_is_read_as_written(string address, string service) =>
+        Assert.Equal(service, RegistryResolverFactory.ServiceOf(new Uri(address)));
+
     /// <summary>
     /// Calls until <see cref="Window"/> consecutive calls were served by exactly <paramref name="expected"/> (each of
     /// them at least once, no other): membership changes take a moment to reach the channel.

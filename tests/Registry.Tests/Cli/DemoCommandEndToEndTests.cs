@@ -34,4 +34,23 @@ public sealed partial class DemoCommandEndToEndTests
         Assert.Equal(3, InstanceCount().Matches(stdout).Count(m => long.Parse(m.Groups[2].Value) > 0));
         Assert.Matches(@"\d+ calls, 0 failed", stdout);
     }
+
+    [Fact]
+    public async Task An_interrupted_demo_stops_at_once_and_cleans_up()
+    {
+        using var demo = RegistryProcess.Start(["demo"], interruptible: true);
+        var seen = new List<string>();
+        do seen.Add(await demo.NextLineAsync(TimeSpan.FromSeconds(60)));
+        while (!seen[^1].Contains("a client calls"));
+        var dataDir = Regex.Match(string.Join('\n', seen), @"\(data in (\S+),").Groups[1].Value;
+        Assert.True(Directory.Exists(dataDir), $"etcd's data directory '{dataDir}' while the demo runs");
+
+        demo.Interrupt();
+
+        var rest = await demo.ReadToEndAsync();
+        Assert.Equal(1, await demo.WaitForExitAsync());
+        Assert.Contains(rest, l => l.EndsWith("] interrupted", StringComparison.Ordinal));
+        Assert.DoesNotContain(rest, l => l.Contains("SIGKILL"));
+        Assert.False(Directory.Exists(dataDir), $"etcd's data directory {dataDir} is left behind");
+    }
 }

@@ -38,6 +38,8 @@ public sealed class RegistryCommandArgumentTests
     [InlineData(Serve + " --weight 0", "registry: --weight 0: expected a positive integer")]
     [InlineData(Serve + " --meta novalue", "registry: --meta 'novalue': expected KEY=VALUE with a non-empty KEY")]
     [InlineData(Serve + " --drain soon", "registry: --drain 'soon': expected seconds from 0 to 300, such as 2 or 0.5")]
+    [InlineData(Serve + " --drain NaN", "registry: --drain 'NaN': expected seconds from 0 to 300, such as 2 or 0.5")]
+    [InlineData(Serve + " --drain Infinity", "registry: --drain 'Infinity': expected seconds from 0 to 300, such as 2 or 0.5")]
     [InlineData(Serve + " --drain 301", "registry: --drain 301: expected seconds from 0 to 300, such as 2 or 0.5")]
     [InlineData(Serve + " --drain 30", "registry: --drain 30: must be shorter than registry.serve.shutdown-timeout (30s), which bounds the whole stop")]
     [InlineData(Serve + " --drain", "registry: --drain: missing value")]
@@ -75,6 +77,18 @@ public sealed class RegistryCommandArgumentTests
 
         Assert.Equal(2, code);
         Assert.Equal($"registry: --meta: {InstanceValidation.MaxMetadataEntries + 1} entries, at most {InstanceValidation.MaxMetadataEntries} allowed", stderr.TrimEnd('\n'));
+    }
+
+    [Fact]
+    public async Task Metadata_too_large_as_a_whole_exits_2_naming_meta()
+    {
+        var value = new string('x', InstanceValidation.MaxMetadataValueBytes);
+        var metadata = string.Join(' ', Enumerable.Range(0, 20).Select(i => $"--meta k{i}={value}"));
+
+        var (code, _, stderr) = await RunAsync($"{Register} {metadata}");
+
+        Assert.Equal(2, code);
+        Assert.Matches($@"^registry: --meta: encoded value is \d+ bytes, at most {InstanceValidation.MaxEncodedBytes} allowed$", stderr.TrimEnd('\n'));
     }
 
     [Fact]

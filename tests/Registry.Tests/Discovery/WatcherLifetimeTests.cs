@@ -130,6 +130,15 @@ public sealed class WatcherLifetimeTests : Akka.TestKit.Xunit2.TestKit
     }
 
     [Fact]
+    public void A_subscription_without_a_sender_is_ignored_with_a_warning()
+    {
+        EventFilter.Warning(contains: "sent without a sender").ExpectOne(() => _discovery.Tell(new SubscribeMembership("user"), ActorRefs.NoSender));
+
+        Assert.Throws<AggregateException>(() => Watcher());
+        Assert.Equal(0, _etcd.Calls(StoreOperation.List));
+    }
+
+    [Fact]
     public void Unsubscribing_from_a_service_never_watched_starts_no_watcher()
     {
         _discovery.Tell(new UnsubscribeMembership("user"), TestActor);
