@@ -20,7 +20,8 @@ internal static class CallLoad
     {
         var started = Stopwatch.GetTimestamp();
         var next = -1L;
-        var tallies = Enumerable.Range(0, concurrency).Select(_ => new CallTally()).ToArray();
+        var latencies = new CallLatencies();
+        var tallies = Enumerable.Range(0, concurrency).Select(_ => new CallTally(latencies)).ToArray();
 
         async Task WorkAsync(CallTally tally)
         {
@@ -36,6 +37,6 @@ internal static class CallLoad
         }
 
         await Task.WhenAll(tallies.Select(t => Task.Run(() => WorkAsync(t))));
-        return CallSummary.Of(tallies);
+        return CallSummary.Of(tallies, latencies);
     }
 }
