@@ -97,8 +97,9 @@ public sealed class ServiceRegistry : IExtension
     private IActorRef Balancer(string service, string name, Func<ILoadBalancingPolicy> policy)
     {
         if (InstanceValidation.CheckService(service) is { } problem) throw new ArgumentException(problem, nameof(service));
+        // '~' never occurs in a service name, so no other service and policy give the same actor name.
         return _balancers.GetOrAdd((service, name), key => new Lazy<IActorRef>(() =>
-            _system.SystemActorOf(BalancerActor.Props(key.Service, Discovery, _balancing, policy()), $"balancer-{key.Service}-{Uri.EscapeDataString(key.Policy)}"))).Value;
+            _system.SystemActorOf(BalancerActor.Props(key.Service, Discovery, _balancing, policy()), $"balancer-{key.Service}~{Uri.EscapeDataString(key.Policy)}"))).Value;
     }
 
     /// <summary>The hot-path <see cref="ServiceBalancer"/> of <see cref="Balancer(string, string)"/>.</summary>

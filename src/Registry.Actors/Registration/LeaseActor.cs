@@ -67,8 +67,12 @@ internal sealed partial class LeaseActor : ReceiveActor, IWithTimers
         {
             _busy = false;
             _lease = failed.LeaseToReuse;
-            if (_failures++ == 0) Publish(RegistrationEventKind.Delayed, failed.Reason);
-            _log.Debug("registration of {0} not made yet: {1}", _key, failed.Reason);
+            if (_failures++ == 0)
+            {
+                Publish(RegistrationEventKind.Delayed, failed.Reason);
+                _log.Warning("registration of {0} not made yet, retrying until etcd answers: {1}", _key, failed.Reason);
+            }
+            else _log.Debug("registration of {0} not made yet: {1}", _key, failed.Reason);
             Timers.StartSingleTimer(AcquireTimer, new Acquire(), _settings.Retry.Delay(_failures - 1));
         });
         Receive<Conflicted>(c => OnConflict(c.OtherLeaseId));

@@ -56,6 +56,26 @@ public sealed class BalancerEndToEndTests(EtcdNode etcd) : IClassFixture<EtcdNod
         Assert.Equal("10.0.0.3:80", (await balancer.Ask<Picked>(new Pick(), TimeSpan.FromSeconds(5))).Instance.Id);
     }
 
+    [Fact]
+    public async Task Balancers_of_different_services_and_policies_never_share_an_actor()
+    {
+        await using var registry = new RegistryUnderTest([etcd.Endpoint]);
+        var extension = ServiceRegistry.Get(registry.System);
+
+        var custom = extension.Balancer("x-round", new NamedPolicy("robin"));
+        var builtIn = extension.Balancer("x", "round-robin");
+
+        Assert.NotEqual(custom, builtIn);
+        Assert.Equal(builtIn, extension.Balancer("x", "round-robin"));
+    }
+
+    private sealed class NamedPolicy(string name) : ILoadBalancingPolicy
+    {
+        public string Name => name;
+
+        public int Pick(AvailableInstances instances, string? key) => 0;
+    }
+
     /// <summary>A deliberately odd policy: always the last instance by id.</summary>
     private sealed class LastInstancePolicy : ILoadBalancingPolicy
     {

@@ -65,6 +65,7 @@ public sealed class RegisterCommandEndToEndTests(EtcdNode etcd, ITestOutputHelpe
         using var registry = RegistryProcess.Start("register", "--service", CliTestData.UniqueService(), "--address", "127.0.0.1:18082",
             "--etcd", CliTestData.UnreachableEndpoint());
         Assert.Equal("delayed", (await registry.NextEventAsync()).GetProperty("event").GetString());
+        await registry.WaitForStderrAsync(l => l.Contains("not made yet, retrying until etcd answers"));
 
         registry.Terminate();
 
