@@ -50,10 +50,11 @@ internal sealed class KeepAliveStream : IAsyncDisposable
     /// <summary>Renews <paramref name="leaseId"/> once; returns its TTL now, 0 when etcd no longer has it.</summary>
     public async Task<long> RenewAsync(long leaseId, CancellationToken ct)
     {
-        _disposed.Token.ThrowIfCancellationRequested();
         var waiter = new Waiter(leaseId, Stopwatch.GetTimestamp());
         lock (_gate)
         {
+            // Under the lock: DisposeAsync cancels first, then ends every waiter added before it takes the lock.
+            _disposed.Token.ThrowIfCancellationRequested();
             if (!_waiters.TryGetValue(leaseId, out var list)) _waiters[leaseId] = list = [];
             list.Add(waiter);
         }

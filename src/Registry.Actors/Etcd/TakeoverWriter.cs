@@ -163,8 +163,9 @@ internal sealed class TakeoverWriter : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        await _disposed.CancelAsync();
+        // Closed first: nothing can join the queue once the loop has cancelled what is left in it.
         _queue.Writer.TryComplete();
+        await _disposed.CancelAsync();
         await _loop;
     }
 
