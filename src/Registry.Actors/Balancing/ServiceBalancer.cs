@@ -26,6 +26,7 @@ public sealed class ServiceBalancer
     // Only bounded-load hashing weighs the total; other policies' calls skip its shared counter.
     private readonly bool _keepsTotal;
     private View _view;
+    private long _membersPublishedAt;
 
     internal ServiceBalancer(string service, ILoadBalancingPolicy policy, BalancingSettings settings, TimeProvider? time = null)
     {
@@ -95,11 +96,19 @@ public sealed class ServiceBalancer
                     states[i] = new InstanceState(this, instance, _total);
                 }
             }
-            Volatile.Write(ref _view, Build(states, known: true, stale, _time.GetTimestamp()));
+            var view = Build(states, known: true, stale, _time.GetTimestamp());
+            Volatile.Write(ref _membersPublishedAt, _time.GetTimestamp());
+            Volatile.Write(ref _view, view);
             // Left, or replaced by a new state at another address: their calls in flight leave the total.
             foreach (var state in previous.Values) state.Uncount();
         }
     }
+
+    /// <summary>
+    /// When <see cref="Members"/> last changed, as a timestamp of the balancer's TimeProvider (Stopwatch by default),
+    /// taken just before the new members became visible: the benchmark times propagation to the snapshot with it.
+    /// </summary>
+    internal long MembersPublishedAt => Volatile.Read(ref _membersPublishedAt);
 
     /// <summary>Flags the membership as stale or fresh, keeping it.</summary>
     internal void SetStale(bool stale)

@@ -44,7 +44,7 @@ public sealed class FailureDetectionScenario(string endpoint, long ttl, int kill
             var limitMs = ttl * 1000 + 500;
             report.Rows.Add(new Row("failure detection", $"kill -9 → down (TTL {ttl} s)", "ms", $"median of {killRuns} runs", killRegistry, killRaw,
                 $"max ≤ TTL + 0.5 s = {limitMs:N0} ms", killRegistry.Max <= limitMs,
-                "raw = the DELETE from etcd's lease expiry at a raw watch; the lease expires TTL after the last renewal, i.e. 2/3·TTL–TTL after the kill"));
+                "raw = the DELETE from etcd's lease expiry at a raw watch; the lease expires TTL after the last renewal, i.e. 3/4·TTL–TTL after the kill (renewals every TTL/4)"));
             var termRegistry = Figure.Of(term.Registry);
             var termRaw = Figure.Of(term.Raw);
             report.Rows.Add(new Row("failure detection", "SIGTERM → down", "ms", $"p99 of {termRuns} runs", termRegistry, termRaw,
@@ -77,8 +77,8 @@ public sealed class FailureDetectionScenario(string endpoint, long ttl, int kill
         await watch.WaitAsync(key, delete: false, Patience);
         await recorder.WaitUpAsync(address, Patience);
 
-        // Land the signal anywhere in the renewal cycle (renewals go every TTL/3).
-        await Task.Delay(TimeSpan.FromMilliseconds(Random.Shared.NextDouble() * ttl * 1000 / 3));
+        // Land the signal anywhere in the renewal cycle (renewals go every TTL/4).
+        await Task.Delay(TimeSpan.FromMilliseconds(Random.Shared.NextDouble() * ttl * 1000 / 4));
         var start = Stopwatch.GetTimestamp();
         if (sigkill) child.Kill();
         else if (SendSignal(child.Pid, SigTerm) != 0) throw new InvalidOperationException($"kill -TERM {child.Pid} failed");
