@@ -170,6 +170,19 @@ public sealed class PassiveHealthTests
     }
 
     [Fact]
+    public void Each_ejection_draws_its_own_backoff()
+    {
+        var balancers = Enumerable.Range(0, 20)
+            .Select(_ => CreateWith("registry.balancing.ejection { base-backoff = 10s, random-factor = 0.2 }", "a", "b")).ToList();
+        foreach (var balancer in balancers) Fail(balancer, "a");
+
+        _time.Advance(TimeSpan.FromSeconds(10));
+
+        // Drawn within 8–12 s: all 20 on one side of 10 s has a chance of about two in a million.
+        Assert.InRange(balancers.Count(b => b.AvailableIds().Contains("a")), 1, 19);
+    }
+
+    [Fact]
     public void Health_and_outstanding_calls_survive_a_membership_change_of_other_instances()
     {
         var balancer = Create("a", "b", "c");

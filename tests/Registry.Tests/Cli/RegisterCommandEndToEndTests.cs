@@ -35,8 +35,12 @@ public sealed class RegisterCommandEndToEndTests(EtcdNode etcd, ITestOutputHelpe
             Assert.Empty(CliTestData.Complaints(list.Stderr));
         }
 
+        await using var watch = await client.WatchKeyAsync(key);
+        var clock = Stopwatch.StartNew();
         registry.Terminate();
 
+        await watch.WaitForAsync(e => e.Kind == WatchedEventKind.Delete, TimeSpan.FromSeconds(10));
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(1), $"the key was deleted {clock.ElapsedMilliseconds} ms after SIGTERM");
         Assert.Equal(0, await registry.WaitForExitAsync());
         var deregistered = await registry.NextEventAsync("deregistered");
         Assert.Equal(registered.GetProperty("lease").GetString(), deregistered.GetProperty("lease").GetString());

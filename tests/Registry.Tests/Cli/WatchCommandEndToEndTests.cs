@@ -10,8 +10,10 @@ namespace Registry.Tests.Cli;
 /// <summary>
 /// <c>registry watch --service user --json</c> as a child process, through a faulty link to a real etcd: a consumer
 /// that applies its stdout lines in order holds etcd's membership, across changes and a compaction made while the
-/// link was cut, with junk values under the prefix.
+/// link was cut, with junk values under the prefix. It holds the view to 2 s after the heal, so it runs with the other
+/// wall-clock fault tests.
 /// </summary>
+[Collection(WallClockFaults.Name)]
 public sealed class WatchCommandEndToEndTests(EtcdNode etcd, ITestOutputHelper output) : IClassFixture<EtcdNode>
 {
     private const string Prefix = "/services/user/";

@@ -62,6 +62,25 @@ internal sealed class DiscoveryUnderTest : IAsyncDisposable
         Assert.Fail($"view did not converge: etcd has [{string.Join(", ", expected.Keys)}], the watcher [{string.Join(", ", View.ToSorted().Keys)}], stale={View.Stale}");
     }
 
+    /// <summary>Applies events as they come until the view is flagged stale; fails after <paramref name="timeout"/>.</summary>
+    public async Task WaitForStaleAsync(TimeSpan timeout)
+    {
+        using var cts = new CancellationTokenSource(timeout);
+        try
+        {
+            while (true)
+            {
+                ApplyReceived();
+                if (View.Stale) return;
+                await _events.Reader.WaitToReadAsync(cts.Token);
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            Assert.Fail($"the view was not flagged stale within {timeout.TotalSeconds:0} s");
+        }
+    }
+
     public static async Task<ImmutableSortedDictionary<string, ServiceInstance>> EtcdViewAsync(EtcdTestClient etcd, string prefix)
     {
         var entries = await etcd.ListAsync(prefix);

@@ -25,6 +25,8 @@ public sealed class WatcherSimulationTests : Akka.TestKit.Xunit2.TestKit
 
     public WatcherSimulationTests() : base(Fast)
     {
+        // The watches' progress requests answered as etcd does, so only a hung or broken stream goes silent.
+        _etcd.ProgressInterval = _settings.Discovery.ProgressInterval;
         _writer = _etcd.Connect();
         _discovery = Sys.ActorOf(DiscoverySupervisor.Props(_etcd, _settings));
     }
@@ -205,6 +207,17 @@ public sealed class WatcherSimulationTests : Akka.TestKit.Xunit2.TestKit
         await _writer.PutAsync(InstanceCodec.Key("/services/", "user", User(1).Id), "{}"u8.ToArray(), 0, PutCondition.Always, default);
 
         Assert.Equal(User(1), ExpectMsg<InstanceDown>(Wait).Instance);
+    }
+
+    [Fact]
+    public void An_idle_watch_kept_alive_by_progress_is_neither_reopened_nor_stale()
+    {
+        Subscribe();
+        var watches = _etcd.Calls(StoreOperation.Watch);
+
+        ExpectNoMsg(4 * _settings.Discovery.SilenceTimeout);
+
+        Assert.Equal(watches, _etcd.Calls(StoreOperation.Watch));
     }
 
     [Fact]

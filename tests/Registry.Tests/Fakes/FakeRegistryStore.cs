@@ -43,6 +43,13 @@ internal sealed class FakeRegistryStore : IRegistryStore
 
     private enum CallFault { None, Unavailable, Hang }
 
+    /// <summary>
+    /// How often a watch of this connection with nothing to deliver sends a progress notification (an empty batch at
+    /// the current revision), as etcd answers the progress requests the registry's watches send; null: only on
+    /// <see cref="NotifyProgress"/>. A hung connection sends none.
+    /// </summary>
+    public TimeSpan? ProgressInterval { get; set; }
+
     /// <summary>Opens another client connection to the same simulated etcd, with its own faults and counters.</summary>
     public FakeRegistryStore Connect() => new(_etcd);
 
@@ -284,7 +291,22 @@ internal sealed class FakeRegistryStore : IRegistryStore
                 }
                 changed = _etcd.Changed;
             }
-            await changed.WaitAsync(ct);
+            if (ProgressInterval is not { } every)
+            {
+                await changed.WaitAsync(ct);
+                continue;
+            }
+            try
+            {
+                await changed.WaitAsync(every, ct);
+            }
+            catch (TimeoutException)
+            {
+                lock (_etcd.Gate)
+                {
+                    if (_fault == CallFault.None && !watch.Ended) return new WatchBatch(_etcd.Revision, []);
+                }
+            }
         }
     }
 

@@ -59,6 +59,7 @@ public sealed class ServeCommandEndToEndTests(EtcdNode etcd, ITestOutputHelper o
         serve.Terminate();
         await watch.WaitForAsync(e => e.Kind == WatchedEventKind.Delete, Patience);
         var deleted = clock.Elapsed;
+        Assert.True(deleted < TimeSpan.FromSeconds(1), $"the key was deleted {deleted.TotalMilliseconds:0} ms after SIGTERM");
 
         // The key is gone and the port still accepts new connections.
         Assert.Equal(2, (await UserCalls.OnNewConnectionAsync(address, 2)).Id);
