@@ -4,4 +4,5 @@ using Registry.Host.Cli;
 // log events that arrive after its loggers stopped (late in a shutdown) on Console.Out, stdout-loglevel = OFF or not.
 var stdout = Console.Out;
 Console.SetOut(Console.Error);
+ClosedStdout.StopWhenClosed();
 return await RegistryCommand.InvokeAsync(args, stdout, Console.Error);

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Akka.Actor;
 using Registry.Etcd;
 
@@ -28,16 +27,21 @@ internal sealed partial class LeaseKeeper : IDisposable
     private readonly Dictionary<long, Kept> _kept = new();
     private readonly PriorityQueue<Due, long> _due = new();
     private readonly CancellationTokenSource _disposed = new();
-    private readonly Timer _timer;
+    private readonly TimeProvider _time;
+    private readonly ITimer _timer;
     private readonly Action<Task<long>, object?> _renewed;
     private readonly Action<Task<StoredValue?>, object?> _checked;
     private long _armedFor = long.MaxValue;
 
-    public LeaseKeeper(IRegistryStore store, RegistrySettings settings)
+    /// <param name="store">Where leases are renewed and keys read.</param>
+    /// <param name="settings">Renewal and check intervals, retry back-off.</param>
+    /// <param name="time">The clock and timer; the system's by default.</param>
+    public LeaseKeeper(IRegistryStore store, RegistrySettings settings, TimeProvider? time = null)
     {
         _store = store;
         _settings = settings;
-        _timer = new Timer(_ => Run());
+        _time = time ?? TimeProvider.System;
+        _timer = _time.CreateTimer(_ => Run(), null, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
         _renewed = (task, kept) => OnRenewed(task, (Kept)kept!);
         _checked = (task, kept) => OnChecked(task, (Kept)kept!);
     }
@@ -49,7 +53,7 @@ internal sealed partial class LeaseKeeper : IDisposable
     /// </summary>
     public void Keep(long leaseId, string key, long ttlSeconds, IActorRef owner, bool renewNow)
     {
-        var now = Stopwatch.GetTimestamp();
+        var now = _time.GetTimestamp();
         var kept = new Kept(leaseId, key, owner, Ticks(_settings.RenewIntervalFor(ttlSeconds)), Ticks(_settings.KeyCheckIntervalFor(ttlSeconds)));
         lock (_gate)
         {
@@ -71,7 +75,7 @@ internal sealed partial class LeaseKeeper : IDisposable
     /// <summary>The timer: sends every renewal and check that is due or nearly due, then arms itself for the next one.</summary>
     private void Run()
     {
-        var now = Stopwatch.GetTimestamp();
+        var now = _time.GetTimestamp();
         List<Due>? due = null;
         lock (_gate)
         {
@@ -105,7 +109,7 @@ internal sealed partial class LeaseKeeper : IDisposable
     private void OnRenewed(Task<long> renewal, Kept kept)
     {
         object? news = null;
-        var now = Stopwatch.GetTimestamp();
+        var now = _time.GetTimestamp();
         lock (_gate)
         {
             if (!IsCurrent(kept) || _disposed.IsCancellationRequested) return;
@@ -146,7 +150,7 @@ internal sealed partial class LeaseKeeper : IDisposable
             var bound = check.IsCompletedSuccessfully ? check.Result?.LeaseId : kept.LeaseId;
             if (bound is null) news = new KeyMissing(kept.LeaseId);
             else if (bound != kept.LeaseId) news = new KeyTaken(kept.LeaseId, bound.Value);
-            if (news is null) ScheduleCheck(kept, Stopwatch.GetTimestamp() + kept.CheckTicks, kept.CheckGeneration);
+            if (news is null) ScheduleCheck(kept, _time.GetTimestamp() + kept.CheckTicks, kept.CheckGeneration);
             else _kept.Remove(kept.LeaseId);
         }
         if (news is not null) kept.Owner.Tell(news);
@@ -159,7 +163,7 @@ internal sealed partial class LeaseKeeper : IDisposable
     private void Schedule(Due item, long at)
     {
         _due.Enqueue(item, at);
-        Arm(at, Stopwatch.GetTimestamp());
+        Arm(at, _time.GetTimestamp());
     }
 
     /// <summary>Makes the timer run at <paramref name="at"/> unless it already runs sooner.</summary>
@@ -169,10 +173,10 @@ internal sealed partial class LeaseKeeper : IDisposable
         _armedFor = at;
         // GetElapsedTime converts in floating point: timestamp span × TimeSpan.TicksPerSecond overflows a long beyond
         // ~15 minutes (the key check of a lease with a TTL over ~920 s).
-        _timer.Change(Stopwatch.GetElapsedTime(now, Math.Max(now, at)), Timeout.InfiniteTimeSpan);
+        _timer.Change(_time.GetElapsedTime(now, Math.Max(now, at)), Timeout.InfiniteTimeSpan);
     }
 
-    private static long Ticks(TimeSpan span) => (long)(span.TotalSeconds * Stopwatch.Frequency);
+    private long Ticks(TimeSpan span) => (long)(span.TotalSeconds * _time.TimestampFrequency);
 
     public void Dispose()
     {
