@@ -22,7 +22,9 @@ public sealed class BatchedKeyReaderTests
             if (i % 3 == 0) Assert.Null(values[i]);
             else Assert.Equal((Key(i), 7L + i), (values[i]!.Key, values[i]!.LeaseId));
         }
-        Assert.Equal(3, kv.Transactions.Count);
+        // Three when all 300 are queued within the first read's window; a few more if this thread stalls meanwhile.
+        Assert.InRange(kv.Transactions.Count, 3, 10);
+        Assert.Equal(300, kv.Transactions.Sum());
         Assert.All(kv.Transactions, size => Assert.InRange(size, 1, BatchedKeyReader.MaxReads));
         Assert.Equal(0, kv.Ranges);
     }
