@@ -2,7 +2,8 @@ namespace Registry;
 
 /// <summary>
 /// Subscribes the sender to one service's membership: it gets a <see cref="MembershipSnapshot"/> first, then every
-/// <see cref="MembershipEvent"/> in order, until it stops or sends <see cref="UnsubscribeMembership"/>.
+/// <see cref="MembershipEvent"/> in order, until it stops or sends <see cref="UnsubscribeMembership"/>. Sent without a
+/// sender, it is ignored with a warning: nobody could receive the events or end the subscription.
 /// Sent to the registry's discovery actor (<c>ServiceRegistry.Discovery</c>), which starts the service's watcher on first use. A subscriber
 /// must accept a new snapshot at any time (after a watcher restart) as a replacement of its view.
 /// </summary>

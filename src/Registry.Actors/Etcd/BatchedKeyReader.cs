@@ -41,7 +41,7 @@ internal sealed class BatchedKeyReader : IAsyncDisposable
     public Task<StoredValue?> ReadAsync(string key, CancellationToken ct)
     {
         var read = new Read(key);
-        if (!_queue.Writer.TryWrite(read)) return Task.FromCanceled<StoredValue?>(_disposed.Token);
+        if (!_queue.Writer.TryWrite(read)) return Task.FromCanceled<StoredValue?>(new CancellationToken(canceled: true));
         return read.Task.WaitAsync(ct);
     }
 

@@ -54,7 +54,7 @@ internal sealed class TakeoverWriter : IAsyncDisposable
     public Task<PutOutcome> WriteAsync(PutRequest put, CancellationToken ct)
     {
         var write = new Write(put, ct);
-        if (!_queue.Writer.TryWrite(write)) return Task.FromCanceled<PutOutcome>(_disposed.Token);
+        if (!_queue.Writer.TryWrite(write)) return Task.FromCanceled<PutOutcome>(new CancellationToken(canceled: true));
         return write.Task.WaitAsync(ct);
     }
 

@@ -115,9 +115,10 @@ internal sealed partial class LeaseActor : ReceiveActor, IWithTimers
                     if (current.Value.AsSpan().SequenceEqual(value)) return new Acquired(lease, instance, "re-attached to its lease", LeaseReused: true);
                     var rewrite = await _store.PutAsync(_key, value, lease, PutCondition.BoundTo(lease), ct);
                     if (rewrite.Succeeded) return new Acquired(lease, instance, "value updated", LeaseReused: true);
-                    return rewrite.Other is { } holder ? new Conflicted(holder.LeaseId) : new AcquireFailed("the key vanished during the write", lease);
+                    if (rewrite.Other is { } holder) return new Conflicted(holder.LeaseId);
+                    // The key vanished between the read and the write: it is written back below, as an absent key is.
                 }
-                if (lease != 0 && await _store.TimeToLiveAsync(lease, ct) < 0) return new LeaseGone(lease);
+                else if (lease != 0 && await _store.TimeToLiveAsync(lease, ct) < 0) return new LeaseGone(lease);
             }
             if (lease == 0)
             {

@@ -125,8 +125,9 @@ internal sealed partial class LeaseKeeper : IDisposable
                     news = new RenewalsRecovered(kept.LeaseId, kept.Failures);
                     kept.Failures = 0;
                     // Whatever happened to the key while renewals failed, look at once: the check queued for later
-                    // moves here, unless one is already in flight.
-                    if (!kept.Checking) ScheduleCheck(kept, now, ++kept.CheckGeneration);
+                    // moves here; one in flight (sent during the outage) is followed by another at once.
+                    if (kept.Checking) kept.RecheckAtOnce = true;
+                    else ScheduleCheck(kept, now, ++kept.CheckGeneration);
                 }
                 Schedule(new Due(kept, IsCheck: false), now + kept.RenewTicks);
             }
@@ -145,12 +146,14 @@ internal sealed partial class LeaseKeeper : IDisposable
         lock (_gate)
         {
             kept.Checking = false;
+            var atOnce = kept.RecheckAtOnce;
+            kept.RecheckAtOnce = false;
             if (!IsCurrent(kept) || _disposed.IsCancellationRequested) return;
             // A failed read says nothing about the key; renewals report connectivity, so it counts as unchanged.
             var bound = check.IsCompletedSuccessfully ? check.Result?.LeaseId : kept.LeaseId;
             if (bound is null) news = new KeyMissing(kept.LeaseId);
             else if (bound != kept.LeaseId) news = new KeyTaken(kept.LeaseId, bound.Value);
-            if (news is null) ScheduleCheck(kept, _time.GetTimestamp() + kept.CheckTicks, kept.CheckGeneration);
+            if (news is null) ScheduleCheck(kept, _time.GetTimestamp() + (atOnce ? 0 : kept.CheckTicks), kept.CheckGeneration);
             else _kept.Remove(kept.LeaseId);
         }
         if (news is not null) kept.Owner.Tell(news);
@@ -192,7 +195,8 @@ internal sealed partial class LeaseKeeper : IDisposable
 
     /// <summary>
     /// One kept lease (guarded by the keeper's lock): <see cref="Failures"/> counts renewals failed in a row; only the
-    /// check of <see cref="CheckGeneration"/> is current, and <see cref="Checking"/> while it is in flight.
+    /// check of <see cref="CheckGeneration"/> is current, <see cref="Checking"/> while it is in flight, and followed by
+    /// another at once when <see cref="RecheckAtOnce"/>.
     /// </summary>
     private sealed class Kept(long leaseId, string key, IActorRef owner, long renewTicks, long checkTicks)
     {
@@ -204,6 +208,7 @@ internal sealed partial class LeaseKeeper : IDisposable
         public int Failures { get; set; }
         public int CheckGeneration { get; set; }
         public bool Checking { get; set; }
+        public bool RecheckAtOnce { get; set; }
     }
 
     /// <summary>Something due for a kept lease: a renewal, or a check of its key of one generation.</summary>

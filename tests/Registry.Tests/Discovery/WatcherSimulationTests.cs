@@ -212,12 +212,17 @@ public sealed class WatcherSimulationTests : Akka.TestKit.Xunit2.TestKit
     [Fact]
     public void An_idle_watch_kept_alive_by_progress_is_neither_reopened_nor_stale()
     {
-        Subscribe();
-        var watches = _etcd.Calls(StoreOperation.Watch);
+        // A silence timeout of 1 s: a test process stalled for 200 ms under load must not pass for a silent stream.
+        var settings = RegistrySettings.From(ConfigurationFactory.ParseString("registry.discovery { progress-interval = 100ms, silence-timeout = 1s }").WithFallback(Fast));
+        var etcd = new FakeRegistryStore { ProgressInterval = settings.Discovery.ProgressInterval };
+        var discovery = Sys.ActorOf(DiscoverySupervisor.Props(etcd, settings));
+        discovery.Tell(new SubscribeMembership("user"), TestActor);
+        ExpectMsg<MembershipSnapshot>(Wait);
+        var watches = etcd.Calls(StoreOperation.Watch);
 
-        ExpectNoMsg(4 * _settings.Discovery.SilenceTimeout);
+        ExpectNoMsg(3 * settings.Discovery.SilenceTimeout);
 
-        Assert.Equal(watches, _etcd.Calls(StoreOperation.Watch));
+        Assert.Equal(watches, etcd.Calls(StoreOperation.Watch));
     }
 
     [Fact]

@@ -109,8 +109,11 @@ internal sealed class FakeRegistryStore : IRegistryStore
         return ValueTask.CompletedTask;
     }
 
-    /// <summary>Runs before each call of this connection is served: another client acting between its requests.</summary>
-    public Action<StoreOperation>? BeforeCall { get; set; }
+    /// <summary>
+    /// Awaited before each call of this connection is served: another client acting between its requests, or a call
+    /// held in flight.
+    /// </summary>
+    public Func<StoreOperation, Task>? BeforeCall { get; set; }
 
     /// <summary>How many times this connection was asked for <paramref name="operation"/>, failed calls included.</summary>
     public int Calls(StoreOperation operation) => Volatile.Read(ref _calls[(int)operation]);
@@ -250,7 +253,7 @@ internal sealed class FakeRegistryStore : IRegistryStore
     private async Task<T> CallAsync<T>(StoreOperation operation, CancellationToken ct, Func<T> call)
     {
         Interlocked.Increment(ref _calls[(int)operation]);
-        BeforeCall?.Invoke(operation);
+        if (BeforeCall is { } before) await before(operation);
         while (true)
         {
             ct.ThrowIfCancellationRequested();

@@ -133,6 +133,36 @@ public sealed class LeaseKeeperTests : Akka.TestKit.Xunit2.TestKit
     }
 
     [Fact]
+    public async Task A_key_check_in_flight_when_renewals_recover_is_followed_by_another_at_once()
+    {
+        var time = new FakeTimeProvider();
+        var settings = RegistrySettings.From(ConfigurationFactory.ParseString("registry { renew-interval = 1s, key-check-interval = 5s }").WithFallback(Fast));
+        using var keeper = new LeaseKeeper(_etcd, settings, time);
+        var lease = (await _etcd.GrantLeaseAsync(Ttl, CancellationToken.None)).LeaseId;
+        await _etcd.PutAsync("/services/user/10.0.0.1:80", [1], lease, PutCondition.Always, CancellationToken.None);
+        keeper.Keep(lease, "/services/user/10.0.0.1:80", Ttl, _owner.Ref, renewNow: false);
+        var held = new TaskCompletionSource();
+        _etcd.BeforeCall = operation => operation == StoreOperation.Get ? held.Task : Task.CompletedTask;
+
+        // Renewals fail; the key check due at 5 s goes out and stays in flight.
+        _etcd.FailKeepAlives();
+        time.Advance(TimeSpan.FromSeconds(1));
+        _owner.ExpectMsg<LeaseKeeper.RenewalFailing>(Wait);
+        for (var step = 0; step < 45; step++) time.Advance(TimeSpan.FromMilliseconds(100));
+        Assert.Equal(1, _etcd.Calls(StoreOperation.Get));
+        _etcd.Heal();
+        time.Advance(TimeSpan.FromMilliseconds(100));
+        _owner.ExpectMsg<LeaseKeeper.RenewalsRecovered>(Wait);
+
+        // That check, sent during the outage, fails: the next one goes out now, not a check interval later.
+        _etcd.BeforeCall = null;
+        held.SetException(new StoreUnavailableException(FakeRegistryStore.UnavailableMessage));
+        time.Advance(TimeSpan.FromMilliseconds(1));
+
+        await AwaitAssertAsync(() => Assert.Equal(2, _etcd.Calls(StoreOperation.Get)), Wait);
+    }
+
+    [Fact]
     public async Task A_lease_gone_is_told_once_and_no_longer_renewed()
     {
         var (lease, _) = await KeepAsync(1);
