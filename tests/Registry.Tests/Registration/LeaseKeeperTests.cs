@@ -37,15 +37,19 @@ public sealed class LeaseKeeperTests : Akka.TestKit.Xunit2.TestKit
         base.Dispose(disposing);
     }
 
-    /// <summary>Grants a lease, writes its key bound to it and hands it to the keeper.</summary>
-    private async Task<(long Lease, string Key)> KeepAsync(int n, TestProbe? owner = null)
+    /// <summary>Grants a lease, writes its key bound to it and hands it to <paramref name="keeper"/> (the test's by default).</summary>
+    private async Task<(long Lease, string Key)> KeepAsync(int n, TestProbe? owner = null, LeaseKeeper? keeper = null)
     {
         var key = $"/services/user/10.0.0.{n}:80";
         var lease = (await _etcd.GrantLeaseAsync(Ttl, CancellationToken.None)).LeaseId;
         await _etcd.PutAsync(key, [1], lease, PutCondition.Always, CancellationToken.None);
-        _keeper.Keep(lease, key, Ttl, (owner ?? _owner).Ref, renewNow: false);
+        (keeper ?? _keeper).Keep(lease, key, Ttl, (owner ?? _owner).Ref, renewNow: false);
         return (lease, key);
     }
+
+    /// <summary>A keeper on the fake clock <paramref name="time"/>: renewals every second, key checks every 5 s.</summary>
+    private LeaseKeeper KeeperOn(FakeTimeProvider time) =>
+        new(_etcd, RegistrySettings.From(ConfigurationFactory.ParseString("registry { renew-interval = 1s, key-check-interval = 5s }").WithFallback(Fast)), time);
 
     [Fact]
     public async Task Every_kept_lease_is_renewed_again_and_again_without_a_word_to_its_owner()
@@ -108,13 +112,9 @@ public sealed class LeaseKeeperTests : Akka.TestKit.Xunit2.TestKit
     [Fact]
     public async Task Recoveries_do_not_add_key_checks()
     {
-        // On a clock of its own: renewals every second, key checks every 5 s.
         var time = new FakeTimeProvider();
-        var settings = RegistrySettings.From(ConfigurationFactory.ParseString("registry { renew-interval = 1s, key-check-interval = 5s }").WithFallback(Fast));
-        using var keeper = new LeaseKeeper(_etcd, settings, time);
-        var lease = (await _etcd.GrantLeaseAsync(Ttl, CancellationToken.None)).LeaseId;
-        await _etcd.PutAsync("/services/user/10.0.0.1:80", [1], lease, PutCondition.Always, CancellationToken.None);
-        keeper.Keep(lease, "/services/user/10.0.0.1:80", Ttl, _owner.Ref, renewNow: false);
+        using var keeper = KeeperOn(time);
+        await KeepAsync(1, keeper: keeper);
         for (var blip = 0; blip < 5; blip++)
         {
             _etcd.FailKeepAlives();
@@ -136,11 +136,8 @@ public sealed class LeaseKeeperTests : Akka.TestKit.Xunit2.TestKit
     public async Task A_key_check_in_flight_when_renewals_recover_is_followed_by_another_at_once()
     {
         var time = new FakeTimeProvider();
-        var settings = RegistrySettings.From(ConfigurationFactory.ParseString("registry { renew-interval = 1s, key-check-interval = 5s }").WithFallback(Fast));
-        using var keeper = new LeaseKeeper(_etcd, settings, time);
-        var lease = (await _etcd.GrantLeaseAsync(Ttl, CancellationToken.None)).LeaseId;
-        await _etcd.PutAsync("/services/user/10.0.0.1:80", [1], lease, PutCondition.Always, CancellationToken.None);
-        keeper.Keep(lease, "/services/user/10.0.0.1:80", Ttl, _owner.Ref, renewNow: false);
+        using var keeper = KeeperOn(time);
+        await KeepAsync(1, keeper: keeper);
         var held = new TaskCompletionSource();
         _etcd.BeforeCall = operation => operation == StoreOperation.Get ? held.Task : Task.CompletedTask;
 
