@@ -2,7 +2,9 @@ namespace Registry.Registration;
 
 internal sealed partial class LeaseActor
 {
-    /// <summary>Told to the parent whenever the key is bound to a (new) lease, so a restart can re-attach to it.</summary>
+    /// <summary>
+    /// Told to the parent, as the actor, whenever the key is bound to a (new) lease, so a restart can re-attach to it.
+    /// </summary>
     public sealed record Attached(string Key, long LeaseId);
 
     /// <summary>Told to the parent before a deliberate stop (deregistered, conflict), so it does not restart the actor.</summary>

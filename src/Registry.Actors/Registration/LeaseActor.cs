@@ -95,10 +95,10 @@ internal sealed partial class LeaseActor : ReceiveActor, IWithTimers
     {
         if (_busy) return;
         _busy = true;
-        AcquireAsync(_lease, _mayTakeOver, _instance, Context.Parent, _stopping.Token).PipeTo(Self);
+        AcquireAsync(_lease, _mayTakeOver, _instance, Context.Parent, Self, _stopping.Token).PipeTo(Self);
     }
 
-    private async Task<object> AcquireAsync(long lease, bool mayTakeOver, ServiceInstance instance, IActorRef parent, CancellationToken ct)
+    private async Task<object> AcquireAsync(long lease, bool mayTakeOver, ServiceInstance instance, IActorRef parent, IActorRef self, CancellationToken ct)
     {
         var value = InstanceCodec.Encode(instance);
         // A lease held before this attempt was not renewed while the actor acquired (or was down).
@@ -124,7 +124,8 @@ internal sealed partial class LeaseActor : ReceiveActor, IWithTimers
             {
                 lease = (await _store.GrantLeaseAsync(_ttl, ct)).LeaseId;
                 // Before the write: an actor that crashes right after it must re-attach to this lease, not see a conflict.
-                parent.Tell(new Attached(_key, lease));
+                // Sent as this actor, which may have crashed meanwhile: the parent then weighs it against its successor.
+                parent.Tell(new Attached(_key, lease), self);
             }
             var outcome = await _store.PutAsync(_key, value, lease, mayTakeOver ? PutCondition.Always : PutCondition.Absent, ct);
             if (!outcome.Succeeded)

@@ -30,7 +30,7 @@ public sealed partial class RegistrySupervisor : ReceiveActor, IWithTimers
         Receive<Register>(OnRegister);
         Receive<Deregister>(OnDeregister);
         Receive<DeregisterAll>(_ => OnDeregisterAll());
-        Receive<LeaseActor.Attached>(a => Update(a.Key, e => e with { LeaseId = a.LeaseId, Restarts = 0 }));
+        Receive<LeaseActor.Attached>(a => Update(a.Key, e => OnAttached(e, a.LeaseId)));
         Receive<LeaseActor.Stopping>(s => Update(s.Key, e => e with { Stopping = true }));
         // The children answer the supervisor, which answers the requesters: a child that crashes or stops by itself
         // loses what it was asked, the supervisor does not.
@@ -40,7 +40,7 @@ public sealed partial class RegistrySupervisor : ReceiveActor, IWithTimers
         Receive<Terminated>(OnTerminated);
         Receive<RestartChild>(r =>
         {
-            if (_entries.TryGetValue(r.Key, out var entry) && entry.Child is null) _entries[r.Key] = entry with { Child = Start(entry) };
+            if (_entries.TryGetValue(r.Key, out var entry) && entry.Child is null) _entries[r.Key] = Start(entry);
         });
         Receive<OrphanRevoked>(OnOrphanRevoked);
     }
@@ -80,8 +80,7 @@ public sealed partial class RegistrySupervisor : ReceiveActor, IWithTimers
         var key = KeyOf(register.Instance);
         if (!_entries.TryGetValue(key, out var entry))
         {
-            var fresh = new Entry(key, register.Instance, ttl, 0, 0, false, null, [Sender], []);
-            _entries[key] = fresh with { Child = Start(fresh) };
+            _entries[key] = Start(new Entry(key, register.Instance, ttl, 0, 0, false, null, false, [Sender], []));
             return;
         }
         if (entry.Stopping || !entry.AwaitingStop.IsEmpty)
@@ -97,7 +96,7 @@ public sealed partial class RegistrySupervisor : ReceiveActor, IWithTimers
         entry = entry with { Instance = register.Instance, AwaitingRegistered = entry.AwaitingRegistered.Add(Sender) };
         if (entry.Child is not null) entry.Child.Tell(register, Self);
         // Crashed and waiting for its restart: start it now, still re-attaching to the lease it held.
-        else entry = entry with { Child = Start(entry) };
+        else entry = Start(entry);
         _entries[key] = entry;
     }
 
@@ -127,6 +126,17 @@ public sealed partial class RegistrySupervisor : ReceiveActor, IWithTimers
             else RevokeOrphan(entry);
         }
         ReplyIfDrained();
+    }
+
+    /// <summary>
+    /// Records the lease a LeaseActor bound (or is about to bind) the key to. An actor that crashed during an acquire
+    /// can still report the lease it was granted: that is recorded until the current actor reports a lease of its own,
+    /// and ignored after it.
+    /// </summary>
+    private Entry OnAttached(Entry entry, long leaseId)
+    {
+        if (Sender.Equals(entry.Child)) return entry with { LeaseId = leaseId, Restarts = 0, ChildAttached = true };
+        return entry.ChildAttached ? entry : entry with { LeaseId = leaseId };
     }
 
     private void OnTerminated(Terminated terminated)
@@ -224,22 +234,26 @@ public sealed partial class RegistrySupervisor : ReceiveActor, IWithTimers
 
     private string KeyOf(string service, string id) => InstanceCodec.Key(_settings.Prefix, service, id);
 
-    /// <summary>Starts the entry's LeaseActor; it answers the supervisor when there are requesters to answer.</summary>
-    private IActorRef Start(Entry entry)
+    /// <summary>
+    /// Starts the entry's LeaseActor and returns the entry holding it; the actor answers the supervisor when there are
+    /// requesters to answer.
+    /// </summary>
+    private Entry Start(Entry entry)
     {
         var name = $"{Uri.EscapeDataString(entry.Key)}-{++_incarnations}";
         var requester = entry.AwaitingRegistered.IsEmpty ? null : Self;
         var child = Context.ActorOf(LeaseActor.Props(_store, _keeper, _settings, entry.Instance, entry.TtlSeconds, entry.LeaseId, requester), name);
         Context.Watch(child);
         _keysByChild[child] = entry.Key;
-        return child;
+        return entry with { Child = child, ChildAttached = false };
     }
 
     /// <summary>
-    /// One registration: its actor (null while a crashed one waits for its restart), the lease it last held, and the
-    /// requesters still waiting for an answer to <see cref="Register"/> and to <see cref="Deregister"/>.
+    /// One registration: its actor (null while a crashed one waits for its restart), the lease it last held
+    /// (<paramref name="ChildAttached"/> once the current actor reported it), and the requesters still waiting for an
+    /// answer to <see cref="Register"/> and to <see cref="Deregister"/>.
     /// </summary>
     private sealed record Entry(
         string Key, ServiceInstance Instance, long TtlSeconds, long LeaseId, int Restarts, bool Stopping, IActorRef? Child,
-        ImmutableList<IActorRef> AwaitingRegistered, ImmutableList<IActorRef> AwaitingStop);
+        bool ChildAttached, ImmutableList<IActorRef> AwaitingRegistered, ImmutableList<IActorRef> AwaitingStop);
 }

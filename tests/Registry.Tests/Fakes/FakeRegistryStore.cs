@@ -115,6 +115,12 @@ internal sealed class FakeRegistryStore : IRegistryStore
     /// </summary>
     public Func<StoreOperation, Task>? BeforeCall { get; set; }
 
+    /// <summary>
+    /// Awaited after each call of this connection was served, before its answer is returned: an answer still on the
+    /// wire, which arrives whatever its caller did meanwhile.
+    /// </summary>
+    public Func<StoreOperation, Task>? AfterCall { get; set; }
+
     /// <summary>How many times this connection was asked for <paramref name="operation"/>, failed calls included.</summary>
     public int Calls(StoreOperation operation) => Volatile.Read(ref _calls[(int)operation]);
 
@@ -254,6 +260,13 @@ internal sealed class FakeRegistryStore : IRegistryStore
     {
         Interlocked.Increment(ref _calls[(int)operation]);
         if (BeforeCall is { } before) await before(operation);
+        var answer = await ServeAsync(ct, call);
+        if (AfterCall is { } after) await after(operation);
+        return answer;
+    }
+
+    private async Task<T> ServeAsync<T>(CancellationToken ct, Func<T> call)
+    {
         while (true)
         {
             ct.ThrowIfCancellationRequested();

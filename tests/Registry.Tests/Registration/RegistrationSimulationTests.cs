@@ -166,6 +166,42 @@ public sealed class RegistrationSimulationTests : Akka.TestKit.Xunit2.TestKit
     }
 
     [Fact]
+    public async Task A_lease_granted_to_a_crashed_actor_after_its_successor_attached_does_not_replace_the_successors()
+    {
+        // The first grant's answer is held on the wire: its actor crashes and its successor registers meanwhile.
+        var held = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var grants = 0;
+        _etcd.AfterCall = operation =>
+            operation == StoreOperation.GrantLease && Interlocked.Increment(ref grants) == 1 ? held.Task : Task.CompletedTask;
+        var instance = User();
+        _registry.Tell(new Register(instance), TestActor);
+        AwaitCondition(() => Volatile.Read(ref grants) == 1, Wait);
+        var first = await Sys.ActorSelection(_registry.Path / "*").ResolveOne(Wait);
+        Watch(first);
+        first.Tell(Kill.Instance);
+        ExpectTerminated(first, Wait);
+        var registered = ExpectMsg<Registered>(Wait);
+
+        // The crashed actor's answer arrives: it tells the supervisor of its lease, then tries its write.
+        var puts = _etcd.Calls(StoreOperation.Put);
+        held.SetResult();
+        AwaitCondition(() => _etcd.Calls(StoreOperation.Put) > puts, Wait);
+        // Answered through the supervisor, so the stale report before it has been handled; the same value writes nothing.
+        RegisterAndAwait(instance);
+        var second = await Sys.ActorSelection(_registry.Path / "*").ResolveOne(Wait);
+        Watch(second);
+        second.Tell(Kill.Instance);
+        ExpectTerminated(second, Wait);
+
+        // The third actor re-attaches to the lease holding the key, rather than finding it "taken" by another lease.
+        var next = _events.FishForMessage<RegistrationEvent>(
+            e => e.Kind == RegistrationEventKind.Conflict || e.Detail?.Contains("re-attached") == true, Wait);
+        Assert.Equal(RegistrationEventKind.Registered, next.Kind);
+        Assert.Equal(registered.LeaseId, next.LeaseId);
+        Assert.Equal(registered.LeaseId, _etcd.Peek(registered.Key)?.LeaseId);
+    }
+
+    [Fact]
     public async Task A_restarted_actor_whose_lease_expired_meanwhile_registers_again()
     {
         var registered = RegisterAndAwait(User());
