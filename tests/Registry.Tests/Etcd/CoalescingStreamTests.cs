@@ -57,8 +57,10 @@ public sealed class CoalescingStreamTests
         await WriteAndFlushAsync(stream, "a");
         Assert.Equal("write a", await inner.NextAsync());
 
-        // Completes the send loop's await inline: once this returns, the loop has seen the failure.
         failing.SetException(new IOException("connection reset"));
+        // The send loop may not await the write yet and then meets the failure on its own thread: once it has, a
+        // flush fails.
+        Assert.True(SpinWait.SpinUntil(() => stream.FlushAsync().IsFaulted, TimeSpan.FromSeconds(10)));
 
         var write = await Assert.ThrowsAsync<IOException>(() => stream.WriteAsync("b"u8.ToArray()).AsTask());
         var flush = await Assert.ThrowsAsync<IOException>(() => stream.FlushAsync());
