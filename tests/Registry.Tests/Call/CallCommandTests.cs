@@ -40,7 +40,7 @@ public sealed partial class CallCommandTests(EtcdNode etcd) : IClassFixture<Etcd
         var service = $"user{Guid.NewGuid():N}"[..12];
         await using var servers = await Servers.StartAsync(etcd, service);
 
-        var (code, stdout, stderr) = await InvokeAsync("call", "--service", service, "--duration", "1", "--lb", "p2c", "--etcd", etcd.Endpoint);
+        var (code, stdout, stderr) = await InvokeAsync("call", "--service", service, "--count", "300", "--lb", "p2c", "--etcd", etcd.Endpoint);
 
         Assert.True(code == 0, $"exit {code}; stderr:\n{stderr}");
         var lines = stdout.TrimEnd('\n').Split('\n');

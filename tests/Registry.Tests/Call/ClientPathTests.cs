@@ -9,6 +9,7 @@ namespace Registry.Tests.Call;
 /// The client path (balancer hot path, channel per instance, retries on another instance) under continuous calls
 /// against three real in-process UserService instances registered in a real etcd.
 /// </summary>
+[Collection(WallClockFaults.Name)]
 public sealed class ClientPathTests(EtcdNode etcd) : IClassFixture<EtcdNode>
 {
     private const int Concurrency = 4;

@@ -1,9 +1,11 @@
 using System.Diagnostics;
 using System.Text.RegularExpressions;
+using Registry.Tests.Infrastructure;
 
 namespace Registry.Tests.Cli;
 
 /// <summary><c>registry demo</c> as a user runs it: the whole tour, on its own etcd, in under a minute.</summary>
+[Collection(WallClockFaults.Name)]
 public sealed partial class DemoCommandEndToEndTests
 {
     [GeneratedRegex(@"^\s+(127\.0\.0\.1:\d+)\s+(\d+)$", RegexOptions.Multiline)]

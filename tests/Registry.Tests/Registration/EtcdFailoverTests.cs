@@ -3,6 +3,7 @@ using Registry.Tests.Infrastructure;
 namespace Registry.Tests.Registration;
 
 /// <summary>Registrations survive etcd itself going away: a restart of a single member, and the leader of a 3-member cluster killed.</summary>
+[Collection(WallClockFaults.Name)]
 public sealed class EtcdFailoverTests
 {
     private const int Ttl = 3;

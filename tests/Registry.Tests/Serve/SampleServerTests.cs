@@ -43,7 +43,8 @@ public sealed class SampleServerTests(EtcdNode etcd, ITestOutputHelper output) :
     [Fact]
     public async Task Stop_deletes_the_key_while_still_serving_then_lets_the_call_in_flight_finish()
     {
-        var drain = TimeSpan.FromSeconds(1);
+        // Long enough for a new connection's call after the delete on a loaded machine; the slow call outlasts it.
+        var drain = TimeSpan.FromSeconds(3);
         var service = UserCalls.UniqueService("stop");
         await using var server = SampleServer.Create(UserCalls.Options(etcd.Endpoint, service, drain));
         await server.StartAsync();
@@ -51,7 +52,7 @@ public sealed class SampleServerTests(EtcdNode etcd, ITestOutputHelper output) :
         using var client = etcd.CreateClient();
         await using var watch = await client.WatchKeyAsync(registered.Key);
         using var channel = UserCalls.Channel(server.Address);
-        var slow = new UserService.UserServiceClient(channel).GetUserInfoAsync(new GetUserInfoRequest { Id = 1, DelayMs = 3000 }).ResponseAsync;
+        var slow = new UserService.UserServiceClient(channel).GetUserInfoAsync(new GetUserInfoRequest { Id = 1, DelayMs = (int)(drain + TimeSpan.FromSeconds(2)).TotalMilliseconds }).ResponseAsync;
         await UserCalls.EventuallyAsync(() => server.InFlightCalls == 1, "the slow call to reach the server");
 
         var clock = Stopwatch.StartNew();
