@@ -64,11 +64,12 @@ public sealed class WatcherLifetimeTests : Akka.TestKit.Xunit2.TestKit
     {
         var subscriber = CreateTestProbe();
         Subscribe(subscriber);
-        Watch(Watcher());
+        var watcher = Watcher();
+        Watch(watcher);
 
         Sys.Stop(subscriber.Ref);
 
-        ExpectTerminated(Watcher(), Wait);
+        ExpectTerminated(watcher, Wait);
         AwaitOpenWatches(0);
     }
 
