@@ -9,8 +9,8 @@ namespace Registry.Benchmarks.Scenarios;
 /// sent together, the clock stopped at the last <see cref="Registered"/> — beside the raw recipe asked for the same way:
 /// <c>count</c> concurrent grant-then-put sequences, one request each. The registry batches what is asked together
 /// (at most 64 requests in flight, takeovers as transactions of up to 128 puts), so the ratio is of the two clients
-/// as a caller uses them, batching included, not of the cost of one request. Runs alternate which goes first; each run uses
-/// fresh keys and is cleaned up (not timed) before the next.
+/// as a caller uses them, batching included, not of the cost of one request. Runs alternate which goes first; each run
+/// uses fresh keys and is cleaned up (not timed) before the next.
 /// </summary>
 public sealed class RegistrationBurstScenario(string endpoint, int count, int runs)
 {

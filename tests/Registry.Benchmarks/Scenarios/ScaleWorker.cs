@@ -34,7 +34,8 @@ public sealed record ScaleMeasurement(
 /// One side of the scale scenario, in a process of its own so its CPU time and heap are its alone:
 /// <c>registry</c> registers the instances through <see cref="ServiceRegistry"/>; <c>raw</c> grants and puts them and
 /// keeps every lease alive on the Go client's schedule (one keep-alive stream, each lease renewed every TTL/3) with
-/// grpc-dotnet's plain writes (each request flushed on its own, where grpc-go would batch them), and no key checks. Registration is not measured; the hold window is. Prints one JSON line.
+/// grpc-dotnet's plain writes (each request flushed on its own, where grpc-go would batch them), and no key checks.
+/// Registration is not measured; the hold window is. Prints one JSON line.
 /// </summary>
 public static class ScaleWorker
 {

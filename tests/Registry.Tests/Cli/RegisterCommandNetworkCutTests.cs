@@ -65,8 +65,8 @@ public sealed class RegisterCommandLongCutTests(EtcdNode etcd, ITestOutputHelper
         proxy.SetMode(mode);
         var cut = Stopwatch.StartNew();
         var deleted = await watch.WaitForAsync(e => e.Kind == WatchedEventKind.Delete, TimeSpan.FromSeconds(10));
-        // Fault duration: the cut lasts 5 s in all, well past the lease's expiry.
-        // The cut lasts 5 s in all; the DELETE may come later than that on a starved machine.
+        // The cut lasts 5 s in all, well past the lease's expiry; the DELETE may come later than that on a starved
+        // machine.
         if (TimeSpan.FromSeconds(5) - cut.Elapsed is { Ticks: > 0 } rest) await Task.Delay(rest);
         proxy.Heal();
         var healed = Stopwatch.StartNew();
