@@ -13,9 +13,9 @@ internal static class ClosedStdout
     private const short PollErr = 0x008;
     private const short PollHup = 0x010;
     private const int Interrupted = 4; // EINTR
-    private const int SigTerm = 15;
 
-    public static void StopWhenClosed()
+    /// <summary>Cancels <paramref name="closed"/> once stdout's reader has gone, whether before the command started or after.</summary>
+    public static void CancelWhenClosed(CancellationTokenSource closed)
     {
         if (!OperatingSystem.IsLinux()) return;
         new Thread(() =>
@@ -25,7 +25,7 @@ internal static class ClosedStdout
             int ready;
             do ready = Poll(ref stdout, 1, -1);
             while (ready < 0 && Marshal.GetLastPInvokeError() == Interrupted);
-            if (ready > 0 && (stdout.Revents & (PollErr | PollHup)) != 0) Kill(Environment.ProcessId, SigTerm);
+            if (ready > 0 && (stdout.Revents & (PollErr | PollHup)) != 0) closed.Cancel();
         }) { IsBackground = true, Name = "stdout-closed" }.Start();
     }
 
@@ -39,7 +39,4 @@ internal static class ClosedStdout
 
     [DllImport("libc", EntryPoint = "poll", SetLastError = true)]
     private static extern int Poll(ref PollFd fds, nuint count, int timeout);
-
-    [DllImport("libc", EntryPoint = "kill", SetLastError = true)]
-    private static extern int Kill(int pid, int signal);
 }

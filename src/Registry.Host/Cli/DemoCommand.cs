@@ -25,6 +25,12 @@ internal sealed class DemoCommand : Command
                 _io.Warn($"demo failed: {e.Message}");
                 return RegistryCommand.Failed;
             }
+            catch (OperationCanceledException) when (ct.IsCancellationRequested)
+            {
+                // Stopped before the tour's host started; once it runs, the tour says so itself. Either way: exit 1.
+                _io.Warn("demo interrupted");
+                return RegistryCommand.Failed;
+            }
         });
     }
 }

@@ -39,6 +39,11 @@ internal static class RegistryCommand
                 ProcessTerminationTimeout = null,
             }, ct);
         }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+            // Stopped before the command had started its work: nothing to stop or clean up, as for a stop once running.
+            return Ok;
+        }
         catch (UsageException e)
         {
             io.Warn(e.Message);

@@ -3,7 +3,10 @@ using Registry.Tests.Infrastructure;
 
 namespace Registry.Tests.Cli;
 
-/// <summary><c>registry watch --json | head -1</c>: once its reader has gone, the command stops as on SIGTERM.</summary>
+/// <summary>
+/// <c>registry watch --json | head -1</c>: once its reader has gone, the command stops as on SIGTERM, and a reader gone
+/// before the command has started stops it cleanly too.
+/// </summary>
 public sealed class ClosedStdoutEndToEndTests(EtcdNode etcd) : IClassFixture<EtcdNode>
 {
     [Fact]
@@ -12,10 +15,7 @@ public sealed class ClosedStdoutEndToEndTests(EtcdNode etcd) : IClassFixture<Etc
         var service = CliTestData.UniqueService();
         using var client = etcd.CreateClient();
         await CliTestData.PutAsync(client, CliTestData.Instance(service, "a", "10.0.0.1:80"));
-        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var arg in new[] { Path.Combine(AppContext.BaseDirectory, "registry.dll"), "watch", "--json", "--service", service, "--etcd", etcd.Endpoint })
-            start.ArgumentList.Add(arg);
-        using var watch = Process.Start(start)!;
+        using var watch = StartWatch(service);
         var stderr = watch.StandardError.ReadToEndAsync();
         try
         {
@@ -30,5 +30,51 @@ public sealed class ClosedStdoutEndToEndTests(EtcdNode etcd) : IClassFixture<Etc
         {
             if (!watch.HasExited) watch.Kill(entireProcessTree: true);
         }
+    }
+
+    [Fact]
+    public async Task Watch_exits_0_when_its_reader_is_gone_before_it_starts()
+    {
+        using var watch = StartWatch(CliTestData.UniqueService());
+        var stderr = watch.StandardError.ReadToEndAsync();
+        // Closed at once: the process is still loading the runtime, long before its host runs.
+        watch.StandardOutput.Dispose();
+        try
+        {
+            await watch.WaitForExitAsync().WaitAsync(RegistryProcess.Patience);
+            Assert.True(watch.ExitCode == 0, $"exit {watch.ExitCode}: {await stderr}");
+        }
+        finally
+        {
+            if (!watch.HasExited) watch.Kill(entireProcessTree: true);
+        }
+    }
+
+    [Fact]
+    public async Task The_demo_exits_1_as_interrupted_when_its_reader_is_gone_before_it_starts()
+    {
+        using var demo = Start("demo");
+        var stderr = demo.StandardError.ReadToEndAsync();
+        demo.StandardOutput.Dispose();
+        try
+        {
+            await demo.WaitForExitAsync().WaitAsync(RegistryProcess.Patience);
+            Assert.True(demo.ExitCode == 1, $"exit {demo.ExitCode}: {await stderr}");
+            Assert.Contains("demo interrupted", await stderr);
+        }
+        finally
+        {
+            if (!demo.HasExited) demo.Kill(entireProcessTree: true);
+        }
+    }
+
+    private Process StartWatch(string service) => Start("watch", "--json", "--service", service, "--etcd", etcd.Endpoint);
+
+    private static Process Start(params string[] args)
+    {
+        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "registry.dll"));
+        foreach (var arg in args) start.ArgumentList.Add(arg);
+        return Process.Start(start)!;
     }
 }
