@@ -27,6 +27,9 @@ internal static class EtcdChannel
             ServiceProvider = services,
             InitialReconnectBackoff = settings.ReconnectMinBackoff,
             MaxReconnectBackoff = settings.ReconnectMaxBackoff,
+            // etcd answers a listing, or a watch resumed from an old revision, in one message however large; grpc-dotnet
+            // would refuse one over 4 MB, every time. etcd's Go client lifts the limit too.
+            MaxReceiveMessageSize = null,
             HttpHandler = new KeepAliveCoalescingHandler(new SocketsHttpHandler
             {
                 ConnectTimeout = settings.CallTimeout,

@@ -63,7 +63,10 @@ internal sealed class DiscoveryUnderTest : IAsyncDisposable
     }
 
     /// <summary>Applies events as they come until the view is flagged stale; fails after <paramref name="timeout"/>.</summary>
-    public async Task WaitForStaleAsync(TimeSpan timeout)
+    public Task WaitForStaleAsync(TimeSpan timeout) => WaitUntilAsync(v => v.Stale, "flagged stale", timeout);
+
+    /// <summary>Applies events as they come until <paramref name="done"/> holds; fails naming <paramref name="what"/> after <paramref name="timeout"/>.</summary>
+    public async Task WaitUntilAsync(Func<MembershipView, bool> done, string what, TimeSpan timeout)
     {
         using var cts = new CancellationTokenSource(timeout);
         try
@@ -71,13 +74,13 @@ internal sealed class DiscoveryUnderTest : IAsyncDisposable
             while (true)
             {
                 ApplyReceived();
-                if (View.Stale) return;
+                if (done(View)) return;
                 await _events.Reader.WaitToReadAsync(cts.Token);
             }
         }
         catch (OperationCanceledException)
         {
-            Assert.Fail($"the view was not flagged stale within {timeout.TotalSeconds:0} s");
+            Assert.Fail($"the view was not {what} within {timeout.TotalSeconds:0} s (stale={View.Stale})");
         }
     }
 
