@@ -44,7 +44,7 @@ public static partial class InstanceValidation
         var colon = address.LastIndexOf(':');
         if (colon <= 0 || colon == address.Length - 1) return problem;
         var host = address[..colon];
-        if (host.StartsWith('[') != host.EndsWith(']')) return problem;
+        if (host.StartsWith('[') != host.EndsWith(']') || host == "[]") return problem;
         if (host.Contains(':') && !host.StartsWith('[')) return problem;
         if (host.Any(c => char.IsWhiteSpace(c) || c == '/')) return problem;
         return int.TryParse(address[(colon + 1)..], NumberStyles.None, CultureInfo.InvariantCulture, out var port)

@@ -26,7 +26,11 @@ public sealed class InstanceValidationTests
     [InlineData("localhost:1")]
     [InlineData("[::1]:65535")]
     [InlineData("svc.example.org:443")]
-    public void Accepts_host_port_addresses(string address) => Assert.Null(InstanceValidation.CheckAddress(address));
+    public void Accepts_host_port_addresses_a_channel_can_connect_to(string address)
+    {
+        Assert.Null(InstanceValidation.CheckAddress(address));
+        Assert.NotNull(ResolverActor.ToBalancerAddress(address));
+    }
 
     [Theory]
     [InlineData("notanaddress")]
@@ -37,6 +41,7 @@ public sealed class InstanceValidationTests
     [InlineData("host:-1")]
     [InlineData("::1:80")]
     [InlineData("ho st:80")]
+    [InlineData("[]:80")]
     public void Rejects_bad_addresses_saying_what_is_expected(string address) =>
         Assert.Equal($"address '{address}': expected host:port with port 1-65535", InstanceValidation.CheckAddress(address));
 
