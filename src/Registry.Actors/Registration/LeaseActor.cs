@@ -129,7 +129,18 @@ internal sealed partial class LeaseActor : ReceiveActor, IWithTimers
             }
             var outcome = await _store.PutAsync(_key, value, lease, mayTakeOver ? PutCondition.Always : PutCondition.Absent, ct);
             if (!outcome.Succeeded)
-                return outcome.Other is { } other ? new Conflicted(other.LeaseId) : new AcquireFailed("the key changed during the write", lease);
+            {
+                return outcome.Other switch
+                {
+                    // An earlier write with this lease landed after this attempt read the key absent: one the client gave
+                    // up on that still reached etcd, or a crashed predecessor's. The key is this registration's own.
+                    { } mine when mine.LeaseId == lease => mine.Value.AsSpan().SequenceEqual(value)
+                        ? new Acquired(lease, instance, "re-attached to its lease", LeaseReused: true)
+                        : new AcquireFailed("the key holds an earlier value written with this lease", lease),
+                    { } other => new Conflicted(other.LeaseId),
+                    null => new AcquireFailed("the key changed during the write", lease),
+                };
+            }
             var tookOver = outcome.Other is { } previous && previous.LeaseId != lease ? $"took the id over from lease {previous.LeaseId:x}" : null;
             return new Acquired(lease, instance, tookOver, reused);
         }

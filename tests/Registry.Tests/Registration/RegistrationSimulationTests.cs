@@ -201,6 +201,46 @@ public sealed class RegistrationSimulationTests : Akka.TestKit.Xunit2.TestKit
         Assert.Equal(registered.LeaseId, _etcd.Peek(registered.Key)?.LeaseId);
     }
 
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task A_write_back_refused_because_its_own_earlier_write_landed_first_is_not_a_conflict(bool sameValue)
+    {
+        var instance = User();
+        var registered = RegisterAndAwait(instance);
+        var other = _etcd.Connect();
+        var landed = sameValue ? InstanceCodec.Encode(instance) : InstanceCodec.Encode(instance with { Weight = 7 });
+        var puts = 0;
+        _etcd.BeforeCall = async op =>
+        {
+            if (op != StoreOperation.Put) return;
+            switch (Interlocked.Increment(ref puts))
+            {
+                case 1:
+                    // The first write-back: the client gives up on it (a deadline) while etcd still has it queued.
+                    throw new StoreUnavailableException("deadline exceeded");
+                case 2:
+                    // The retry read the key absent; the first write, with the same lease, lands just before its own.
+                    _etcd.BeforeCall = null;
+                    await other.PutAsync(registered.Key, landed, registered.LeaseId, PutCondition.Absent, CancellationToken.None);
+                    break;
+            }
+        };
+
+        // Deleted by hand: the registration writes its key back.
+        await other.DeleteAsync(registered.Key, CancellationToken.None);
+
+        var next = _events.FishForMessage<RegistrationEvent>(
+            e => e.Kind is RegistrationEventKind.Conflict or RegistrationEventKind.Reregistered, Wait);
+        Assert.True(next.Kind == RegistrationEventKind.Reregistered, $"{next.Kind}: {next.Detail}");
+        AwaitAssert(() =>
+        {
+            var stored = _etcd.Peek(registered.Key);
+            Assert.Equal(registered.LeaseId, stored?.LeaseId);
+            Assert.Equal(InstanceCodec.Encode(instance), stored?.Value);
+        }, Wait);
+    }
+
     [Fact]
     public async Task A_restarted_actor_whose_lease_expired_meanwhile_registers_again()
     {
