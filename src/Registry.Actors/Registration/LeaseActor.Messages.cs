@@ -13,10 +13,10 @@ internal sealed partial class LeaseActor
     private sealed record Acquire;
 
     /// <summary>
-    /// The key is bound to <paramref name="LeaseId"/>; <paramref name="LeaseReused"/> when that lease was held before the
-    /// attempt rather than granted by it, so it is renewed at once.
+    /// The key is bound to <paramref name="LeaseId"/>. <paramref name="GrantedAt"/> is when the attempt asked for that
+    /// lease (<see cref="LeaseKeeper.Now"/>); null when the lease was held before the attempt, so it is renewed at once.
     /// </summary>
-    private sealed record Acquired(long LeaseId, ServiceInstance Written, string? Detail, bool LeaseReused);
+    private sealed record Acquired(long LeaseId, ServiceInstance Written, string? Detail, long? GrantedAt);
 
     private sealed record AcquireFailed(string Reason, long LeaseToReuse);
 

@@ -101,8 +101,8 @@ internal sealed partial class LeaseActor : ReceiveActor, IWithTimers
     private async Task<object> AcquireAsync(long lease, bool mayTakeOver, ServiceInstance instance, IActorRef parent, IActorRef self, CancellationToken ct)
     {
         var value = InstanceCodec.Encode(instance);
-        // A lease held before this attempt was not renewed while the actor acquired (or was down).
-        var reused = lease != 0;
+        // Null for a lease held before this attempt: it was not renewed while the actor acquired (or was down).
+        long? grantedAt = null;
         try
         {
             if (!mayTakeOver)
@@ -112,9 +112,9 @@ internal sealed partial class LeaseActor : ReceiveActor, IWithTimers
                 {
                     if (lease == 0 || current.LeaseId != lease) return new Conflicted(current.LeaseId);
                     if (await _store.TimeToLiveAsync(lease, ct) < 0) return new LeaseGone(lease);
-                    if (current.Value.AsSpan().SequenceEqual(value)) return new Acquired(lease, instance, "re-attached to its lease", LeaseReused: true);
+                    if (current.Value.AsSpan().SequenceEqual(value)) return new Acquired(lease, instance, "re-attached to its lease", GrantedAt: null);
                     var rewrite = await _store.PutAsync(_key, value, lease, PutCondition.BoundTo(lease), ct);
-                    if (rewrite.Succeeded) return new Acquired(lease, instance, "value updated", LeaseReused: true);
+                    if (rewrite.Succeeded) return new Acquired(lease, instance, "value updated", GrantedAt: null);
                     if (rewrite.Other is { } holder) return new Conflicted(holder.LeaseId);
                     // The key vanished between the read and the write: it is written back below, as an absent key is.
                 }
@@ -122,6 +122,7 @@ internal sealed partial class LeaseActor : ReceiveActor, IWithTimers
             }
             if (lease == 0)
             {
+                grantedAt = _keeper.Now;
                 lease = (await _store.GrantLeaseAsync(_ttl, ct)).LeaseId;
                 // Before the write: an actor that crashes right after it must re-attach to this lease, not see a conflict.
                 // Sent as this actor, which may have crashed meanwhile: the parent then weighs it against its successor.
@@ -135,14 +136,14 @@ internal sealed partial class LeaseActor : ReceiveActor, IWithTimers
                     // An earlier write with this lease landed after this attempt read the key absent: one the client gave
                     // up on that still reached etcd, or a crashed predecessor's. The key is this registration's own.
                     { } mine when mine.LeaseId == lease => mine.Value.AsSpan().SequenceEqual(value)
-                        ? new Acquired(lease, instance, "re-attached to its lease", LeaseReused: true)
+                        ? new Acquired(lease, instance, "re-attached to its lease", grantedAt)
                         : new AcquireFailed("the key holds an earlier value written with this lease", lease),
                     { } other => new Conflicted(other.LeaseId),
                     null => new AcquireFailed("the key changed during the write", lease),
                 };
             }
             var tookOver = outcome.Other is { } previous && previous.LeaseId != lease ? $"took the id over from lease {previous.LeaseId:x}" : null;
-            return new Acquired(lease, instance, tookOver, reused);
+            return new Acquired(lease, instance, tookOver, grantedAt);
         }
         catch (LeaseNotFoundException e)
         {
@@ -172,7 +173,7 @@ internal sealed partial class LeaseActor : ReceiveActor, IWithTimers
         foreach (var requester in _awaitingRegistered) requester.Tell(new Registered(_instance, _key, _lease));
         _awaitingRegistered.Clear();
         Become(Holding);
-        _keeper.Keep(_lease, _key, _ttl, Self, renewNow: acquired.LeaseReused);
+        _keeper.Keep(_lease, _key, _ttl, Self, acquired.GrantedAt);
     }
 
     /// <summary>The lease is kept by the keeper; news from it about another (earlier) lease is stale and ignored.</summary>

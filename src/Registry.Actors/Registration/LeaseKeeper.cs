@@ -46,19 +46,23 @@ internal sealed partial class LeaseKeeper : IDisposable
         _checked = (task, kept) => OnChecked(task, (Kept)kept!);
     }
 
+    /// <summary>The keeper's clock, in which <see cref="Keep"/> takes a grant's time.</summary>
+    public long Now => _time.GetTimestamp();
+
     /// <summary>
     /// Keeps <paramref name="leaseId"/> alive for <paramref name="owner"/> and checks that <paramref name="key"/> stays
-    /// bound to it; <paramref name="renewNow"/> renews at once (a lease nobody renewed for a while), otherwise after one
-    /// renewal interval.
+    /// bound to it. The first renewal falls due one renewal interval after <paramref name="grantedAt"/> (a <see cref="Now"/>
+    /// timestamp taken before the grant was asked for: the TTL runs from the grant, not from the write after it), at
+    /// once if that has passed; at once when it is null (a lease granted earlier that nobody renewed meanwhile).
     /// </summary>
-    public void Keep(long leaseId, string key, long ttlSeconds, IActorRef owner, bool renewNow)
+    public void Keep(long leaseId, string key, long ttlSeconds, IActorRef owner, long? grantedAt)
     {
         var now = _time.GetTimestamp();
         var kept = new Kept(leaseId, key, owner, Ticks(_settings.RenewIntervalFor(ttlSeconds)), Ticks(_settings.KeyCheckIntervalFor(ttlSeconds)));
         lock (_gate)
         {
             _kept[leaseId] = kept;
-            Schedule(new Due(kept, IsCheck: false), renewNow ? now : now + kept.RenewTicks);
+            Schedule(new Due(kept, IsCheck: false), grantedAt + kept.RenewTicks ?? now);
             ScheduleCheck(kept, now + kept.CheckTicks, kept.CheckGeneration);
         }
     }

@@ -41,9 +41,11 @@ public sealed class LeaseKeeperTests : Akka.TestKit.Xunit2.TestKit
     private async Task<(long Lease, string Key)> KeepAsync(int n, TestProbe? owner = null, LeaseKeeper? keeper = null)
     {
         var key = $"/services/user/10.0.0.{n}:80";
+        keeper ??= _keeper;
+        var grantedAt = keeper.Now;
         var lease = (await _etcd.GrantLeaseAsync(Ttl, CancellationToken.None)).LeaseId;
         await _etcd.PutAsync(key, [1], lease, PutCondition.Always, CancellationToken.None);
-        (keeper ?? _keeper).Keep(lease, key, Ttl, (owner ?? _owner).Ref, renewNow: false);
+        keeper.Keep(lease, key, Ttl, (owner ?? _owner).Ref, grantedAt);
         return (lease, key);
     }
 
@@ -76,15 +78,52 @@ public sealed class LeaseKeeperTests : Akka.TestKit.Xunit2.TestKit
         var lease = (await _etcd.GrantLeaseAsync(3600, CancellationToken.None)).LeaseId;
         await _etcd.PutAsync(key, [1], lease, PutCondition.Always, CancellationToken.None);
 
-        keeper.Keep(lease, key, 3600, _owner.Ref, renewNow: true);
+        keeper.Keep(lease, key, 3600, _owner.Ref, grantedAt: null);
         await AwaitAssertAsync(() => Assert.Equal(1, _etcd.Calls(StoreOperation.KeepAlive)), Wait);
 
         // Still working after arming for the check: a second lease kept next is renewed at once too.
         var second = (await _etcd.GrantLeaseAsync(3600, CancellationToken.None)).LeaseId;
         await _etcd.PutAsync("/services/user/10.0.0.2:80", [1], second, PutCondition.Always, CancellationToken.None);
-        keeper.Keep(second, "/services/user/10.0.0.2:80", 3600, _owner.Ref, renewNow: true);
+        keeper.Keep(second, "/services/user/10.0.0.2:80", 3600, _owner.Ref, grantedAt: null);
         await AwaitAssertAsync(() => Assert.Equal(2, _etcd.Calls(StoreOperation.KeepAlive)), Wait);
         _owner.ExpectNoMsg(TimeSpan.FromMilliseconds(100));
+    }
+
+    [Fact]
+    public async Task A_new_lease_is_first_renewed_one_interval_after_its_grant_not_after_its_write()
+    {
+        var time = new FakeTimeProvider();
+        using var keeper = KeeperOn(time);
+        var key = "/services/user/10.0.0.1:80";
+        var grantedAt = keeper.Now;
+        var lease = (await _etcd.GrantLeaseAsync(Ttl, CancellationToken.None)).LeaseId;
+        await _etcd.PutAsync(key, [1], lease, PutCondition.Always, CancellationToken.None);
+        // The write took 0.7 s of the 1 s renewal interval.
+        time.Advance(TimeSpan.FromMilliseconds(700));
+
+        keeper.Keep(lease, key, Ttl, _owner.Ref, grantedAt);
+        time.Advance(TimeSpan.FromMilliseconds(150));
+        Assert.Equal(0, _etcd.Calls(StoreOperation.KeepAlive));
+        time.Advance(TimeSpan.FromMilliseconds(150));
+
+        await AwaitAssertAsync(() => Assert.Equal(1, _etcd.Calls(StoreOperation.KeepAlive)), Wait);
+    }
+
+    [Fact]
+    public async Task A_new_lease_whose_write_took_longer_than_the_interval_is_renewed_at_once()
+    {
+        var time = new FakeTimeProvider();
+        using var keeper = KeeperOn(time);
+        var key = "/services/user/10.0.0.1:80";
+        var grantedAt = keeper.Now;
+        var lease = (await _etcd.GrantLeaseAsync(Ttl, CancellationToken.None)).LeaseId;
+        await _etcd.PutAsync(key, [1], lease, PutCondition.Always, CancellationToken.None);
+        time.Advance(TimeSpan.FromMilliseconds(1500));
+
+        keeper.Keep(lease, key, Ttl, _owner.Ref, grantedAt);
+        time.Advance(TimeSpan.FromMilliseconds(1));
+
+        await AwaitAssertAsync(() => Assert.Equal(1, _etcd.Calls(StoreOperation.KeepAlive)), Wait);
     }
 
     [Fact]
@@ -236,7 +275,7 @@ public sealed class LeaseKeeperTests : Akka.TestKit.Xunit2.TestKit
         using var keeper = KeeperOn(time);
         var (lease, key) = await KeepAsync(1, keeper: keeper);
         var successor = CreateTestProbe();
-        keeper.Keep(lease, key, Ttl, successor.Ref, renewNow: false);
+        keeper.Keep(lease, key, Ttl, successor.Ref, keeper.Now);
 
         keeper.Forget(lease, _owner.Ref);
         _etcd.ExpireLease(lease);
