@@ -48,6 +48,9 @@ internal sealed partial class WatcherActor : ReceiveActor, IWithTimers, IWithUnb
 
     public ITimerScheduler Timers { get; set; } = null!;
 
+    /// <summary>The values warned about and not yet replaced or deleted (for tests: it must not grow without bound).</summary>
+    internal int WarnedValues => _warnedAt.Count;
+
     public IStash Stash { get; set; } = null!;
 
     public static Props Props(string service, IRegistryStore store, RegistrySettings settings) =>
@@ -138,6 +141,12 @@ internal sealed partial class WatcherActor : ReceiveActor, IWithTimers, IWithUnb
         // A listing older than the view (the reply to a previous incarnation's request) would roll it back.
         if (_listed && listing.Revision < _revision) return;
         _failures = 0;
+        if (_warnedAt.Count > 0)
+        {
+            // Values deleted while the watch was down leave no Delete event to forget their warnings by.
+            var listed = listing.Values.Select(v => v.Key).ToHashSet(StringComparer.Ordinal);
+            foreach (var key in _warnedAt.Keys.Where(key => !listed.Contains(key)).ToList()) _warnedAt.Remove(key);
+        }
         var fresh = ImmutableSortedDictionary.CreateBuilder<string, ServiceInstance>(StringComparer.Ordinal);
         foreach (var value in listing.Values)
         {
@@ -293,7 +302,11 @@ internal sealed partial class WatcherActor : ReceiveActor, IWithTimers, IWithUnb
         {
             problem = e.Message;
         }
-        if (problem is null) return instance;
+        if (problem is null)
+        {
+            _warnedAt.Remove(value.Key);
+            return instance;
+        }
         if (_warnedAt.GetValueOrDefault(value.Key) == value.ModRevision) return null;
         _warnedAt[value.Key] = value.ModRevision;
         RegistryMetrics.SkippedValues.Add(1);

@@ -1,6 +1,7 @@
 using System.Collections.Immutable;
 using Akka.Actor;
 using Akka.Configuration;
+using Registry.Discovery;
 using Registry.Etcd;
 using Registry.Tests.Fakes;
 
@@ -183,6 +184,31 @@ public sealed class WatcherSimulationTests : Akka.TestKit.Xunit2.TestKit
         InstanceUpdated updated => $"update {updated.Instance.Id}",
         _ => e.GetType().Name,
     };
+
+    [Fact]
+    public async Task A_value_warned_about_is_forgotten_once_replaced_by_an_instance_or_gone_unseen()
+    {
+        var watcher = ActorOfAsTestActorRef<WatcherActor>(WatcherActor.Props("user", _etcd, _settings), CreateTestProbe());
+        watcher.Tell(new SubscribeMembership("user"), TestActor);
+        ExpectMsg<MembershipSnapshot>(Wait);
+        await _writer.PutAsync("/services/user/fixed", "not json"u8.ToArray(), 0, PutCondition.Always, default);
+        await _writer.PutAsync("/services/user/gone", "not json"u8.ToArray(), 0, PutCondition.Always, default);
+        AwaitAssert(() => Assert.Equal(2, watcher.UnderlyingActor.WarnedValues), Wait);
+
+        await PutAsync(User(1) with { Id = "fixed" });
+        ExpectMsg<InstanceUp>(Wait);
+        Assert.Equal(1, watcher.UnderlyingActor.WarnedValues);
+
+        // Deleted while the watch is down, its Delete compacted away: only the re-list can tell.
+        _etcd.MakeUnavailable();
+        FishForMessage<MembershipStale>(s => s.Stale, Wait);
+        await _writer.DeleteAsync("/services/user/gone", default);
+        _etcd.Compact(_etcd.Revision);
+        _etcd.Heal();
+        FishForMessage<MembershipStale>(s => !s.Stale, Wait);
+
+        Assert.Equal(0, watcher.UnderlyingActor.WarnedValues);
+    }
 
     [Fact]
     public async Task Garbage_under_the_prefix_is_skipped_with_one_warning_and_never_stops_the_watch()
