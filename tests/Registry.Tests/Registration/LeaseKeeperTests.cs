@@ -37,14 +37,18 @@ public sealed class LeaseKeeperTests : Akka.TestKit.Xunit2.TestKit
         base.Dispose(disposing);
     }
 
-    /// <summary>Grants a lease, writes its key bound to it and hands it to <paramref name="keeper"/> (the test's by default).</summary>
-    private async Task<(long Lease, string Key)> KeepAsync(int n, TestProbe? owner = null, LeaseKeeper? keeper = null)
+    /// <summary>
+    /// Grants a lease, writes its key bound to it (<paramref name="whileWriting"/> runs before the write answers) and
+    /// hands it to <paramref name="keeper"/> (the test's by default).
+    /// </summary>
+    private async Task<(long Lease, string Key)> KeepAsync(int n, TestProbe? owner = null, LeaseKeeper? keeper = null, Action? whileWriting = null)
     {
         var key = $"/services/user/10.0.0.{n}:80";
         keeper ??= _keeper;
         var grantedAt = keeper.Now;
         var lease = (await _etcd.GrantLeaseAsync(Ttl, CancellationToken.None)).LeaseId;
         await _etcd.PutAsync(key, [1], lease, PutCondition.Always, CancellationToken.None);
+        whileWriting?.Invoke();
         keeper.Keep(lease, key, Ttl, (owner ?? _owner).Ref, grantedAt);
         return (lease, key);
     }
@@ -94,14 +98,9 @@ public sealed class LeaseKeeperTests : Akka.TestKit.Xunit2.TestKit
     {
         var time = new FakeTimeProvider();
         using var keeper = KeeperOn(time);
-        var key = "/services/user/10.0.0.1:80";
-        var grantedAt = keeper.Now;
-        var lease = (await _etcd.GrantLeaseAsync(Ttl, CancellationToken.None)).LeaseId;
-        await _etcd.PutAsync(key, [1], lease, PutCondition.Always, CancellationToken.None);
-        // The write took 0.7 s of the 1 s renewal interval.
-        time.Advance(TimeSpan.FromMilliseconds(700));
+        // The write takes 0.7 s of the 1 s renewal interval.
+        await KeepAsync(1, keeper: keeper, whileWriting: () => time.Advance(TimeSpan.FromMilliseconds(700)));
 
-        keeper.Keep(lease, key, Ttl, _owner.Ref, grantedAt);
         time.Advance(TimeSpan.FromMilliseconds(150));
         Assert.Equal(0, _etcd.Calls(StoreOperation.KeepAlive));
         time.Advance(TimeSpan.FromMilliseconds(150));
@@ -114,13 +113,8 @@ public sealed class LeaseKeeperTests : Akka.TestKit.Xunit2.TestKit
     {
         var time = new FakeTimeProvider();
         using var keeper = KeeperOn(time);
-        var key = "/services/user/10.0.0.1:80";
-        var grantedAt = keeper.Now;
-        var lease = (await _etcd.GrantLeaseAsync(Ttl, CancellationToken.None)).LeaseId;
-        await _etcd.PutAsync(key, [1], lease, PutCondition.Always, CancellationToken.None);
-        time.Advance(TimeSpan.FromMilliseconds(1500));
+        await KeepAsync(1, keeper: keeper, whileWriting: () => time.Advance(TimeSpan.FromMilliseconds(1500)));
 
-        keeper.Keep(lease, key, Ttl, _owner.Ref, grantedAt);
         time.Advance(TimeSpan.FromMilliseconds(1));
 
         await AwaitAssertAsync(() => Assert.Equal(1, _etcd.Calls(StoreOperation.KeepAlive)), Wait);
