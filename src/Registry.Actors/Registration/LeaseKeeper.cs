@@ -62,7 +62,7 @@ internal sealed partial class LeaseKeeper : IDisposable
         lock (_gate)
         {
             _kept[leaseId] = kept;
-            Schedule(new Due(kept, IsCheck: false), grantedAt + kept.RenewTicks ?? now);
+            Schedule(new Due(kept, IsCheck: false), grantedAt is { } granted ? granted + kept.RenewTicks : now);
             ScheduleCheck(kept, now + kept.CheckTicks, kept.CheckGeneration);
         }
     }
