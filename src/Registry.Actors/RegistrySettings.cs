@@ -25,23 +25,29 @@ internal sealed record RegistrySettings(
     /// <summary>Reads <c>registry</c> from <paramref name="config"/> with reference.conf as fallback.</summary>
     public static RegistrySettings From(Config config)
     {
-        var c = config.WithFallback(Reference).GetConfig("registry");
-        var endpoints = ParseEndpoints(c.GetStringList("etcd.endpoints"));
+        var c = new SettingReader(config.WithFallback(Reference).GetConfig("registry"), "registry");
+        var endpoints = ParseEndpoints(c.Config.GetStringList("etcd.endpoints"));
+        var ttl = c.Positive("ttl");
+        if (ttl.Ticks % TimeSpan.TicksPerSecond != 0) throw Invalid("ttl", $"{ttl}: expected whole seconds");
         var settings = new RegistrySettings(
             endpoints,
-            Positive(c, "etcd.call-timeout"),
-            Positive(c, "etcd.reconnect-min-backoff"),
-            Positive(c, "etcd.reconnect-max-backoff"),
-            Positive(c, "etcd.stream-min-backoff"),
-            Positive(c, "etcd.stream-max-backoff"),
-            c.GetString("prefix"),
-            (long)Positive(c, "ttl").TotalSeconds,
+            c.Positive("etcd.call-timeout"),
+            c.Positive("etcd.reconnect-min-backoff"),
+            c.Positive("etcd.reconnect-max-backoff"),
+            c.Positive("etcd.stream-min-backoff"),
+            c.Positive("etcd.stream-max-backoff"),
+            c.Config.GetString("prefix"),
+            (long)ttl.TotalSeconds,
             AutoOrPositive(c, "renew-interval"),
             AutoOrPositive(c, "key-check-interval"),
             ParseBackoff(c, "retry"),
             ParseBackoff(c, "restart"),
-            Positive(c, "deregister-timeout"),
-            new DiscoverySettings(Positive(c, "discovery.progress-interval"), Positive(c, "discovery.silence-timeout")));
+            c.Positive("deregister-timeout"),
+            new DiscoverySettings(c.Positive("discovery.progress-interval"), c.Positive("discovery.silence-timeout")));
+        if (settings.ReconnectMaxBackoff < settings.ReconnectMinBackoff)
+            throw Invalid("etcd.reconnect-max-backoff", "must not be below etcd.reconnect-min-backoff");
+        if (settings.StreamMaxBackoff < settings.StreamMinBackoff)
+            throw Invalid("etcd.stream-max-backoff", "must not be below etcd.stream-min-backoff");
         if (InstanceValidation.CheckTtl(settings.TtlSeconds) is { } ttlProblem)
             throw Invalid("ttl", ttlProblem);
         if (string.IsNullOrEmpty(settings.Prefix) || !settings.Prefix.StartsWith('/') || !settings.Prefix.EndsWith('/'))
@@ -83,22 +89,15 @@ internal sealed record RegistrySettings(
     /// <summary>How often a registration of <paramref name="ttlSeconds"/> checks its own key.</summary>
     public TimeSpan KeyCheckIntervalFor(long ttlSeconds) => KeyCheckInterval ?? TimeSpan.FromSeconds(ttlSeconds);
 
-    private static Backoff ParseBackoff(Config c, string path)
+    private static Backoff ParseBackoff(SettingReader c, string path)
     {
-        var backoff = new Backoff(Positive(c, $"{path}.min-backoff"), Positive(c, $"{path}.max-backoff"), c.GetDouble($"{path}.random-factor"));
+        var backoff = new Backoff(c.Positive($"{path}.min-backoff"), c.Positive($"{path}.max-backoff"), c.Fraction($"{path}.random-factor"));
         if (backoff.Max < backoff.Min) throw Invalid($"{path}.max-backoff", "must not be below min-backoff");
-        if (backoff.RandomFactor is < 0 or > 1) throw Invalid($"{path}.random-factor", "expected a number from 0 to 1");
         return backoff;
     }
 
-    private static TimeSpan Positive(Config c, string path)
-    {
-        var value = c.GetTimeSpan(path, allowInfinite: false);
-        return value > TimeSpan.Zero ? value : throw Invalid(path, $"{value}: expected a positive duration");
-    }
-
-    private static TimeSpan? AutoOrPositive(Config c, string path) =>
-        c.GetString(path) == "auto" ? null : Positive(c, path);
+    private static TimeSpan? AutoOrPositive(SettingReader c, string path) =>
+        c.Config.GetString(path) == "auto" ? null : c.Positive(path);
 
     private static ConfigurationException Invalid(string path, string problem) => new($"registry.{path}: {problem}");
 

@@ -21,24 +21,23 @@ internal sealed record BalancingSettings(
     /// <summary>Reads <c>registry.balancing</c> from <paramref name="config"/> with reference.conf as fallback.</summary>
     public static BalancingSettings From(Config config)
     {
-        var c = config.WithFallback(RegistrySettings.Reference).GetConfig("registry.balancing");
+        var c = new SettingReader(config.WithFallback(RegistrySettings.Reference).GetConfig("registry.balancing"), "registry.balancing");
 
-        var policy = c.GetString("policy");
+        var policy = c.Config.GetString("policy");
         if (!LoadBalancingPolicies.Names.Contains(policy))
             throw Invalid("policy", $"'{policy}' is not one of {string.Join(", ", LoadBalancingPolicies.Names)}");
 
         var ejection = new Backoff(
-            Positive(c, "ejection.base-backoff"), Positive(c, "ejection.max-backoff"), c.GetDouble("ejection.random-factor"));
+            c.Positive("ejection.base-backoff"), c.Positive("ejection.max-backoff"), c.Fraction("ejection.random-factor"));
         if (ejection.Max < ejection.Min) throw Invalid("ejection.max-backoff", "must not be below base-backoff");
-        if (ejection.RandomFactor is < 0 or > 1) throw Invalid("ejection.random-factor", $"{ejection.RandomFactor}: expected a number from 0 to 1");
 
-        var percent = c.GetInt("ejection.max-ejected-percent");
+        var percent = c.Int("ejection.max-ejected-percent", "a whole number from 0 to 100");
         if (percent is < 0 or > 100) throw Invalid("ejection.max-ejected-percent", $"{percent}: expected a whole number from 0 to 100");
 
-        var loadFactor = c.GetDouble("hash.load-factor");
+        var loadFactor = c.Double("hash.load-factor", "a number of at least 1.0");
         if (!(loadFactor >= 1) || double.IsInfinity(loadFactor)) throw Invalid("hash.load-factor", $"{loadFactor}: expected a number of at least 1.0");
 
-        var virtualNodes = c.GetInt("hash.virtual-nodes");
+        var virtualNodes = c.Int("hash.virtual-nodes", "a whole number from 1 to 10000");
         if (virtualNodes is < 1 or > 10_000) throw Invalid("hash.virtual-nodes", $"{virtualNodes}: expected a whole number from 1 to 10000");
 
         return new BalancingSettings(policy, ejection, percent, loadFactor, virtualNodes);
@@ -50,12 +49,6 @@ internal sealed record BalancingSettings(
     /// </summary>
     public int MaxEjected(int members) =>
         MaxEjectedPercent == 0 || members < 2 ? 0 : Math.Clamp(members * MaxEjectedPercent / 100, 1, members - 1);
-
-    private static TimeSpan Positive(Config c, string path)
-    {
-        var value = c.GetTimeSpan(path, allowInfinite: false);
-        return value > TimeSpan.Zero ? value : throw Invalid(path, $"{value}: expected a positive duration");
-    }
 
     private static ConfigurationException Invalid(string path, string problem) => new($"registry.balancing.{path}: {problem}");
 }

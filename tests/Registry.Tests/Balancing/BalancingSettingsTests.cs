@@ -28,6 +28,10 @@ public sealed class BalancingSettingsTests
     [InlineData("registry.balancing.ejection.max-ejected-percent = 101", "registry.balancing.ejection.max-ejected-percent: 101")]
     [InlineData("registry.balancing.hash.load-factor = 0.9", "registry.balancing.hash.load-factor: 0.9")]
     [InlineData("registry.balancing.hash.virtual-nodes = 0", "registry.balancing.hash.virtual-nodes: 0")]
+    [InlineData("registry.balancing.hash.virtual-nodes = many", "registry.balancing.hash.virtual-nodes: 'many': expected a whole number")]
+    [InlineData("registry.balancing.hash.load-factor = x", "registry.balancing.hash.load-factor: 'x': expected a number")]
+    [InlineData("registry.balancing.ejection.random-factor = NaN", "registry.balancing.ejection.random-factor: NaN")]
+    [InlineData("registry.balancing.ejection.base-backoff = soon", "registry.balancing.ejection.base-backoff: 'soon'")]
     public void Invalid_settings_name_the_key(string hocon, string expected)
     {
         var error = Assert.Throws<ConfigurationException>(() => Parse(hocon));

@@ -35,6 +35,13 @@ public sealed class RegistrySettingsTests
     [InlineData("registry.retry.max-backoff = 10ms", "registry.retry.max-backoff")]
     [InlineData("registry.deregister-timeout = 6s", "registry.deregister-timeout")]
     [InlineData("registry.etcd.call-timeout = 0s", "registry.etcd.call-timeout")]
+    [InlineData("registry.ttl = abc", "registry.ttl: 'abc': expected a positive duration")]
+    [InlineData("registry.ttl = 2.9s", "registry.ttl: 00:00:02.9000000: expected whole seconds")]
+    [InlineData("registry.renew-interval = Auto", "registry.renew-interval: 'Auto'")]
+    [InlineData("registry.retry.random-factor = x", "registry.retry.random-factor: 'x': expected a number from 0 to 1")]
+    [InlineData("registry.retry.random-factor = NaN", "registry.retry.random-factor: NaN: expected a number from 0 to 1")]
+    [InlineData("registry.etcd.reconnect-min-backoff = 10s", "registry.etcd.reconnect-max-backoff: must not be below")]
+    [InlineData("registry.etcd.stream-min-backoff = 10s", "registry.etcd.stream-max-backoff: must not be below")]
     public void Invalid_settings_name_the_key(string hocon, string expected)
     {
         var error = Assert.Throws<ConfigurationException>(() => Parse(hocon));

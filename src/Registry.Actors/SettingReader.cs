@@ -1,0 +1,43 @@
+using Akka.Configuration;
+
+namespace Registry;
+
+/// <summary>
+/// Reads the settings under one HOCON section with Akka's parsers: a value that cannot be read, or is out of range,
+/// fails with a <see cref="ConfigurationException"/> naming the setting and what was expected.
+/// </summary>
+internal sealed class SettingReader(Config config, string section)
+{
+    public Config Config => config;
+
+    public ConfigurationException Invalid(string path, string problem) => new($"{section}.{path}: {problem}");
+
+    public TimeSpan Positive(string path)
+    {
+        var value = Read(path, () => config.GetTimeSpan(path, allowInfinite: false), "a positive duration");
+        return value > TimeSpan.Zero ? value : throw Invalid(path, $"{value}: expected a positive duration");
+    }
+
+    /// <summary>A number from 0 to 1.</summary>
+    public double Fraction(string path)
+    {
+        var value = Read(path, () => config.GetDouble(path), "a number from 0 to 1");
+        return value is >= 0 and <= 1 ? value : throw Invalid(path, $"{value}: expected a number from 0 to 1");
+    }
+
+    public double Double(string path, string expected) => Read(path, () => config.GetDouble(path), expected);
+
+    public int Int(string path, string expected) => Read(path, () => config.GetInt(path), expected);
+
+    private T Read<T>(string path, Func<T> read, string expected)
+    {
+        try
+        {
+            return read();
+        }
+        catch (Exception e) when (e is not ConfigurationException)
+        {
+            throw Invalid(path, $"'{config.GetString(path)}': expected {expected}");
+        }
+    }
+}
