@@ -44,6 +44,8 @@ internal sealed class RegistrationOptions
     public Register ToRegister(ParseResult parse)
     {
         var address = parse.GetValue(Address)!;
+        if (parse.GetValue(Id) is null && InstanceValidation.CheckId(address) is { } idProblem)
+            throw new UsageException($"{OptionParsing.Relabel("--address", idProblem)}, as the id it gives when --id is not");
         var instance = new ServiceInstance(
             parse.GetValue(Service)!,
             parse.GetValue(Id) ?? address,
@@ -52,8 +54,8 @@ internal sealed class RegistrationOptions
             parse.GetValue(Weight) ?? 1,
             parse.GetValue(Version),
             DateTimeOffset.UtcNow);
-        // The options are valid one by one; what remains are limits on the whole (metadata count, encoded size), and
-        // only --meta can take an instance past them.
+        // The options are valid one by one, the default id too; what remains are limits on the whole (metadata count,
+        // encoded size).
         if (InstanceValidation.Check(instance).FirstOrDefault() is { } problem)
             throw new UsageException(OptionParsing.Relabel("--meta", problem));
         return new Register(instance, parse.GetValue(Ttl));

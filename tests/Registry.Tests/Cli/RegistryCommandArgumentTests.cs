@@ -7,6 +7,8 @@ public sealed class RegistryCommandArgumentTests
 {
     private const string Register = "register --service user --address 127.0.0.1:8080";
     private const string Serve = "serve --service user --address 127.0.0.1:8080";
+    // 260 characters: over the 256 an id may have.
+    private const string LongHost = "hhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhh";
 
     [Theory]
     [InlineData("register --service user --address notanaddress", "registry: --address 'notanaddress': expected host:port with port 1-65535")]
@@ -18,6 +20,7 @@ public sealed class RegistryCommandArgumentTests
     [InlineData("register --service user", "registry: --address: missing; 'registry register' requires it")]
     [InlineData("register --service a/b --address 127.0.0.1:8080", "registry: --service 'a/b': expected 1-128 characters of letters, digits, '.', '_' or '-'")]
     [InlineData(Register + " --id a/b", "registry: --id 'a/b': expected 1-256 characters without '/' or control characters")]
+    [InlineData("register --service user --address " + LongHost + ":80", "registry: --address '" + LongHost + ":80': expected 1-256 characters without '/' or control characters, as the id it gives when --id is not")]
     [InlineData(Register + " --meta novalue", "registry: --meta 'novalue': expected KEY=VALUE with a non-empty KEY")]
     [InlineData(Register + " --meta =v", "registry: --meta '=v': expected KEY=VALUE with a non-empty KEY")]
     [InlineData(Register + " --meta a=1 --meta a=2", "registry: --meta 'a=2': key 'a' given twice")]
