@@ -137,6 +137,21 @@ public sealed class ServeCommandEndToEndTests(EtcdNode etcd, ITestOutputHelper o
         Assert.Empty(watch.Events);
     }
 
+    [Fact]
+    public async Task Serve_stopped_by_SIGTERM_while_its_host_starts_exits_0_and_leaves_nothing_registered()
+    {
+        var service = UserCalls.UniqueService("serve-early");
+        using var serve = RegistryProcess.Start(["serve", "--service", service, "--address", FreeAddress(), "--etcd", etcd.Endpoint], logLevel: "Debug");
+        // The first line comes from the actor system as the host starts, before Kestrel binds.
+        await serve.WaitForStderrAsync(_ => true);
+
+        serve.Terminate();
+
+        Assert.True(await serve.WaitForExitAsync() == 0, string.Join('\n', serve.Stderr));
+        using var client = etcd.CreateClient();
+        Assert.Empty(await client.ListAsync($"/services/{service}/"));
+    }
+
     private RegistryProcess Serve(string service, string address, params string[] more) =>
         RegistryProcess.Start(["serve", "--service", service, "--address", address, "--etcd", etcd.Endpoint, .. more]);
 
