@@ -54,10 +54,14 @@ internal sealed class RegistrationOptions
             parse.GetValue(Weight) ?? 1,
             parse.GetValue(Version),
             DateTimeOffset.UtcNow);
-        // The options are valid one by one, the default id too; what remains are limits on the whole (metadata count,
-        // encoded size).
+        // The options are valid one by one, the default id too; what remains are limits on the whole: the number of
+        // metadata entries, and the encoded size, to which every free-form option adds.
         if (InstanceValidation.Check(instance).FirstOrDefault() is { } problem)
-            throw new UsageException(OptionParsing.Relabel("--meta", problem));
+        {
+            throw new UsageException(problem.StartsWith("instance:", StringComparison.Ordinal)
+                ? $"{problem} (--address, --id, --version and --meta together)"
+                : OptionParsing.Relabel("--meta", problem));
+        }
         return new Register(instance, parse.GetValue(Ttl));
     }
 

@@ -82,16 +82,22 @@ public sealed class RegistryCommandArgumentTests
         Assert.Equal($"registry: --meta: {InstanceValidation.MaxMetadataEntries + 1} entries, at most {InstanceValidation.MaxMetadataEntries} allowed", stderr.TrimEnd('\n'));
     }
 
-    [Fact]
-    public async Task Metadata_too_large_as_a_whole_exits_2_naming_meta()
+    [Theory]
+    [InlineData("meta")]
+    [InlineData("version")]
+    public async Task An_instance_too_large_as_a_whole_exits_2_naming_the_options_that_add_to_its_size(string option)
     {
         var value = new string('x', InstanceValidation.MaxMetadataValueBytes);
-        var metadata = string.Join(' ', Enumerable.Range(0, 20).Select(i => $"--meta k{i}={value}"));
+        var large = option == "meta"
+            ? string.Join(' ', Enumerable.Range(0, 20).Select(i => $"--meta k{i}={value}"))
+            : $"--version {new string('v', InstanceValidation.MaxEncodedBytes)}";
 
-        var (code, _, stderr) = await RunAsync($"{Register} {metadata}");
+        var (code, _, stderr) = await RunAsync($"{Register} {large}");
 
         Assert.Equal(2, code);
-        Assert.Matches($@"^registry: --meta: encoded value is \d+ bytes, at most {InstanceValidation.MaxEncodedBytes} allowed$", stderr.TrimEnd('\n'));
+        Assert.Matches(
+            $@"^registry: instance: encoded value is \d+ bytes, at most {InstanceValidation.MaxEncodedBytes} allowed \(--address, --id, --version and --meta together\)$",
+            stderr.TrimEnd('\n'));
     }
 
     [Fact]
