@@ -71,6 +71,20 @@ internal sealed class CallCommand : Command
 
     private async Task<int> RunAsync(ParseResult parse, CancellationToken ct)
     {
+        try
+        {
+            return await CallAsync(parse, ct);
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+            // Stopped while the host or the client started, before any call.
+            _io.Warn("interrupted while waiting for an instance");
+            return RegistryCommand.Failed;
+        }
+    }
+
+    private async Task<int> CallAsync(ParseResult parse, CancellationToken ct)
+    {
         var settings = _common.Resolve(parse, _io);
         var service = parse.GetValue(_service)!;
         var duration = parse.GetValue(_duration) is { } seconds ? TimeSpan.FromSeconds(seconds) : (TimeSpan?)null;

@@ -34,6 +34,20 @@ internal sealed class ListCommand : Command
 
     private async Task<int> RunAsync(ParseResult parse, CancellationToken ct)
     {
+        try
+        {
+            return await ListAsync(parse, ct);
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+            // Stopped while the host started, before the watcher was asked.
+            _io.Warn("interrupted before etcd answered");
+            return RegistryCommand.Failed;
+        }
+    }
+
+    private async Task<int> ListAsync(ParseResult parse, CancellationToken ct)
+    {
         var settings = _common.Resolve(parse, _io);
         var service = parse.GetValue(_service);
         var prefix = service is null ? settings.Prefix : InstanceCodec.ServicePrefix(settings.Prefix, service);

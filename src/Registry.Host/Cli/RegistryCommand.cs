@@ -35,13 +35,15 @@ internal static class RegistryCommand
                 Output = stdout,
                 Error = stderr,
                 EnableDefaultExceptionHandler = false,
-                // The generic host's console lifetime owns SIGINT/SIGTERM: a stop must run CoordinatedShutdown to its end.
+                // Program turns SIGINT/SIGTERM into a cancellation of ct, and a running host's console lifetime stops it
+                // on them too: System.CommandLine must not handle them as well, or it would cut CoordinatedShutdown short.
                 ProcessTerminationTimeout = null,
             }, ct);
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
         {
-            // Stopped before the command had started its work: nothing to stop or clean up, as for a stop once running.
+            // Stopped while it started, before it could handle the stop itself: nothing to clean up. A clean stop, as
+            // register, watch and serve make once running; list, call and demo report an interruption themselves.
             return Ok;
         }
         catch (UsageException e)

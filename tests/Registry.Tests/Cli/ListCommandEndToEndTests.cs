@@ -95,4 +95,21 @@ public sealed class ListCommandEndToEndTests(EtcdNode etcd) : IClassFixture<Etcd
         Assert.Equal("registry: interrupted before etcd answered", list.Stderr[^1]);
         Assert.Empty(await list.ReadToEndAsync());
     }
+
+    [Theory]
+    [InlineData("list", "interrupted before etcd answered")]
+    [InlineData("call", "interrupted while waiting for an instance")]
+    public async Task A_command_whose_work_is_a_result_exits_1_when_SIGTERM_comes_while_its_host_starts(string command, string said)
+    {
+        string[] args = command == "call" ? ["call", "--service", "user"] : ["list"];
+        using var process = RegistryProcess.Start([.. args, "--etcd", CliTestData.UnreachableEndpoint()], logLevel: "Debug");
+        // The first line comes from the actor system as the host starts.
+        await process.WaitForStderrAsync(_ => true);
+
+        process.Terminate();
+
+        Assert.True(await process.WaitForExitAsync() == 1, string.Join('\n', process.Stderr));
+        Assert.Contains($"registry: {said}", process.Stderr);
+        Assert.Empty(await process.ReadToEndAsync());
+    }
 }
