@@ -20,7 +20,11 @@ internal sealed partial class LeaseActor
 
     private sealed record AcquireFailed(string Reason, long LeaseToReuse);
 
-    private sealed record Conflicted(long OtherLeaseId);
+    /// <summary>
+    /// The key is bound to <paramref name="OtherLeaseId"/>. <paramref name="OwnLeaseId"/> is the lease the attempt held
+    /// or granted (0 for none): it holds no key, and is revoked.
+    /// </summary>
+    private sealed record Conflicted(long OtherLeaseId, long OwnLeaseId);
 
     /// <summary>The lease the actor meant to keep using no longer exists in etcd.</summary>
     private sealed record LeaseGone(long LeaseId);

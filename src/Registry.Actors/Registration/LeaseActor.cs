@@ -75,7 +75,11 @@ internal sealed partial class LeaseActor : ReceiveActor, IWithTimers
             else _log.Debug("registration of {0} not made yet: {1}", _key, failed.Reason);
             Timers.StartSingleTimer(AcquireTimer, new Acquire(), _settings.Retry.Delay(_failures - 1));
         });
-        Receive<Conflicted>(c => OnConflict(c.OtherLeaseId));
+        Receive<Conflicted>(c =>
+        {
+            _lease = c.OwnLeaseId;
+            OnConflict(c.OtherLeaseId);
+        });
         Receive<LeaseGone>(gone =>
         {
             _busy = false;
@@ -110,12 +114,12 @@ internal sealed partial class LeaseActor : ReceiveActor, IWithTimers
                 var current = await _store.GetAsync(_key, ct);
                 if (current is not null)
                 {
-                    if (lease == 0 || current.LeaseId != lease) return new Conflicted(current.LeaseId);
+                    if (lease == 0 || current.LeaseId != lease) return new Conflicted(current.LeaseId, lease);
                     if (await _store.TimeToLiveAsync(lease, ct) < 0) return new LeaseGone(lease);
                     if (current.Value.AsSpan().SequenceEqual(value)) return new Acquired(lease, instance, "re-attached to its lease", GrantedAt: null);
                     var rewrite = await _store.PutAsync(_key, value, lease, PutCondition.BoundTo(lease), ct);
                     if (rewrite.Succeeded) return new Acquired(lease, instance, "value updated", GrantedAt: null);
-                    if (rewrite.Other is { } holder) return new Conflicted(holder.LeaseId);
+                    if (rewrite.Other is { } holder) return new Conflicted(holder.LeaseId, lease);
                     // The key vanished between the read and the write: it is written back below, as an absent key is.
                 }
                 else if (lease != 0 && await _store.TimeToLiveAsync(lease, ct) < 0) return new LeaseGone(lease);
@@ -138,7 +142,7 @@ internal sealed partial class LeaseActor : ReceiveActor, IWithTimers
                     { } mine when mine.LeaseId == lease => mine.Value.AsSpan().SequenceEqual(value)
                         ? new Acquired(lease, instance, "re-attached to its lease", grantedAt)
                         : new AcquireFailed("the key holds an earlier value written with this lease", lease),
-                    { } other => new Conflicted(other.LeaseId),
+                    { } other => new Conflicted(other.LeaseId, lease),
                     null => new AcquireFailed("the key changed during the write", lease),
                 };
             }
@@ -264,7 +268,7 @@ internal sealed partial class LeaseActor : ReceiveActor, IWithTimers
         // An operation in flight when deregistration began: revoke whatever lease it leaves.
         Receive<Acquired>(a => AfterInFlight(a.LeaseId));
         Receive<AcquireFailed>(f => AfterInFlight(f.LeaseToReuse));
-        Receive<Conflicted>(_ => AfterInFlight(_lease));
+        Receive<Conflicted>(c => AfterInFlight(c.OwnLeaseId));
         Receive<LeaseGone>(_ => AfterInFlight(0));
         Receive<Revoked>(r =>
         {

@@ -258,6 +258,27 @@ public sealed class RegistrationSimulationTests : Akka.TestKit.Xunit2.TestKit
     }
 
     [Fact]
+    public async Task A_lease_granted_for_a_write_back_that_meets_another_registration_is_revoked()
+    {
+        var registered = RegisterAndAwait(User());
+        var other = _etcd.Connect();
+        var theirs = (await other.GrantLeaseAsync(30, CancellationToken.None)).LeaseId;
+        _etcd.BeforeCall = async op =>
+        {
+            if (op != StoreOperation.Put) return;
+            _etcd.BeforeCall = null;
+            // Another registration writes the key between this one's read (absent) and its write.
+            await other.PutAsync(registered.Key, [1], theirs, PutCondition.Always, CancellationToken.None);
+        };
+
+        // The lease expires with its key: a new lease is granted and the key written back, only if still absent.
+        _etcd.ExpireLease(registered.LeaseId);
+
+        Assert.Contains(theirs.ToString("x"), ExpectEvent(RegistrationEventKind.Conflict).Detail);
+        AwaitAssert(() => Assert.Equal([theirs], _etcd.LiveLeases), Wait);
+    }
+
+    [Fact]
     public void A_newer_process_claiming_the_same_id_wins_and_the_older_stops_without_flapping()
     {
         var older = RegisterAndAwait(User());
