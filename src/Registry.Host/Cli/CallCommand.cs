@@ -66,21 +66,7 @@ internal sealed class CallCommand : Command
             if (result.GetResult(_count) is { IdentifierToken: not null } && result.GetResult(_duration) is { IdentifierToken: not null })
                 result.AddError("--count and --duration: give one or the other, not both");
         });
-        SetAction(RunAsync);
-    }
-
-    private async Task<int> RunAsync(ParseResult parse, CancellationToken ct)
-    {
-        try
-        {
-            return await CallAsync(parse, ct);
-        }
-        catch (OperationCanceledException) when (ct.IsCancellationRequested)
-        {
-            // Stopped while the host or the client started, before any call.
-            _io.Warn("interrupted while waiting for an instance");
-            return RegistryCommand.Failed;
-        }
+        SetAction((parse, ct) => RegistryCommand.FailWhenStoppedAsync(() => CallAsync(parse, ct), _io, "interrupted while waiting for an instance", ct));
     }
 
     private async Task<int> CallAsync(ParseResult parse, CancellationToken ct)

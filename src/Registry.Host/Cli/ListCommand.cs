@@ -29,21 +29,7 @@ internal sealed class ListCommand : Command
         _io = io;
         Add(_service);
         Add(_json);
-        SetAction(RunAsync);
-    }
-
-    private async Task<int> RunAsync(ParseResult parse, CancellationToken ct)
-    {
-        try
-        {
-            return await ListAsync(parse, ct);
-        }
-        catch (OperationCanceledException) when (ct.IsCancellationRequested)
-        {
-            // Stopped while the host started, before the watcher was asked.
-            _io.Warn("interrupted before etcd answered");
-            return RegistryCommand.Failed;
-        }
+        SetAction((parse, ct) => RegistryCommand.FailWhenStoppedAsync(() => ListAsync(parse, ct), _io, "interrupted before etcd answered", ct));
     }
 
     private async Task<int> ListAsync(ParseResult parse, CancellationToken ct)

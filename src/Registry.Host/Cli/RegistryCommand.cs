@@ -58,6 +58,23 @@ internal static class RegistryCommand
         }
     }
 
+    /// <summary>
+    /// Runs a command whose work is a result (<c>list</c>, <c>call</c>): stopped while it starts, before it can tell a
+    /// stop itself, it says <paramref name="interrupted"/> and fails, as when stopped later.
+    /// </summary>
+    public static async Task<int> FailWhenStoppedAsync(Func<Task<int>> run, CliIo io, string interrupted, CancellationToken ct)
+    {
+        try
+        {
+            return await run();
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+            io.Warn(interrupted);
+            return Failed;
+        }
+    }
+
     /// <summary>The command tree; each command is its own class in this folder.</summary>
     public static RootCommand Create(CliIo io)
     {
