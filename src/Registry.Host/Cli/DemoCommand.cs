@@ -14,23 +14,20 @@ internal sealed class DemoCommand : Command
     {
         _common = common;
         _io = io;
-        SetAction(async (parse, ct) =>
+        // Stopped before the tour's host started, it says "demo interrupted"; once it runs, the tour says so itself.
+        SetAction((parse, ct) => RegistryCommand.FailWhenStoppedAsync(() => TourAsync(parse, ct), _io, "demo interrupted", ct));
+    }
+
+    private async Task<int> TourAsync(ParseResult parse, CancellationToken ct)
+    {
+        try
         {
-            try
-            {
-                return await new DemoTour(_io, _common.Resolve(parse, _io).LogLevel).RunAsync(ct);
-            }
-            catch (Exception e) when (e is InvalidOperationException or TimeoutException)
-            {
-                _io.Warn($"demo failed: {e.Message}");
-                return RegistryCommand.Failed;
-            }
-            catch (OperationCanceledException) when (ct.IsCancellationRequested)
-            {
-                // Stopped before the tour's host started; once it runs, the tour says so itself. Either way: exit 1.
-                _io.Warn("demo interrupted");
-                return RegistryCommand.Failed;
-            }
-        });
+            return await new DemoTour(_io, _common.Resolve(parse, _io).LogLevel).RunAsync(ct);
+        }
+        catch (Exception e) when (e is InvalidOperationException or TimeoutException)
+        {
+            _io.Warn($"demo failed: {e.Message}");
+            return RegistryCommand.Failed;
+        }
     }
 }

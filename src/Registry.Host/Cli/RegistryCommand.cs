@@ -59,8 +59,8 @@ internal static class RegistryCommand
     }
 
     /// <summary>
-    /// Runs a command whose work is a result (<c>list</c>, <c>call</c>): stopped while it starts, before it can tell a
-    /// stop itself, it says <paramref name="interrupted"/> and fails, as when stopped later.
+    /// Runs a command whose work is a result (<c>list</c>, <c>call</c>, <c>demo</c>): stopped while it starts, before it
+    /// can tell a stop itself, it says <paramref name="interrupted"/> and fails, as when stopped later.
     /// </summary>
     public static async Task<int> FailWhenStoppedAsync(Func<Task<int>> run, CliIo io, string interrupted, CancellationToken ct)
     {
