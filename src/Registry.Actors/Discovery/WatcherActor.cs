@@ -32,6 +32,7 @@ internal sealed partial class WatcherActor : ReceiveActor, IWithTimers, IWithUnb
     private bool _stale;
     private long _revision;
     private int _generation;
+    private bool _created;
     private int _failures;
     private long _batches;
     private long _subscribes;
@@ -155,15 +156,15 @@ internal sealed partial class WatcherActor : ReceiveActor, IWithTimers, IWithUnb
         var previous = _members;
         _members = fresh.ToImmutable();
         _revision = listing.Revision;
-        ClearStale();
         if (!_listed)
         {
             _listed = true;
+            ClearStale();
             Emit(Snapshot());
         }
         else
         {
-            // A re-list after compaction or a long disconnect: report exactly the difference.
+            // A re-list after compaction or a long disconnect: report exactly the difference, then that it is live.
             foreach (var (key, old) in previous)
             {
                 if (!_members.ContainsKey(key)) Emit(new InstanceDown(old.Service, old, _revision));
@@ -173,6 +174,7 @@ internal sealed partial class WatcherActor : ReceiveActor, IWithTimers, IWithUnb
                 if (!previous.TryGetValue(key, out var old)) Emit(new InstanceUp(now.Service, now, _revision));
                 else if (old != now) Emit(new InstanceUpdated(now.Service, old, now, _revision));
             }
+            ClearStale();
         }
         OpenWatch();
     }
@@ -182,6 +184,7 @@ internal sealed partial class WatcherActor : ReceiveActor, IWithTimers, IWithUnb
         _watch?.Cancel();
         _watch = new CancellationTokenSource();
         var generation = _generation = Interlocked.Increment(ref _generations);
+        _created = false;
         var self = Self;
         var ct = _watch.Token;
         var from = _revision + 1;
@@ -203,11 +206,18 @@ internal sealed partial class WatcherActor : ReceiveActor, IWithTimers, IWithUnb
     private void ScheduleSilenceCheck() =>
         Timers.StartSingleTimer("silence", new CheckSilence(_generation, _batches), _settings.Discovery.SilenceTimeout);
 
+    /// <summary>
+    /// Applies a watch response. The first one only confirms the watch was created: etcd cancels a watch resumed below
+    /// its compaction after that, so the view is live again only with the next (events, or a progress notification).
+    /// </summary>
     private void OnBatch(WatchBatch batch)
     {
         _batches++;
-        _failures = 0;
         ScheduleSilenceCheck();
+        var created = !_created;
+        _created = true;
+        if (created && batch.Events.Count == 0) return;
+        _failures = 0;
         ClearStale();
         foreach (var change in batch.Events) Apply(change);
     }

@@ -65,17 +65,19 @@ internal sealed class DiscoveryUnderTest : IAsyncDisposable
     /// <summary>Applies events as they come until the view is flagged stale; fails after <paramref name="timeout"/>.</summary>
     public Task WaitForStaleAsync(TimeSpan timeout) => WaitUntilAsync(v => v.Stale, "flagged stale", timeout);
 
-    /// <summary>Applies events as they come until <paramref name="done"/> holds; fails naming <paramref name="what"/> after <paramref name="timeout"/>.</summary>
+    /// <summary>
+    /// Applies events one at a time until <paramref name="done"/> holds, leaving later events unapplied; fails naming
+    /// <paramref name="what"/> after <paramref name="timeout"/>.
+    /// </summary>
     public async Task WaitUntilAsync(Func<MembershipView, bool> done, string what, TimeSpan timeout)
     {
         using var cts = new CancellationTokenSource(timeout);
         try
         {
-            while (true)
+            while (!done(View))
             {
-                ApplyReceived();
-                if (done(View)) return;
-                await _events.Reader.WaitToReadAsync(cts.Token);
+                if (_events.Reader.TryRead(out var e)) View.Apply(e);
+                else await _events.Reader.WaitToReadAsync(cts.Token);
             }
         }
         catch (OperationCanceledException)

@@ -26,6 +26,32 @@ public sealed class WatcherChurnTests(EtcdNode etcd) : IClassFixture<EtcdNode>
         }
     }
 
+    [Fact]
+    public async Task A_view_stale_through_a_cut_that_compaction_outlived_is_live_again_only_once_it_holds_etcds_membership()
+    {
+        await using var proxy = new FaultProxy(etcd.ClientPort);
+        await using var watcher = new DiscoveryUnderTest([proxy.Endpoint], "compacted");
+        using var client = etcd.CreateClient();
+        const string prefix = "/services/compacted/";
+        await PutAsync(client, "10.0.0.1:80");
+        await PutAsync(client, "10.0.0.2:80");
+        await watcher.ConvergeAsync(client, prefix, TimeSpan.FromSeconds(10));
+
+        proxy.Hold();
+        await watcher.WaitForStaleAsync(TimeSpan.FromSeconds(15));
+        await client.DeleteAsync(prefix + "10.0.0.1:80");
+        await PutAsync(client, "10.0.0.3:80");
+        await client.CompactAsync();
+        proxy.Heal();
+
+        // etcd confirms the resumed watch before it cancels it for the compaction: live again only after the re-list.
+        await watcher.WaitUntilAsync(v => !v.Stale, "live again", TimeSpan.FromSeconds(15));
+        Assert.Equal(await DiscoveryUnderTest.EtcdViewAsync(client, prefix), watcher.View.ToSorted());
+    }
+
+    private static Task PutAsync(EtcdTestClient client, string address) => client.PutAsync("/services/compacted/" + address,
+        System.Text.Encoding.UTF8.GetString(InstanceCodec.Encode(ServiceInstance.Create("compacted", address) with { RegisteredAt = DateTimeOffset.UnixEpoch })));
+
     private async Task ChurnAsync(Random random)
     {
         await using var proxy = new FaultProxy(etcd.ClientPort);

@@ -305,6 +305,11 @@ internal sealed class FakeRegistryStore : IRegistryStore
                 {
                     return batch;
                 }
+                if (_fault != CallFault.Hang && watch.Cancellation is { } cancelled)
+                {
+                    _etcd.Watches.Remove(watch);
+                    throw cancelled;
+                }
                 changed = _etcd.Changed;
             }
             if (ProgressInterval is not { } every)
@@ -464,17 +469,19 @@ internal sealed class FakeRegistryStore : IRegistryStore
         public Subscription OpenWatch(FakeRegistryStore owner, string prefix, long startRevision)
         {
             ArgumentOutOfRangeException.ThrowIfLessThan(startRevision, 1);
-            // etcd cancels a watcher that starts below the compact revision and still serves the compact revision
-            // itself: server/storage/mvcc/watcher_group.go chooseAll, `if w.minRev < compactRev`; since etcd PR
-            // #18274 even a deletion at that revision is kept for it.
-            if (startRevision < CompactRevision)
-            {
-                throw new RevisionCompactedException(CompactRevision);
-            }
             var watch = new Subscription(owner, prefix, startRevision);
             // etcd answers a watch creation first with an empty "created" response, which EtcdStore passes on as
             // an empty batch: proof the stream is open.
             watch.Pending.Enqueue(new WatchBatch(Revision, []));
+            // It cancels a watcher that starts below the compact revision only after that, when it first tries to
+            // catch it up, and still serves the compact revision itself: server/storage/mvcc/watcher_group.go
+            // chooseAll, `if w.minRev < compactRev`; since etcd PR #18274 even a deletion at that revision is kept.
+            if (startRevision < CompactRevision)
+            {
+                watch.Cancel(new RevisionCompactedException(CompactRevision));
+                Watches.Add(watch);
+                return watch;
+            }
             // History goes out in one response that reports the current revision, as etcd's syncWatchers sends it.
             List<WatchEvent> replay = [.. _history.Where(watch.Wants).Select(WithReadablePrevious)];
             if (replay.Count > 0)
@@ -503,7 +510,7 @@ internal sealed class FakeRegistryStore : IRegistryStore
 
         public void NotifyProgress()
         {
-            foreach (var watch in Watches)
+            foreach (var watch in Watches.Where(w => w.Cancellation is null))
             {
                 watch.Pending.Enqueue(new WatchBatch(Revision, []));
             }
@@ -600,13 +607,18 @@ internal sealed class FakeRegistryStore : IRegistryStore
 
         public bool Ended { get; private set; }
 
+        /// <summary>Set when etcd cancels the watch once its queued responses are delivered.</summary>
+        public Exception? Cancellation { get; private set; }
+
         public Exception? Failure { get; private set; }
 
         public bool Wants(WatchEvent e) =>
-            e.Current.ModRevision >= startRevision && e.Current.Key.StartsWith(prefix, StringComparison.Ordinal);
+            Cancellation is null && e.Current.ModRevision >= startRevision && e.Current.Key.StartsWith(prefix, StringComparison.Ordinal);
 
         public bool HasPendingBefore(long revision) =>
             Pending.Any(b => b.Events.Any(e => e.Current.ModRevision < revision));
+
+        public void Cancel(Exception reason) => Cancellation = reason;
 
         public void End(Exception? failure)
         {
