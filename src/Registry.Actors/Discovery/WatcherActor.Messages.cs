@@ -2,9 +2,10 @@ namespace Registry.Discovery;
 
 internal sealed partial class WatcherActor
 {
-    private sealed record List;
+    /// <summary>Lists the prefix; <paramref name="AcceptOlder"/> when etcd may have gone back to an older revision.</summary>
+    private sealed record List(bool AcceptOlder = false);
 
-    private sealed record Listed(Etcd.Listing Listing);
+    private sealed record Listed(Etcd.Listing Listing, bool AcceptOlder);
 
     private sealed record ListFailed(string Reason);
 

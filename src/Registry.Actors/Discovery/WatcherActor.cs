@@ -99,8 +99,8 @@ internal sealed partial class WatcherActor : ReceiveActor, IWithTimers, IWithUnb
         });
         Receive<UnsubscribeMembership>(_ => Unsubscribe(Sender));
         Receive<Terminated>(t => Unsubscribe(t.ActorRef));
-        Receive<List>(_ => _store.ListAsync(_prefix, CancellationToken.None).PipeTo(Self, success: l => new Listed(l), failure: e => new ListFailed(EtcdErrors.Describe(e))));
-        Receive<Listed>(l => OnListed(l.Listing));
+        Receive<List>(list => _store.ListAsync(_prefix, CancellationToken.None).PipeTo(Self, success: l => new Listed(l, list.AcceptOlder), failure: e => new ListFailed(EtcdErrors.Describe(e))));
+        Receive<Listed>(l => OnListed(l.Listing, l.AcceptOlder));
         Receive<ListFailed>(f =>
         {
             if (_failures == 0 && !_listed) _log.Info("cannot list {0} yet, retrying until etcd answers: {1}", _prefix, f.Reason);
@@ -137,10 +137,15 @@ internal sealed partial class WatcherActor : ReceiveActor, IWithTimers, IWithUnb
 
     private MembershipSnapshot Snapshot() => new(_service, [.. _members.Values], _revision, _stale);
 
-    private void OnListed(Listing listing)
+    private void OnListed(Listing listing, bool acceptOlder)
     {
-        // A listing older than the view (the reply to a previous incarnation's request) would roll it back.
-        if (_listed && listing.Revision < _revision) return;
+        if (_listed && listing.Revision < _revision)
+        {
+            // A listing older than the view (the reply to a previous incarnation's request) would roll it back, unless
+            // etcd itself went back: a linearizable listing is never behind a revision the cluster committed.
+            if (!acceptOlder) return;
+            _log.Warning("etcd's revision went back from {0} to {1} (its data lost or restored from a backup); reporting the difference for {2}", _revision, listing.Revision, _prefix);
+        }
         _failures = 0;
         if (_warnedAt.Count > 0)
         {
@@ -216,6 +221,16 @@ internal sealed partial class WatcherActor : ReceiveActor, IWithTimers, IWithUnb
         ScheduleSilenceCheck();
         var created = !_created;
         _created = true;
+        if (created && batch.Revision < _revision)
+        {
+            // A member a little behind, or etcd restarted with its data lost or restored: the watch, resumed in its
+            // future, would miss every change until etcd's revision passed ours. A linearizable listing tells them apart.
+            _log.Info("etcd answered the watch of {0} at revision {1}, behind the view's {2}; re-listing", _prefix, batch.Revision, _revision);
+            _watch?.Cancel();
+            _generation = Interlocked.Increment(ref _generations);
+            Self.Tell(new List(AcceptOlder: true));
+            return;
+        }
         if (created && batch.Events.Count == 0) return;
         _failures = 0;
         ClearStale();

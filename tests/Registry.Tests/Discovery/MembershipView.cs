@@ -20,9 +20,12 @@ internal sealed class MembershipView
 
     public static string KeyOf(ServiceInstance instance) => $"{instance.Service}/{instance.Id}";
 
+    /// <summary>Set when etcd is made to lose its data: its revisions start again from 1.</summary>
+    public bool RevisionsMayGoBack { get; set; }
+
     public void Apply(MembershipEvent e)
     {
-        Assert.True(e.Revision >= Revision, $"revision went back from {Revision} to {e.Revision} with {e}");
+        Assert.True(RevisionsMayGoBack || e.Revision >= Revision, $"revision went back from {Revision} to {e.Revision} with {e}");
         Revision = e.Revision;
         switch (e)
         {

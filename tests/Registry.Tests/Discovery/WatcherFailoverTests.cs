@@ -2,7 +2,10 @@ using Registry.Tests.Infrastructure;
 
 namespace Registry.Tests.Discovery;
 
-/// <summary>The watcher on a 3-member cluster: an exact view through a leader kill and through a lost quorum.</summary>
+/// <summary>
+/// The watcher through etcd failures: a leader kill and a lost quorum on a 3-member cluster, a member that comes back
+/// with its data lost.
+/// </summary>
 public sealed class WatcherFailoverTests
 {
     private const string Prefix = "/services/user/";
@@ -26,6 +29,34 @@ public sealed class WatcherFailoverTests
         await survivors.DeleteAsync($"{Prefix}10.0.0.1:80");
 
         await watcher.ConvergeAsync(survivors, Prefix, TimeSpan.FromSeconds(15));
+        Assert.Equal(1, watcher.View.Snapshots);
+    }
+
+    [Fact]
+    public async Task After_etcd_comes_back_with_its_data_lost_the_view_follows_its_lower_revisions()
+    {
+        await using var etcd = await EtcdNode.StartNewAsync();
+        await using var watcher = new DiscoveryUnderTest([etcd.Endpoint]);
+        using (var client = etcd.CreateClient())
+        {
+            await client.PutAsync($"{Prefix}10.0.0.1:80", Value(1));
+            for (var i = 0; i < 20; i++) await client.PutAsync($"/other/{i}", "x");
+            await client.PutAsync($"{Prefix}10.0.0.2:80", Value(2));
+            await watcher.ConvergeAsync(client, Prefix, TimeSpan.FromSeconds(10));
+        }
+
+        // As a member without a volume, or restored from an older backup: revision 1 again.
+        await etcd.StopAsync();
+        TestDirectories.Delete(etcd.DataDir);
+        watcher.View.RevisionsMayGoBack = true;
+        await etcd.RestartAsync();
+        using var fresh = etcd.CreateClient();
+        await fresh.PutAsync($"{Prefix}10.0.0.3:80", Value(3));
+
+        // The watch resumed at the old revision + 1, in the new etcd's future, would see nothing until etcd passed it.
+        await watcher.ConvergeAsync(fresh, Prefix, TimeSpan.FromSeconds(20));
+        await fresh.PutAsync($"{Prefix}10.0.0.4:80", Value(4));
+        await watcher.ConvergeAsync(fresh, Prefix, TimeSpan.FromSeconds(10));
         Assert.Equal(1, watcher.View.Snapshots);
     }
 

@@ -186,6 +186,29 @@ public sealed class WatcherSimulationTests : Akka.TestKit.Xunit2.TestKit
     };
 
     [Fact]
+    public async Task After_etcd_lost_its_data_the_watcher_reports_the_difference_at_the_lower_revision_and_follows_it()
+    {
+        await PutAsync(User(1));
+        await PutAsync(User(2));
+        var view = new MembershipView();
+        view.Apply(Subscribe());
+
+        view.RevisionsMayGoBack = true;
+        _etcd.LoseData();
+        var revision = await PutAsync(User(3));
+        var events = new List<MembershipEvent>();
+        do events.Add(ExpectMsg<MembershipEvent>(Wait));
+        while (events[^1] is not MembershipStale { Stale: false });
+        foreach (var e in events) view.Apply(e);
+        Assert.Equal(["down 10.0.0.1:80", "down 10.0.0.2:80", "up 10.0.0.3:80"], events.Where(e => e is not MembershipStale).Select(Describe).Order());
+        Assert.Equal(revision, events[^1].Revision);
+
+        await PutAsync(User(4));
+        view.Apply(ExpectMsg<InstanceUp>(Wait));
+        Assert.Equal(await EtcdViewAsync(), view.ToSorted());
+    }
+
+    [Fact]
     public async Task A_value_warned_about_is_forgotten_once_replaced_by_an_instance_or_gone_unseen()
     {
         var watcher = ActorOfAsTestActorRef<WatcherActor>(WatcherActor.Props("user", _etcd, _settings), CreateTestProbe());

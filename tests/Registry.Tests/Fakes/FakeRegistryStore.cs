@@ -247,6 +247,18 @@ internal sealed class FakeRegistryStore : IRegistryStore
         }
     }
 
+    /// <summary>
+    /// etcd restarted with its data lost (no volume) or restored from an older backup: no key, no lease, no history,
+    /// revision 1 again; every open watch, of every connection, breaks.
+    /// </summary>
+    public void LoseData()
+    {
+        lock (_etcd.Gate)
+        {
+            _etcd.LoseData();
+        }
+    }
+
     /// <summary>Every open watch, of every connection, reports the current revision in an empty batch.</summary>
     public void NotifyProgress()
     {
@@ -505,6 +517,20 @@ internal sealed class FakeRegistryStore : IRegistryStore
             {
                 End(watch, new RevisionCompactedException(revision));
             }
+            Pulse();
+        }
+
+        public void LoseData()
+        {
+            foreach (var watch in Watches.ToList())
+            {
+                End(watch, new StoreUnavailableException("etcd restarted (simulated)"));
+            }
+            _keys.Clear();
+            _leases.Clear();
+            _history.Clear();
+            Revision = 1;
+            CompactRevision = 0;
             Pulse();
         }
 
