@@ -18,10 +18,10 @@ internal sealed partial class WatcherActor
     private sealed record CheckSilence(int Generation, long BatchesSeen);
 
     /// <summary>
-    /// Sent to itself before a restart, so the new incarnation keeps serving the same subscribers and counting
-    /// subscriptions from where the last one stopped.
+    /// Sent to itself before a restart, so the new incarnation keeps serving the same subscribers, counting
+    /// subscriptions from where the last one stopped and reporting from the revision their view is at.
     /// </summary>
-    private sealed record RestoreSubscribers(IReadOnlyCollection<Akka.Actor.IActorRef> Subscribers, long Subscribes);
+    private sealed record RestoreSubscribers(IReadOnlyCollection<Akka.Actor.IActorRef> Subscribers, long Subscribes, long Revision);
 
     /// <summary>To the DiscoverySupervisor: no subscriber is left, after <paramref name="Subscribes"/> subscriptions in all.</summary>
     internal sealed record Idle(string Service, long Subscribes);

@@ -30,6 +30,7 @@ internal sealed partial class WatcherActor : ReceiveActor, IWithTimers, IWithUnb
     private CancellationTokenSource? _watch;
     private bool _listed;
     private bool _stale;
+    private string? _staleReason;
     private long _revision;
     private int _generation;
     private bool _created;
@@ -61,7 +62,7 @@ internal sealed partial class WatcherActor : ReceiveActor, IWithTimers, IWithUnb
 
     protected override void PreRestart(Exception reason, object message)
     {
-        Self.Tell(new RestoreSubscribers(_subscribers.ToList(), _subscribes));
+        Self.Tell(new RestoreSubscribers(_subscribers.ToList(), _subscribes, _revision));
         base.PreRestart(reason, message);
     }
 
@@ -82,6 +83,8 @@ internal sealed partial class WatcherActor : ReceiveActor, IWithTimers, IWithUnb
         Receive<RestoreSubscribers>(r =>
         {
             _subscribes = r.Subscribes;
+            // Until the new listing, a stale flag reports the revision the subscribers' view is at, not 0.
+            _revision = r.Revision;
             foreach (var subscriber in r.Subscribers) Subscribe(subscriber);
             Become(Watching);
             Stash.UnstashAll();
@@ -118,11 +121,15 @@ internal sealed partial class WatcherActor : ReceiveActor, IWithTimers, IWithUnb
         });
     }
 
+    /// <summary>
+    /// Adds a subscriber, which gets the snapshot (again, when it was subscribed already) or, before the first
+    /// listing while etcd cannot be read, that the view is stale.
+    /// </summary>
     private void Subscribe(IActorRef subscriber)
     {
-        if (!_subscribers.Add(subscriber)) return;
-        Context.Watch(subscriber);
+        if (_subscribers.Add(subscriber)) Context.Watch(subscriber);
         if (_listed) subscriber.Tell(Snapshot());
+        else if (_stale) subscriber.Tell(new MembershipStale(_service, true, _staleReason, _revision));
     }
 
     private void Unsubscribe(IActorRef subscriber)
@@ -290,6 +297,7 @@ internal sealed partial class WatcherActor : ReceiveActor, IWithTimers, IWithUnb
     {
         if (_stale) return;
         _stale = true;
+        _staleReason = reason;
         if (_listed) _log.Warning("view of {0} is stale, keeping the last {1} instances: {2}", _prefix, _members.Count, reason);
         Emit(new MembershipStale(_service, true, reason, _revision));
     }
@@ -298,6 +306,7 @@ internal sealed partial class WatcherActor : ReceiveActor, IWithTimers, IWithUnb
     {
         if (!_stale) return;
         _stale = false;
+        _staleReason = null;
         _log.Info("view of {0} is live again at revision {1}", _prefix, _revision);
         Emit(new MembershipStale(_service, false, null, _revision));
     }

@@ -314,6 +314,57 @@ public sealed class WatcherSimulationTests : Akka.TestKit.Xunit2.TestKit
     }
 
     [Fact]
+    public async Task A_watcher_restarted_while_etcd_is_down_reports_stale_at_the_subscribers_revision_then_a_snapshot()
+    {
+        await PutAsync(User(1));
+        var view = new MembershipView();
+        view.Apply(Subscribe());
+        await PutAsync(User(2));
+        view.Apply(ExpectMsg<InstanceUp>(Wait));
+        _etcd.MakeUnavailable();
+        view.Apply(FishForMessage<MembershipStale>(s => s.Stale, Wait));
+        var watcher = await Sys.ActorSelection(_discovery.Path / "service-user").ResolveOne(Wait);
+
+        watcher.Tell(Kill.Instance);
+        // The new incarnation's listing fails too: its stale flag must not take the view back to revision 0.
+        view.Apply(ExpectMsg<MembershipStale>(Wait));
+        _etcd.Heal();
+
+        view.Apply(FishForMessage<MembershipEvent>(e => e is MembershipSnapshot, Wait));
+        Assert.False(view.Stale);
+        Assert.Equal(await EtcdViewAsync(), view.ToSorted());
+    }
+
+    [Fact]
+    public async Task Subscribing_again_gives_a_fresh_snapshot_and_no_event_twice()
+    {
+        await PutAsync(User(1));
+        Subscribe();
+        var again = Subscribe();
+        Assert.Equal<ServiceInstance>([User(1)], again.Instances);
+
+        await PutAsync(User(2));
+        await PutAsync(User(3));
+        Assert.Equal(User(2), ExpectMsg<InstanceUp>(Wait).Instance);
+        Assert.Equal(User(3), ExpectMsg<InstanceUp>(Wait).Instance);
+    }
+
+    [Fact]
+    public void A_subscriber_joining_before_the_first_listing_while_etcd_is_down_is_told_the_view_is_stale()
+    {
+        _etcd.MakeUnavailable();
+        _discovery.Tell(new SubscribeMembership("user"), TestActor);
+        FishForMessage<MembershipStale>(s => s.Stale, Wait);
+
+        var late = CreateTestProbe();
+        _discovery.Tell(new SubscribeMembership("user"), late);
+        Assert.True(late.ExpectMsg<MembershipStale>(Wait).Stale);
+
+        _etcd.Heal();
+        late.FishForMessage<MembershipEvent>(e => e is MembershipSnapshot, Wait);
+    }
+
+    [Fact]
     public async Task Watching_every_service_reports_each_instance_with_its_service()
     {
         await PutAsync(User(1));
