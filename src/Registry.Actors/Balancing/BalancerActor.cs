@@ -72,7 +72,11 @@ internal sealed class BalancerActor : ReceiveActor
             ApplySnapshot(s);
             Become(Following);
         });
-        Receive<MembershipStale>(s => { _stale = s.Stale; });
+        Receive<MembershipStale>(s =>
+        {
+            _stale = s.Stale;
+            _balancer.SetStale(s.Stale);
+        });
         Receive<MembershipEvent>(e => _log.Debug("'{0}': {1} before the first snapshot ignored", _service, e.GetType().Name));
         Common();
     }

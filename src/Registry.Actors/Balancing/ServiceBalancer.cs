@@ -217,7 +217,7 @@ public sealed class ServiceBalancer
         }
         var reviewAt = ejected == 0 ? long.MaxValue : states.Where(s => s.EjectedUntil != 0).Min(s => s.EjectedUntil);
         string? reason = null;
-        if (!known) reason = $"the membership of '{Service}' is not known yet";
+        if (!known) reason = $"the membership of '{Service}' is not known yet" + (stale ? ": etcd is unreachable" : "");
         else if (states.Length == 0) reason = $"no instance of '{Service}' is registered" + (stale ? " (last known membership; etcd is unreachable)" : "");
         else if (eligible.Length == 0) reason = $"every instance of '{Service}' is ejected";
         return new View(states, [..states.Select(s => s.Instance)], new AvailableInstances(Service, eligible, _total), reviewAt, known, stale, reason);

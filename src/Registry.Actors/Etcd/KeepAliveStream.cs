@@ -189,7 +189,7 @@ internal sealed class KeepAliveStream : IAsyncDisposable
             }
         }
         var timeout = $"{_settings.CallTimeout.TotalMilliseconds:0} ms";
-        if (stuck is not null) Break(stuck, new TimeoutException($"no keep-alive response within {timeout}; the stream is stuck"));
+        if (stuck is not null) Break(stuck, new TimeoutException($"no keep-alive response within {timeout}: etcd unreachable, or the stream stuck"));
         if (expired is null) return;
         foreach (var waiter in expired) waiter.TrySetException(new TimeoutException($"keep-alive of lease {waiter.LeaseId:x} timed out after {timeout}"));
     }

@@ -63,6 +63,21 @@ public sealed class BalancerActorTests : Akka.TestKit.Xunit2.TestKit
     }
 
     [Fact]
+    public void Before_the_snapshot_while_etcd_is_unreachable_picks_say_so()
+    {
+        var balancer = Start();
+        var hot = HotPath(balancer);
+
+        Send(balancer, new MembershipStale("user", true, "listing failed: etcd unavailable", 0));
+
+        Assert.Equal("the membership of 'user' is not known yet: etcd is unreachable", ExpectNoInstance(balancer).Reason);
+        Assert.True(hot.IsStale);
+        Send(balancer, Snapshot(Members("a")));
+        Assert.Equal(["a"], PickIds(balancer, 1));
+        Assert.False(hot.IsStale);
+    }
+
+    [Fact]
     public void An_empty_membership_is_answered_with_a_clear_reason()
     {
         var balancer = Start();
