@@ -63,8 +63,9 @@ internal sealed class ServeCommand : Command
         {
             await server.StartAsync(ct);
         }
-        catch (IOException e)
+        catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException)
         {
+            // A taken port (IOException) or an address of no interface here (SocketException).
             _io.Warn($"--address {instance.Address}: cannot listen: {e.Message}");
             return RegistryCommand.Failed;
         }

@@ -115,12 +115,15 @@ public sealed class ServeCommandEndToEndTests(EtcdNode etcd, ITestOutputHelper o
         Assert.Equal(0, await newer.WaitForExitAsync());
     }
 
-    [Fact]
-    public async Task Serve_on_a_taken_port_exits_1_naming_the_address_and_registers_nothing()
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task Serve_on_an_address_it_cannot_listen_on_exits_1_naming_the_address_and_registers_nothing(bool takenPort)
     {
         using var taken = new TcpListener(IPAddress.Loopback, 0);
         taken.Start();
-        var address = $"127.0.0.1:{((IPEndPoint)taken.LocalEndpoint).Port}";
+        // A taken port, or an IP address of no interface here (TEST-NET-1, RFC 5737).
+        var address = takenPort ? $"127.0.0.1:{((IPEndPoint)taken.LocalEndpoint).Port}" : "192.0.2.1:8080";
         var service = UserCalls.UniqueService("serve-taken");
         using var client = etcd.CreateClient();
         await using var watch = await client.WatchPrefixAsync($"/services/{service}/");
