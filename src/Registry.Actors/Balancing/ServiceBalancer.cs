@@ -67,8 +67,37 @@ public sealed class ServiceBalancer
     public BalancedCall Pick(string? key = null)
     {
         var available = Current().Available;
+        return available.Count == 0 ? default : Begin(available, _policy.Pick(available, key));
+    }
+
+    /// <summary>
+    /// Picks an instance for the retry of a call that has tried the instances <paramref name="tried"/> (ids): the
+    /// policy's choice when it was not tried, else the next available instance after it (in id order) that was not.
+    /// When every available instance was tried, returns the policy's choice and <paramref name="untried"/> false.
+    /// </summary>
+    /// <remarks>
+    /// A policy may keep choosing an instance that failed while it stays in (the ejected share is full): the key's
+    /// instance with <c>hash</c>, the one without calls in flight with <c>p2c</c> (its calls fail fast). A retry must
+    /// reach another instance all the same, so the scan does not depend on asking the policy again.
+    /// </remarks>
+    internal BalancedCall PickUntried(string? key, ReadOnlySpan<string> tried, out bool untried)
+    {
+        untried = true;
+        var available = Current().Available;
         if (available.Count == 0) return default;
-        var index = _policy.Pick(available, key);
+        var chosen = _policy.Pick(available, key);
+        for (var index = chosen; ;)
+        {
+            if (!tried.Contains(available[index].Id)) return Begin(available, index);
+            index = index + 1 == available.Count ? 0 : index + 1;
+            if (index != chosen) continue;
+            untried = false;
+            return Begin(available, chosen);
+        }
+    }
+
+    private static BalancedCall Begin(AvailableInstances available, int index)
+    {
         var state = available.States[index];
         state.Begin();
         return new BalancedCall(available[index], state);

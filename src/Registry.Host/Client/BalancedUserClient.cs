@@ -50,15 +50,17 @@ internal sealed class BalancedUserClient : IAsyncDisposable
         var started = Stopwatch.GetTimestamp();
         var key = id.ToString(CultureInfo.InvariantCulture);
         var request = new GetUserInfoRequest { Id = id };
-        string? tried = null;
-        List<string>? triedMore = null;
+        // Ids of the instances this call tried, allocated at its first failure: the first attempt allocates nothing here.
+        string[]? tried = null;
+        var triedCount = 0;
         var error = "no attempt was made";
         var attempts = 0;
         while (attempts < _settings.MaxAttempts)
         {
             var remaining = _settings.Budget - Stopwatch.GetElapsedTime(started);
             if (remaining <= TimeSpan.Zero) break;
-            var call = PickUntried(key, tried, triedMore, out var fresh);
+            var fresh = true;
+            var call = tried is null ? _balancer.Pick(key) : _balancer.PickUntried(key, tried.AsSpan(0, triedCount), out fresh);
             if (!call.HasInstance || !fresh)
             {
                 // Nothing (new) to try right now: pause while membership and ejections catch up; the pause spends no attempt.
@@ -68,7 +70,7 @@ internal sealed class BalancedUserClient : IAsyncDisposable
                 await Task.Delay(Pause, ct);
                 // After the pause an instance tried before is fair game again (it may be the only one).
                 if (fresh) continue;
-                call = _balancer.Pick(key);
+                call = _balancer.PickUntried(key, tried.AsSpan(0, triedCount), out _);
                 if (!call.HasInstance) continue;
             }
 
@@ -115,34 +117,11 @@ internal sealed class BalancedUserClient : IAsyncDisposable
                 return new CallOutcome(false, null, attempts, Stopwatch.GetElapsedTime(started).TotalMilliseconds, $"{instance.Id}: {Describe(e)}");
             }
 
-            if (tried is null) tried = instance.Id;
-            else (triedMore ??= []).Add(instance.Id);
+            // At most one id per attempt: the array holds them all.
+            (tried ??= new string[_settings.MaxAttempts])[triedCount++] = instance.Id;
         }
         return new CallOutcome(false, null, attempts, Stopwatch.GetElapsedTime(started).TotalMilliseconds,
             $"{error} (after {attempts} attempt(s) in {Stopwatch.GetElapsedTime(started).TotalMilliseconds:0} ms)");
-    }
-
-    /// <summary>
-    /// Picks an instance not tried yet for this call when there is one: a retry goes to another instance even when
-    /// the policy would choose the same again (the failed instance may stay in when the ejected share is full).
-    /// </summary>
-    private BalancedCall PickUntried(string key, string? tried, List<string>? triedMore, out bool fresh)
-    {
-        var call = _balancer.Pick(key);
-        fresh = true;
-        if (tried is null || !call.HasInstance) return call;
-        // Every available instance once, then a few random ones: policies that keep choosing the same (hash) fall back to chance.
-        var candidates = _balancer.Available.Count + 2;
-        for (var i = 0; i < candidates; i++)
-        {
-            var id = call.Instance!.Id;
-            if (id != tried && (triedMore is null || !triedMore.Contains(id))) return call;
-            call.Release();
-            call = _balancer.Pick(i < candidates - 2 ? key : null);
-            if (!call.HasInstance) return call;
-        }
-        fresh = false;
-        return call;
     }
 
     /// <summary>

@@ -21,6 +21,32 @@ public sealed class HotPathAllocationTests
         Assert.Equal(0, allocated);
     }
 
+    [Theory]
+    [MemberData(nameof(Policies))]
+    public void Picking_a_retry_allocates_nothing(string policy)
+    {
+        var balancer = Balancers.Create(policy, Enumerable.Range(0, 8).Select(i => Balancers.Instance($"node-{i}", weight: i + 1)));
+        var keys = Enumerable.Range(0, 64).Select(i => $"user-{i}").ToArray();
+        string[] tried = ["node-0", "node-3"];
+        RunRetries(balancer, keys, tried, 10_000);
+
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        RunRetries(balancer, keys, tried, 100_000);
+        var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+
+        Assert.Equal(0, allocated);
+    }
+
+    private static void RunRetries(ServiceBalancer balancer, string[] keys, string[] tried, int picks)
+    {
+        for (var i = 0; i < picks; i++)
+        {
+            var call = balancer.PickUntried(keys[i & 63], tried, out var untried);
+            if (!untried) throw new InvalidOperationException("no untried instance");
+            call.Release();
+        }
+    }
+
     private static void Run(ServiceBalancer balancer, string[] keys, int picks)
     {
         for (var i = 0; i < picks; i++)

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using Registry.Balancing;
 using Registry.Host.Client;
 using Registry.Tests.Infrastructure;
 using Registry.Tests.Registration;
@@ -57,6 +58,29 @@ public sealed class ClientPathTests(EtcdNode etcd) : IClassFixture<EtcdNode>
 
         Assert.Equal(0, summary.Failures);
         Assert.True(fixture.Retried > 0, "no call needed a retry: the kill was not exercised");
+    }
+
+    public static TheoryData<string> Policies => [.. LoadBalancingPolicies.Names];
+
+    [Theory]
+    [MemberData(nameof(Policies))]
+    public async Task A_retry_goes_to_an_instance_not_tried_yet_when_failing_ones_stay_in(string policy)
+    {
+        // Two of three registered addresses refuse connections: with at most half ejected, one of them always stays
+        // in, and only a retry that skips what it tried reaches the healthy instance within three attempts.
+        var service = $"user{Guid.NewGuid():N}"[..12];
+        await using var good = await UserServer.StartNewAsync([etcd.Endpoint], service);
+        await using var process = new RegistryUnderTest([etcd.Endpoint], ttlSeconds: 30);
+        foreach (var port in FreePorts.Take(2)) await process.RegisterAsync(ServiceInstance.Create(service, $"127.0.0.1:{port}"));
+        await using var client = await BalancedUserClient.CreateAsync(process.System, service, policy, UserCallSettings.Default);
+        await Eventually.UntilAsync(() => client.Balancer.Available.Count == 3, "the balancer to see three instances");
+        var failures = new ConcurrentQueue<string>();
+
+        var summary = await CallLoad.RunAsync(client, count: 400, duration: null, Concurrency,
+            (id, outcome) => { if (!outcome.Succeeded) failures.Enqueue($"call {id}: {outcome.Error}"); });
+
+        Assert.True(summary.Failures == 0, $"{summary.Failures} of 400 call(s) failed, e.g. {string.Join("; ", failures.Take(3))}");
+        Assert.Equal(400, summary.ByInstance.GetValueOrDefault(good.Id));
     }
 
     /// <summary>Three registered servers, a client process calling them continuously, and what the calls did so far.</summary>
