@@ -1,4 +1,6 @@
 using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
 using System.Text.RegularExpressions;
 
 namespace Registry;
@@ -36,7 +38,29 @@ public static partial class InstanceValidation
             ? null
             : $"id '{id}': expected 1-256 characters without '/' or control characters";
 
-    /// <summary>Returns null when <paramref name="address"/> is host:port with port 1–65535, else what is wrong.</summary>
+    // Four decimal numbers 0-255 without leading zeros: a URI reads "1.2.3", "010.0.0.1" or "0x7f.0.0.1" as other addresses.
+    [GeneratedRegex(@"^((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\z")]
+    private static partial Regex DottedIPv4();
+
+    // Labels of 1-63 ASCII letters, digits, '-' or '_', starting and ending with a letter or digit (a URI reads a name
+    // with a label like "_a" as no DNS name, and fails on some: "1._a"); no empty label, no trailing dot.
+    [GeneratedRegex(@"^[A-Za-z0-9]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?)*\z")]
+    private static partial Regex DnsName();
+
+    // A last label a URI takes for a number, making the whole name an IPv4 address ("1.0x7f" is 1.0.0.127).
+    [GeneratedRegex(@"(^|\.)([0-9]+|0[xX][0-9A-Fa-f]*)\z")]
+    private static partial Regex NumericLastLabel();
+
+    [GeneratedRegex(@"^\[[0-9A-Fa-f:.]+\]\z")]
+    private static partial Regex BracketedIPv6Text();
+
+    /// <summary>
+    /// Returns null when <paramref name="address"/> is host:port with port 1–65535, else what is wrong. The host is a
+    /// DNS name (labels of ASCII letters, digits, '-' and '_' that start and end with a letter or digit, the last one not
+    /// a number), a dotted IPv4 address
+    /// (four numbers 0–255 without leading zeros) or a bracketed IPv6 address without zone: an accepted address is
+    /// the same host and port as the URI <c>http://{address}</c> a channel connects to.
+    /// </summary>
     public static string? CheckAddress(string? address)
     {
         var problem = $"address '{address}': expected host:port with port 1-65535";
@@ -44,13 +68,20 @@ public static partial class InstanceValidation
         var colon = address.LastIndexOf(':');
         if (colon <= 0 || colon == address.Length - 1) return problem;
         var host = address[..colon];
-        if (host.StartsWith('[') != host.EndsWith(']') || host == "[]") return problem;
         if (host.Contains(':') && !host.StartsWith('[')) return problem;
-        if (host.Any(c => char.IsWhiteSpace(c) || c == '/')) return problem;
-        return int.TryParse(address[(colon + 1)..], NumberStyles.None, CultureInfo.InvariantCulture, out var port)
-               && port is >= 1 and <= 65535
+        if (!int.TryParse(address.AsSpan(colon + 1), NumberStyles.None, CultureInfo.InvariantCulture, out var port) || port is < 1 or > 65535)
+            return problem;
+        return IsHost(host)
             ? null
-            : problem;
+            : $"address '{address}': expected host:port with a DNS name, a dotted IPv4 address or a bracketed IPv6 address without zone as host";
+    }
+
+    private static bool IsHost(string host)
+    {
+        if (host.StartsWith('['))
+            return BracketedIPv6Text().IsMatch(host) && IPAddress.TryParse(host.AsSpan(1, host.Length - 2), out var ip) && ip.AddressFamily == AddressFamily.InterNetworkV6;
+        if (DottedIPv4().IsMatch(host)) return true;
+        return host.Length <= 253 && DnsName().IsMatch(host) && !NumericLastLabel().IsMatch(host);
     }
 
     /// <summary>Returns null when <paramref name="ttlSeconds"/> is within 2–3600, else what is wrong.</summary>

@@ -11,8 +11,9 @@ namespace Registry.Host.Client;
 /// The client path of the sample UserService: picks an instance on the balancer's hot path
 /// (<see cref="ServiceBalancer.Pick"/>, no message per call), calls it over that instance's cached channel with a
 /// deadline, and when the instance is gone (connection refused, <see cref="StatusCode.Unavailable"/>, deadline
-/// exceeded while connecting) reports it — so passive health ejects it — and tries another instance within the
-/// attempts and time of <see cref="UserCallSettings"/>. Errors the service itself answers are not retried.
+/// exceeded while connecting, no channel to be made to its address) reports it — so passive health ejects it — and
+/// tries an instance not tried yet within the attempts and time of <see cref="UserCallSettings"/>. Errors the
+/// service itself answers are not retried.
 /// </summary>
 internal sealed class BalancedUserClient : IAsyncDisposable
 {
@@ -23,7 +24,7 @@ internal sealed class BalancedUserClient : IAsyncDisposable
     private readonly InstanceChannels _channels;
     private readonly UserCallSettings _settings;
 
-    private BalancedUserClient(ServiceBalancer balancer, InstanceChannels channels, UserCallSettings settings)
+    internal BalancedUserClient(ServiceBalancer balancer, InstanceChannels channels, UserCallSettings settings)
     {
         _balancer = balancer;
         _channels = channels;
@@ -85,6 +86,15 @@ internal sealed class BalancedUserClient : IAsyncDisposable
             {
                 call.Release();
                 throw;
+            }
+            catch (Exception e)
+            {
+                // No channel can be made to the address (e.g. no URI: validation lets none in, but a value could slip past
+                // it): the instance cannot be reached, as if it refused, so it fails and another one is tried.
+                call.Fail();
+                error = $"{instance.Id}: no channel to '{instance.Address}': {e.Message}";
+                (tried ??= new string[_settings.MaxAttempts])[triedCount++] = instance.Id;
+                continue;
             }
 
             var deadline = DateTime.UtcNow + (remaining < _settings.AttemptDeadline ? remaining : _settings.AttemptDeadline);

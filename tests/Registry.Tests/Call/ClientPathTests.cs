@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using Registry.Balancing;
 using Registry.Host.Client;
+using Registry.Tests.Balancing;
 using Registry.Tests.Infrastructure;
 using Registry.Tests.Registration;
 
@@ -81,6 +82,44 @@ public sealed class ClientPathTests(EtcdNode etcd) : IClassFixture<EtcdNode>
 
         Assert.True(summary.Failures == 0, $"{summary.Failures} of 400 call(s) failed, e.g. {string.Join("; ", failures.Take(3))}");
         Assert.Equal(400, summary.ByInstance.GetValueOrDefault(good.Id));
+    }
+
+    [Fact]
+    public async Task A_value_written_by_another_with_an_address_that_is_no_uri_is_skipped_and_calls_go_on()
+    {
+        var service = $"user{Guid.NewGuid():N}"[..12];
+        await using var good = await UserServer.StartNewAsync([etcd.Endpoint], service);
+        using (var writer = etcd.CreateClient())
+            await writer.PutAsync($"/services/{service}/typo", $$"""{"service":"{{service}}","id":"typo","address":"api..example.com:8080"}""");
+        await using var process = new RegistryUnderTest([etcd.Endpoint]);
+        await using var client = await BalancedUserClient.CreateAsync(process.System, service, "round-robin", UserCallSettings.Default);
+        // One listing holds both keys: once the good one is in, the typo was read too.
+        await Eventually.UntilAsync(() => client.Balancer.Members.Any(m => m.Id == good.Id), "the balancer to see the server");
+
+        var summary = await CallLoad.RunAsync(client, count: 20, duration: null, concurrency: 2);
+
+        Assert.Equal(20, summary.ByInstance.GetValueOrDefault(good.Id));
+        Assert.Equal([good.Id], client.Balancer.Members.Select(m => m.Id));
+    }
+
+    [Fact]
+    public async Task An_instance_whose_channel_cannot_be_created_fails_its_calls_and_they_go_to_another()
+    {
+        // Validation refuses an address that is no URI, so none is registered or reaches a balancer through discovery;
+        // this one is handed to the balancer directly, as one that slipped through would be.
+        var service = $"user{Guid.NewGuid():N}"[..12];
+        await using var good = await UserServer.StartNewAsync([etcd.Endpoint], service);
+        await using var process = new RegistryUnderTest([etcd.Endpoint]);
+        var broken = ServiceInstance.Create(service, "a|b:80");
+        Assert.Throws<UriFormatException>(() => new Uri($"http://{broken.Address}"));
+        var balancer = Balancers.Create("round-robin", [broken, ServiceInstance.Create(service, good.Address)]);
+        await using var client = new BalancedUserClient(balancer, new InstanceChannels(process.System, service, UserCallSettings.Default), UserCallSettings.Default);
+
+        var summary = await CallLoad.RunAsync(client, count: 20, duration: null, concurrency: 2);
+
+        Assert.Equal(20, summary.ByInstance.GetValueOrDefault(good.Id));
+        Assert.DoesNotContain(balancer.Available, i => i.Id == broken.Id);
+        Assert.Equal(0, balancer.Find(broken.Id)!.Outstanding);
     }
 
     /// <summary>Three registered servers, a client process calling them continuously, and what the calls did so far.</summary>

@@ -7,12 +7,14 @@ public sealed class RegistryCommandArgumentTests
 {
     private const string Register = "register --service user --address 127.0.0.1:8080";
     private const string Serve = "serve --service user --address 127.0.0.1:8080";
-    // 260 characters: over the 256 an id may have.
-    private const string LongHost = "hhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhh";
+    // The longest DNS name, 253 characters: with its port over the 256 an id may have.
+    private const string LongHost = "hhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhh.hhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhh.hhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhh.hhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhh";
 
     [Theory]
     [InlineData("register --service user --address notanaddress", "registry: --address 'notanaddress': expected host:port with port 1-65535")]
     [InlineData("register --service user --address 127.0.0.1:0", "registry: --address '127.0.0.1:0': expected host:port with port 1-65535")]
+    [InlineData("register --service user --address api..example.com:8080",
+        "registry: --address 'api..example.com:8080': expected host:port with a DNS name, a dotted IPv4 address or a bracketed IPv6 address without zone as host")]
     [InlineData(Register + " --ttl 0", "registry: --ttl 0: expected whole seconds from 2 to 3600")]
     [InlineData(Register + " --ttl 3601", "registry: --ttl 3601: expected whole seconds from 2 to 3600")]
     [InlineData(Register + " --ttl ten", "registry: --ttl 'ten': expected whole seconds from 2 to 3600")]
@@ -20,7 +22,7 @@ public sealed class RegistryCommandArgumentTests
     [InlineData("register --service user", "registry: --address: missing; 'registry register' requires it")]
     [InlineData("register --service a/b --address 127.0.0.1:8080", "registry: --service 'a/b': expected 1-128 characters of letters, digits, '.', '_' or '-'")]
     [InlineData(Register + " --id a/b", "registry: --id 'a/b': expected 1-256 characters without '/' or control characters")]
-    [InlineData("register --service user --address " + LongHost + ":80", "registry: --address '" + LongHost + ":80': expected 1-256 characters without '/' or control characters, as the id it gives when --id is not")]
+    [InlineData("register --service user --address " + LongHost + ":8080", "registry: --address '" + LongHost + ":8080': expected 1-256 characters without '/' or control characters, as the id it gives when --id is not")]
     [InlineData(Register + " --meta novalue", "registry: --meta 'novalue': expected KEY=VALUE with a non-empty KEY")]
     [InlineData(Register + " --meta =v", "registry: --meta '=v': expected KEY=VALUE with a non-empty KEY")]
     [InlineData(Register + " --meta a=1 --meta a=2", "registry: --meta 'a=2': key 'a' given twice")]

@@ -74,6 +74,7 @@ public sealed class InstanceCodecTests
     [InlineData("null", "JSON null")]
     [InlineData("""{"id":"a","address":"h:1"}""", "no 'service'")]
     [InlineData("""{"service":"user","id":"a","address":"nope"}""", "address 'nope'")]
+    [InlineData("""{"service":"user","id":"a","address":"api..example.com:8080"}""", "address 'api..example.com:8080'")]
     [InlineData("""{"service":"user","id":"a","address":"h:1","weight":0}""", "weight 0")]
     [InlineData("""[1,2]""", "not valid instance JSON")]
     public void Rejects_garbage_naming_what_is_wrong(string value, string expected)
