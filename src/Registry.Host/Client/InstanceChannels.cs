@@ -13,7 +13,7 @@ namespace Registry.Host.Client;
 internal sealed class InstanceChannels : IAsyncDisposable
 {
     private static long _count;
-    private readonly ConcurrentDictionary<string, Lazy<InstanceChannel>> _channels = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, Entry> _channels = new(StringComparer.Ordinal);
     private readonly UserCallSettings _settings;
     private readonly IActorRef _follower;
     private ImmutableHashSet<string>? _members;
@@ -30,21 +30,60 @@ internal sealed class InstanceChannels : IAsyncDisposable
     public InstanceChannel Get(string address)
     {
         ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
-        var channel = _channels.GetOrAdd(address, a => new Lazy<InstanceChannel>(() => InstanceChannel.Create(a, _settings))).Value;
+        InstanceChannel? channel;
+        // An entry retired between the look-up and the creation has no channel: the address gets a new entry, checked
+        // below like any other.
+        do channel = _channels.GetOrAdd(address, static a => new Entry(a)).Get(_settings);
+        while (channel is null);
         // Picked just before its instance left, after the follower retired its channel: this one is retired too.
         if (Volatile.Read(ref _members) is { } members && !members.Contains(address)) _follower.Tell(new InstanceChannelsActor.Recheck(address));
         return channel;
     }
 
-    /// <summary>Addresses with a channel now.</summary>
+    /// <summary>Addresses with a channel now (or one being created).</summary>
     public IReadOnlyCollection<string> Addresses => _channels.Keys.ToList();
 
     /// <summary>The addresses registered now, set by the follower before it retires the channels of others.</summary>
     internal void SetMembers(ImmutableHashSet<string> addresses) => Volatile.Write(ref _members, addresses);
 
-    /// <summary>Stops handing out the channel to <paramref name="address"/>; returns it to be disposed later, or null.</summary>
-    internal InstanceChannel? Retire(string address) =>
-        _channels.TryRemove(address, out var channel) && channel.IsValueCreated ? channel.Value : null;
+    /// <summary>
+    /// Stops handing out the channel to <paramref name="address"/>; returns it to be disposed later, or null when none
+    /// was created. A channel being created meanwhile is returned here once created, never left to its caller.
+    /// </summary>
+    internal InstanceChannel? Retire(string address) => _channels.TryRemove(address, out var entry) ? entry.Retire() : null;
+
+    /// <summary>
+    /// The channel of one address: created on first use unless the address was retired first, and then held by
+    /// whoever retired it. Creating and retiring take turns, so a channel is never created after its entry was retired.
+    /// </summary>
+    private sealed class Entry(string address)
+    {
+        private readonly Lock _lock = new();
+        private InstanceChannel? _channel;
+        private bool _retired;
+
+        /// <summary>The channel, created on first use; null when the entry was retired before one was created.</summary>
+        public InstanceChannel? Get(UserCallSettings settings)
+        {
+            if (Volatile.Read(ref _channel) is { } channel) return channel;
+            lock (_lock)
+            {
+                if (_retired) return null;
+                if (_channel is null) Volatile.Write(ref _channel, InstanceChannel.Create(address, settings));
+                return _channel;
+            }
+        }
+
+        /// <summary>Creates no channel from now on; returns the one created, if any.</summary>
+        public InstanceChannel? Retire()
+        {
+            lock (_lock)
+            {
+                _retired = true;
+                return _channel;
+            }
+        }
+    }
 
     public async ValueTask DisposeAsync()
     {
