@@ -23,7 +23,7 @@ public static partial class InstanceValidation
     /// <summary>Longest lease TTL, in seconds.</summary>
     public const int MaxTtlSeconds = 3600;
 
-    [GeneratedRegex("^[A-Za-z0-9._-]{1,128}$")]
+    [GeneratedRegex(@"^[A-Za-z0-9._-]{1,128}\z")]
     private static partial Regex ServiceName();
 
     /// <summary>Returns null when <paramref name="service"/> is a valid service name, else what is wrong.</summary>

@@ -15,6 +15,7 @@ public sealed class InstanceValidationTests
     [InlineData("has space")]
     [InlineData("slash/name")]
     [InlineData("ü")]
+    [InlineData("user\n")]
     public void Rejects_bad_service_names_naming_the_field(string service) =>
         Assert.StartsWith($"service '{service}'", InstanceValidation.CheckService(service));
 
