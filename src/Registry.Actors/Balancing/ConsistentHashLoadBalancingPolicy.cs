@@ -6,16 +6,19 @@ namespace Registry.Balancing;
 /// its hash whose outstanding calls stay within load-factor × the average, so a hot key spills over instead of
 /// drowning one instance. When an instance leaves, only its keys move. Without a key, picks at random.
 /// </summary>
-internal sealed class ConsistentHashLoadBalancingPolicy(double loadFactor, int virtualNodes) : ILoadBalancingPolicy
+internal sealed class ConsistentHashLoadBalancingPolicy(double loadFactor, int virtualNodes) : ILoadBalancingPolicy, IPreparedPolicy
 {
     private Ring? _ring;
 
     public string Name => LoadBalancingPolicies.ConsistentHash;
 
+    public void Prepare(AvailableInstances instances) => Volatile.Write(ref _ring, new Ring(instances, virtualNodes));
+
     public int Pick(AvailableInstances instances, string? key)
     {
         if (key is null) return Random.Shared.Next(instances.Count);
         var ring = Volatile.Read(ref _ring);
+        // Only a pick on a snapshot replaced meanwhile finds another one's ring.
         if (ring is null || !ReferenceEquals(ring.Instances, instances))
         {
             ring = new Ring(instances, virtualNodes);

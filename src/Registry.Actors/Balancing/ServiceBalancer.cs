@@ -249,7 +249,9 @@ public sealed class ServiceBalancer
         if (!known) reason = $"the membership of '{Service}' is not known yet" + (stale ? ": etcd is unreachable" : "");
         else if (states.Length == 0) reason = $"no instance of '{Service}' is registered" + (stale ? " (last known membership; etcd is unreachable)" : "");
         else if (eligible.Length == 0) reason = $"every instance of '{Service}' is ejected";
-        return new View(states, [..states.Select(s => s.Instance)], new AvailableInstances(Service, eligible, _total), reviewAt, known, stale, reason);
+        var available = new AvailableInstances(Service, eligible, _total);
+        if (eligible.Length > 0 && _policy is IPreparedPolicy prepared) prepared.Prepare(available);
+        return new View(states, [..states.Select(s => s.Instance)], available, reviewAt, known, stale, reason);
     }
 
     /// <summary>What picks read: the members, those available, and when an ejection ends next.</summary>

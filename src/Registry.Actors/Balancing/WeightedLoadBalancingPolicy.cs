@@ -3,9 +3,9 @@ namespace Registry.Balancing;
 /// <summary>
 /// <c>weighted</c>: smooth weighted round-robin as nginx does it — each instance gets its registered weight's share
 /// of the calls, interleaved (weights 5, 1, 1 give a a b a c a a) rather than in bursts. The schedule of one period
-/// is computed once per snapshot, so a pick is one increment and one array read.
+/// is computed once per snapshot, as the balancer builds it, so a pick is one increment and one array read.
 /// </summary>
-internal sealed class WeightedLoadBalancingPolicy : ILoadBalancingPolicy
+internal sealed class WeightedLoadBalancingPolicy : ILoadBalancingPolicy, IPreparedPolicy
 {
     // Longer periods (huge or coprime weights) are scaled down to this many turns, keeping shares within ~0.01 %.
     private const int MaxPeriod = 1 << 14;
@@ -14,9 +14,12 @@ internal sealed class WeightedLoadBalancingPolicy : ILoadBalancingPolicy
 
     public string Name => LoadBalancingPolicies.Weighted;
 
+    public void Prepare(AvailableInstances instances) => Volatile.Write(ref _schedule, new Schedule(instances));
+
     public int Pick(AvailableInstances instances, string? key)
     {
         var schedule = Volatile.Read(ref _schedule);
+        // Only a pick on a snapshot replaced meanwhile finds another one's schedule.
         if (schedule is null || !ReferenceEquals(schedule.Instances, instances))
         {
             schedule = new Schedule(instances);
@@ -36,6 +39,12 @@ internal sealed class WeightedLoadBalancingPolicy : ILoadBalancingPolicy
         {
             Instances = instances;
             var weights = Weights(instances);
+            if (weights.All(w => w == 1))
+            {
+                // Equal weights: the schedule is plain round-robin, without the period × instances loop below.
+                Order = [.. Enumerable.Range(0, weights.Length)];
+                return;
+            }
             var period = (int)weights.Sum(w => (long)w);
             Order = new int[period];
             var current = new long[weights.Length];

@@ -37,6 +37,24 @@ public sealed class HotPathAllocationTests
         Assert.Equal(0, allocated);
     }
 
+    [Theory]
+    [MemberData(nameof(Policies))]
+    public void The_first_pick_after_a_membership_change_builds_nothing(string policy)
+    {
+        var members = Enumerable.Range(0, 64).Select(i => Balancers.Instance($"node-{i}", weight: i % 3 + 1)).ToArray();
+        var balancer = Balancers.Create(policy, members);
+        var keys = Enumerable.Range(0, 64).Select(i => $"user-{i}").ToArray();
+        Run(balancer, keys, 1_000);
+
+        // A schedule or ring derived from the new members is built with them, not by the callers' first picks.
+        balancer.Publish([.. members[1..]], stale: false);
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        Run(balancer, keys, 1);
+        var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+
+        Assert.Equal(0, allocated);
+    }
+
     private static void RunRetries(ServiceBalancer balancer, string[] keys, string[] tried, int picks)
     {
         for (var i = 0; i < picks; i++)

@@ -1,0 +1,12 @@
+namespace Registry.Balancing;
+
+/// <summary>
+/// A policy that derives a structure from each snapshot of available instances (a schedule, a ring). The balancer
+/// prepares it as it builds the snapshot, on the thread that changes the membership or an ejection, so the first
+/// picks after a change do not each build it on the callers' threads.
+/// </summary>
+internal interface IPreparedPolicy
+{
+    /// <summary>Derives what picks from <paramref name="instances"/> (never empty) will read.</summary>
+    void Prepare(AvailableInstances instances);
+}
