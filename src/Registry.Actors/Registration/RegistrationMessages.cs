@@ -9,6 +9,9 @@ public sealed record Register(ServiceInstance Instance, long? TtlSeconds = null)
 public sealed record Registered(ServiceInstance Instance, string Key, long LeaseId);
 
 /// <summary>The registration was refused or ended before it was made; <paramref name="Reason"/> names what is wrong.</summary>
+/// <param name="Instance">The instance asked for; null when the <see cref="Register"/> carried none.</param>
+/// <param name="Kind">Why it failed.</param>
+/// <param name="Reason">What is wrong, naming every problem.</param>
 public sealed record RegistrationFailed(ServiceInstance Instance, RegistrationFailure Kind, string Reason);
 
 /// <summary>Why a registration failed.</summary>
@@ -24,7 +27,11 @@ public enum RegistrationFailure
     Stopping,
 }
 
-/// <summary>Asks the registry supervisor to revoke an instance's lease, removing it from the registry.</summary>
+/// <summary>
+/// Asks the registry supervisor to revoke an instance's lease, removing it from the registry. A service or id that no
+/// instance can have is answered with a <see cref="Akka.Actor.Status.Failure"/> holding an <see cref="ArgumentException"/>
+/// that names it (an <c>Ask</c> throws it).
+/// </summary>
 public sealed record Deregister(string Service, string Id);
 
 /// <summary>The instance is no longer registered by this process.</summary>

@@ -65,35 +65,37 @@ public sealed partial class RegistrySupervisor : ReceiveActor, IWithTimers
     private void OnRegister(Register register)
     {
         var ttl = register.TtlSeconds ?? _settings.TtlSeconds;
-        var problems = InstanceValidation.Check(register.Instance).ToList();
+        // A malformed request is answered, never thrown on: a restart of this actor would stop every registration.
+        List<string> problems = register.Instance is null ? ["instance: must not be null"] : [.. InstanceValidation.Check(register.Instance)];
         if (InstanceValidation.CheckTtl(ttl) is { } ttlProblem) problems.Add(ttlProblem);
-        if (problems.Count > 0)
+        if (register.Instance is not { } instance || problems.Count > 0)
         {
-            Sender.Tell(new RegistrationFailed(register.Instance, RegistrationFailure.Invalid, string.Join("; ", problems)));
+            // Echoes the instance asked for, null included (as RegistrationFailed documents).
+            Sender.Tell(new RegistrationFailed(register.Instance!, RegistrationFailure.Invalid, string.Join("; ", problems)));
             return;
         }
         if (_drainRequester is not null)
         {
-            Sender.Tell(new RegistrationFailed(register.Instance, RegistrationFailure.Stopping, "the registry is shutting down"));
+            Sender.Tell(new RegistrationFailed(instance, RegistrationFailure.Stopping, "the registry is shutting down"));
             return;
         }
-        var key = KeyOf(register.Instance);
+        var key = KeyOf(instance);
         if (!_entries.TryGetValue(key, out var entry))
         {
-            _entries[key] = Start(new Entry(key, register.Instance, ttl, 0, 0, false, null, false, [Sender], []));
+            _entries[key] = Start(new Entry(key, instance, ttl, 0, 0, false, null, false, [Sender], []));
             return;
         }
         if (entry.Stopping || !entry.AwaitingStop.IsEmpty)
         {
-            Sender.Tell(new RegistrationFailed(register.Instance, RegistrationFailure.Stopping, "the instance is being deregistered; register it again once that is answered"));
+            Sender.Tell(new RegistrationFailed(instance, RegistrationFailure.Stopping, "the instance is being deregistered; register it again once that is answered"));
             return;
         }
         if (entry.TtlSeconds != ttl)
         {
-            Sender.Tell(new RegistrationFailed(register.Instance, RegistrationFailure.Invalid, $"ttl {ttl}: already registered with ttl {entry.TtlSeconds}; deregister first"));
+            Sender.Tell(new RegistrationFailed(instance, RegistrationFailure.Invalid, $"ttl {ttl}: already registered with ttl {entry.TtlSeconds}; deregister first"));
             return;
         }
-        entry = entry with { Instance = register.Instance, AwaitingRegistered = entry.AwaitingRegistered.Add(Sender) };
+        entry = entry with { Instance = instance, AwaitingRegistered = entry.AwaitingRegistered.Add(Sender) };
         if (entry.Child is not null) entry.Child.Tell(register, Self);
         // Crashed and waiting for its restart: start it now, still re-attaching to the lease it held.
         else entry = Start(entry);
@@ -102,6 +104,12 @@ public sealed partial class RegistrySupervisor : ReceiveActor, IWithTimers
 
     private void OnDeregister(Deregister deregister)
     {
+        var problems = new[] { InstanceValidation.CheckService(deregister.Service), InstanceValidation.CheckId(deregister.Id) }.OfType<string>().ToList();
+        if (problems.Count > 0)
+        {
+            Sender.Tell(new Status.Failure(new ArgumentException(string.Join("; ", problems))));
+            return;
+        }
         var key = KeyOf(deregister.Service, deregister.Id);
         if (!_entries.TryGetValue(key, out var entry))
         {

@@ -8,8 +8,8 @@ namespace Registry.Tests.Registration;
 /// <summary>LeaseActor and RegistrySupervisor against the fake store: every fault of the fault model, simulated.</summary>
 public sealed class RegistrationSimulationTests : Akka.TestKit.Xunit2.TestKit
 {
-    // Fast cadence so simulations run quickly; lease expiry itself is driven by the fake's manual clock.
-    private static readonly Config Fast = ConfigurationFactory.ParseString("""
+    /// <summary>Fast cadence so simulations run quickly; lease expiry itself is driven by the fake's manual clock.</summary>
+    internal static readonly Config Fast = ConfigurationFactory.ParseString("""
         akka.loglevel = WARNING
         registry {
           ttl = 3s

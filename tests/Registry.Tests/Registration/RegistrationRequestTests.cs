@@ -1,0 +1,60 @@
+using Akka.Actor;
+using Registry.Tests.Fakes;
+
+namespace Registry.Tests.Registration;
+
+/// <summary>
+/// What the registry supervisor answers to the requests it gets, malformed, repeated or overlapping, against the fake
+/// store: every requester gets an answer that holds, and no request disturbs the other registrations.
+/// </summary>
+public sealed class RegistrationRequestTests : Akka.TestKit.Xunit2.TestKit
+{
+    private static readonly TimeSpan Wait = TimeSpan.FromSeconds(5);
+    private readonly FakeRegistryStore _etcd = new();
+    private readonly IActorRef _registry;
+
+    public RegistrationRequestTests() : base(RegistrationSimulationTests.Fast) =>
+        _registry = Sys.ActorOf(RegistrySupervisor.Props(_etcd, RegistrySettings.From(RegistrationSimulationTests.Fast)));
+
+    private static ServiceInstance User() => ServiceInstance.Create("user", "127.0.0.1:8080");
+
+    private Registered RegisterAndAwait(ServiceInstance instance)
+    {
+        _registry.Tell(new Register(instance), TestActor);
+        return ExpectMsg<Registered>(Wait);
+    }
+
+    [Fact]
+    public void A_register_without_an_instance_is_refused_and_the_other_registrations_go_on()
+    {
+        var registered = RegisterAndAwait(User());
+
+        _registry.Tell(new Register(null!), TestActor);
+
+        var failed = ExpectMsg<RegistrationFailed>(Wait);
+        Assert.Equal(RegistrationFailure.Invalid, failed.Kind);
+        Assert.Equal("instance: must not be null", failed.Reason);
+        // Still the registration's owner: its lease is renewed, and revoked on deregistration.
+        var renewals = _etcd.Calls(StoreOperation.KeepAlive);
+        AwaitCondition(() => _etcd.Calls(StoreOperation.KeepAlive) > renewals, Wait);
+        _registry.Tell(new Deregister("user", "127.0.0.1:8080"), TestActor);
+        ExpectMsg<Deregistered>(Wait);
+        Assert.Null(_etcd.Peek(registered.Key));
+        Assert.DoesNotContain(registered.LeaseId, _etcd.LiveLeases);
+    }
+
+    [Theory]
+    [InlineData(null, "127.0.0.1:8080", "service '': expected")]
+    [InlineData("user", null, "id '': expected")]
+    [InlineData("user", "10.0.0.1/8080", "id '10.0.0.1/8080': expected")]
+    public void A_deregister_naming_an_impossible_instance_is_refused_naming_what_is_wrong(string? service, string? id, string problem)
+    {
+        var registered = RegisterAndAwait(User());
+
+        _registry.Tell(new Deregister(service!, id!), TestActor);
+
+        var failure = ExpectMsg<Status.Failure>(Wait);
+        Assert.StartsWith(problem, Assert.IsType<ArgumentException>(failure.Cause).Message);
+        Assert.Equal(registered.LeaseId, _etcd.Peek(registered.Key)?.LeaseId);
+    }
+}
