@@ -36,7 +36,7 @@ public sealed partial class RegistrySupervisor : ReceiveActor, IWithTimers
         // loses what it was asked, the supervisor does not.
         Receive<Registered>(r => Update(r.Key, e => Answer(e with { Instance = r.Instance }, r)));
         Receive<RegistrationFailed>(f => Update(KeyOf(f.Instance), e => Answer(e, f)));
-        Receive<Deregistered>(d => Update(KeyOf(d.Service, d.Id), AnswerDeregistered));
+        Receive<Deregistered>(OnDeregistered);
         Receive<Terminated>(OnTerminated);
         Receive<RestartChild>(r =>
         {
@@ -145,6 +145,16 @@ public sealed partial class RegistrySupervisor : ReceiveActor, IWithTimers
     {
         if (Sender.Equals(entry.Child)) return entry with { LeaseId = leaseId, Restarts = 0, ChildAttached = true };
         return entry.ChildAttached ? entry : entry with { LeaseId = leaseId };
+    }
+
+    /// <summary>
+    /// The actor revoked its lease (or gave up on it) and stops: the registration is forgotten now, not once the actor
+    /// has stopped, so a Register that follows the answer starts a new one (a new actor, a new lease). The old lease
+    /// holds the key no more once the new registration writes it: revoked late, it deletes only keys still bound to it.
+    /// </summary>
+    private void OnDeregistered(Deregistered deregistered)
+    {
+        if (_entries.TryGetValue(KeyOf(deregistered.Service, deregistered.Id), out var entry) && Sender.Equals(entry.Child)) Finish(entry);
     }
 
     private void OnTerminated(Terminated terminated)

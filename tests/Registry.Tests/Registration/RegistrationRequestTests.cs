@@ -1,4 +1,5 @@
 using Akka.Actor;
+using Akka.TestKit;
 using Registry.Tests.Fakes;
 
 namespace Registry.Tests.Registration;
@@ -56,5 +57,75 @@ public sealed class RegistrationRequestTests : Akka.TestKit.Xunit2.TestKit
         var failure = ExpectMsg<Status.Failure>(Wait);
         Assert.StartsWith(problem, Assert.IsType<ArgumentException>(failure.Cause).Message);
         Assert.Equal(registered.LeaseId, _etcd.Peek(registered.Key)?.LeaseId);
+    }
+
+    [Fact]
+    public void A_register_right_after_deregistered_is_answered_is_accepted()
+    {
+        for (var round = 0; round < 100; round++)
+        {
+            RegisterAndAwait(User());
+            _registry.Tell(new Deregister("user", "127.0.0.1:8080"), TestActor);
+            ExpectMsg<Deregistered>(Wait);
+
+            _registry.Tell(new Register(User()), TestActor);
+
+            var reply = ExpectMsg<object>(Wait);
+            Assert.True(reply is Registered, $"round {round}: {reply}");
+            _registry.Tell(new Deregister("user", "127.0.0.1:8080"), TestActor);
+            ExpectMsg<Deregistered>(Wait);
+        }
+    }
+
+    [Fact]
+    public void A_register_sent_the_moment_deregistered_arrives_is_accepted()
+    {
+        // On the calling thread, the supervisor handles the old actor's answer before that actor stops, and the
+        // requester registers again while the supervisor answers it: no delivery order can hide the refusal.
+        var registry = Sys.ActorOf(RegistrySupervisor.Props(_etcd, RegistrySettings.From(RegistrationSimulationTests.Fast)).WithDispatcher(CallingThreadDispatcher.Id));
+        var requester = Sys.ActorOf(Props.Create(() => new RegistersAgainOnDeregistered(registry, TestActor)).WithDispatcher(CallingThreadDispatcher.Id));
+        registry.Tell(new Register(User()), requester);
+        var old = ExpectMsg<Registered>(Wait);
+
+        registry.Tell(new Deregister("user", "127.0.0.1:8080"), requester);
+
+        ExpectMsg<Deregistered>(Wait);
+        var again = ExpectMsg<object>(Wait);
+        var registered = Assert.IsType<Registered>(again);
+        Assert.NotEqual(old.LeaseId, registered.LeaseId);
+        Assert.Equal(registered.LeaseId, _etcd.Peek(registered.Key)?.LeaseId);
+    }
+
+    [Fact]
+    public void A_registration_made_again_keeps_its_key_when_the_old_lease_goes_later()
+    {
+        var old = RegisterAndAwait(User());
+        // The revoke fails: the old lease outlives the deregistration, as does a revoke that etcd applies late.
+        _etcd.MakeUnavailable();
+        _registry.Tell(new Deregister("user", "127.0.0.1:8080"), TestActor);
+        ExpectMsg<Deregistered>(Wait);
+        _etcd.Heal();
+
+        _registry.Tell(new Register(User()), TestActor);
+        var again = ExpectMsg<object>(Wait);
+
+        var registered = Assert.IsType<Registered>(again);
+        Assert.NotEqual(old.LeaseId, registered.LeaseId);
+        Assert.True(_etcd.ExpireLease(old.LeaseId));
+        Assert.Equal(registered.LeaseId, _etcd.Peek(registered.Key)?.LeaseId);
+    }
+
+    /// <summary>Reports every answer to <paramref name="reportTo"/>, and registers the instance again on hearing it deregistered.</summary>
+    private sealed class RegistersAgainOnDeregistered : ReceiveActor
+    {
+        public RegistersAgainOnDeregistered(IActorRef registry, IActorRef reportTo)
+        {
+            Receive<Deregistered>(d =>
+            {
+                reportTo.Tell(d);
+                registry.Tell(new Register(User()));
+            });
+            ReceiveAny(reportTo.Tell);
+        }
     }
 }
