@@ -27,6 +27,12 @@ public sealed record ServiceInstance(
     public static ServiceInstance Create(string service, string address, string? id = null) =>
         new(service, id ?? address, address, EmptyMetadata, 1, null, DateTimeOffset.UtcNow);
 
+    /// <summary>
+    /// Whether <paramref name="other"/> registers the same thing: equal but for <see cref="RegisteredAt"/>, which
+    /// <see cref="Create"/> stamps on every call, so registering an address again is not taken for an update.
+    /// </summary>
+    internal bool IsSameRegistration(ServiceInstance other) => Equals(other with { RegisteredAt = RegisteredAt });
+
     /// <inheritdoc />
     public bool Equals(ServiceInstance? other) =>
         other is not null

@@ -90,7 +90,7 @@ internal sealed partial class LeaseActor : ReceiveActor, IWithTimers
         Receive<Register>(r =>
         {
             _awaitingRegistered.Add(Sender);
-            _instance = r.Instance;
+            if (!r.Instance.IsSameRegistration(_instance)) _instance = r.Instance;
         });
         Receive<Deregister>(_ => StartDeregistering());
     }
@@ -166,12 +166,13 @@ internal sealed partial class LeaseActor : ReceiveActor, IWithTimers
         _failures = 0;
         _mayTakeOver = false;
         Context.Parent.Tell(new Attached(_key, _lease));
-        if (acquired.Written != _instance)
+        if (!acquired.Written.IsSameRegistration(_instance))
         {
             // Register with a new value arrived while the old one was being written.
             BeginAcquiring(_acquireKind);
             return;
         }
+        _instance = acquired.Written;
         Publish(_acquireKind, acquired.Detail);
         _log.Info("{0} {1} with lease {2:x}{3}", _key, _acquireKind.ToString().ToLowerInvariant(), _lease, acquired.Detail is null ? "" : $" ({acquired.Detail})");
         foreach (var requester in _awaitingRegistered) requester.Tell(new Registered(_instance, _key, _lease));
@@ -206,7 +207,8 @@ internal sealed partial class LeaseActor : ReceiveActor, IWithTimers
         Receive<LeaseKeeper.KeyTaken>(t => t.LeaseId == _lease, t => OnConflict(t.OtherLeaseId));
         Receive<Register>(r =>
         {
-            if (r.Instance == _instance)
+            // The same registration asked for again (RegisteredAt aside): answered with the one held, nothing written.
+            if (r.Instance.IsSameRegistration(_instance))
             {
                 Sender.Tell(new Registered(_instance, _key, _lease));
                 return;

@@ -95,7 +95,8 @@ public sealed partial class RegistrySupervisor : ReceiveActor, IWithTimers
             Sender.Tell(new RegistrationFailed(instance, RegistrationFailure.Invalid, $"ttl {ttl}: already registered with ttl {entry.TtlSeconds}; deregister first"));
             return;
         }
-        entry = entry with { Instance = instance, AwaitingRegistered = entry.AwaitingRegistered.Add(Sender) };
+        // The registration held is kept for the same one asked again: a restarted actor then re-attaches without a write.
+        entry = entry with { Instance = entry.Instance.IsSameRegistration(instance) ? entry.Instance : instance, AwaitingRegistered = entry.AwaitingRegistered.Add(Sender) };
         if (entry.Child is not null) entry.Child.Tell(register, Self);
         // Crashed and waiting for its restart: start it now, still re-attaching to the lease it held.
         else entry = Start(entry);

@@ -115,6 +115,29 @@ public sealed class RegistrationRequestTests : Akka.TestKit.Xunit2.TestKit
         Assert.Equal(registered.LeaseId, _etcd.Peek(registered.Key)?.LeaseId);
     }
 
+    [Fact]
+    public async Task Registering_the_same_address_again_writes_nothing_and_answers_the_registration_held()
+    {
+        var registeredAt = new DateTimeOffset(2026, 11, 26, 12, 0, 0, TimeSpan.Zero);
+        var first = RegisterAndAwait(User() with { RegisteredAt = registeredAt });
+        var revision = _etcd.Revision;
+        var puts = _etcd.Calls(StoreOperation.Put);
+
+        // ServiceInstance.Create stamps the time of the call: a repeated Register differs only in RegisteredAt.
+        var again = RegisterAndAwait(User() with { RegisteredAt = registeredAt.AddSeconds(1) });
+
+        Assert.Equal(puts, _etcd.Calls(StoreOperation.Put));
+        Assert.Equal(revision, _etcd.Revision);
+        Assert.Equal(first, again);
+        // The registration restarted after a crash holds the same value still: it re-attaches without a write.
+        var child = await Sys.ActorSelection(_registry.Path / "*").ResolveOne(Wait);
+        Watch(child);
+        child.Tell(Kill.Instance);
+        ExpectTerminated(child, Wait);
+        Assert.Equal(first, RegisterAndAwait(User() with { RegisteredAt = registeredAt.AddSeconds(2) }));
+        Assert.Equal(revision, _etcd.Revision);
+    }
+
     /// <summary>Reports every answer to <paramref name="reportTo"/>, and registers the instance again on hearing it deregistered.</summary>
     private sealed class RegistersAgainOnDeregistered : ReceiveActor
     {
