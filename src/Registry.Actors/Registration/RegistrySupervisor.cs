@@ -34,7 +34,7 @@ public sealed partial class RegistrySupervisor : ReceiveActor, IWithTimers
         Receive<LeaseActor.Stopping>(s => Update(s.Key, e => e with { Stopping = true }));
         // The children answer the supervisor, which answers the requesters: a child that crashes or stops by itself
         // loses what it was asked, the supervisor does not.
-        Receive<Registered>(r => Update(r.Key, e => Answer(e with { Instance = r.Instance }, r)));
+        Receive<Registered>(r => Update(r.Key, e => AnswerRegistered(e, r)));
         Receive<RegistrationFailed>(f => Update(KeyOf(f.Instance), e => Answer(e, f)));
         Receive<Deregistered>(OnDeregistered);
         Receive<Terminated>(OnTerminated);
@@ -82,7 +82,7 @@ public sealed partial class RegistrySupervisor : ReceiveActor, IWithTimers
         var key = KeyOf(instance);
         if (!_entries.TryGetValue(key, out var entry))
         {
-            _entries[key] = Start(new Entry(key, instance, ttl, 0, 0, false, null, false, [Sender], []));
+            _entries[key] = Start(new Entry(key, instance, ttl, 0, 0, false, null, false, [new Waiting(Sender, instance)], []));
             return;
         }
         if (entry.Stopping || !entry.AwaitingStop.IsEmpty)
@@ -96,7 +96,7 @@ public sealed partial class RegistrySupervisor : ReceiveActor, IWithTimers
             return;
         }
         // The registration held is kept for the same one asked again: a restarted actor then re-attaches without a write.
-        entry = entry with { Instance = entry.Instance.IsSameRegistration(instance) ? entry.Instance : instance, AwaitingRegistered = entry.AwaitingRegistered.Add(Sender) };
+        entry = entry with { Instance = entry.Instance.IsSameRegistration(instance) ? entry.Instance : instance, AwaitingRegistered = entry.AwaitingRegistered.Add(new Waiting(Sender, instance)) };
         if (entry.Child is not null) entry.Child.Tell(register, Self);
         // Crashed and waiting for its restart: start it now, still re-attaching to the lease it held.
         else entry = Start(entry);
@@ -226,10 +226,22 @@ public sealed partial class RegistrySupervisor : ReceiveActor, IWithTimers
         ReplyIfDrained();
     }
 
-    private static Entry Answer(Entry entry, object answer)
+    private static Entry Answer(Entry entry, RegistrationFailed answer)
     {
-        foreach (var requester in entry.AwaitingRegistered) requester.Tell(answer);
+        foreach (var waiting in entry.AwaitingRegistered) waiting.Requester.Tell(answer);
         return entry with { AwaitingRegistered = [] };
+    }
+
+    /// <summary>
+    /// Answers the requesters <paramref name="registered"/> satisfies. The actor answers in the order it was asked, each
+    /// time with the value it was asked for last: every requester up to the last one that asked for that value gets it
+    /// (one before that asked for a value since replaced), and those who asked later wait for theirs.
+    /// </summary>
+    private static Entry AnswerRegistered(Entry entry, Registered registered)
+    {
+        var satisfied = entry.AwaitingRegistered.FindLastIndex(w => w.Asked.IsSameRegistration(registered.Instance)) + 1;
+        foreach (var waiting in entry.AwaitingRegistered.Take(satisfied)) waiting.Requester.Tell(registered);
+        return entry with { AwaitingRegistered = entry.AwaitingRegistered.RemoveRange(0, satisfied) };
     }
 
     private static Entry AnswerDeregistered(Entry entry)
@@ -268,11 +280,15 @@ public sealed partial class RegistrySupervisor : ReceiveActor, IWithTimers
     }
 
     /// <summary>
-    /// One registration: its actor (null while a crashed one waits for its restart), the lease it last held
+    /// One registration: the instance last asked for (the one held when the same is asked again), its actor (null while
+    /// a crashed one waits for its restart), the lease it last held
     /// (<paramref name="ChildAttached"/> once the current actor reported it), and the requesters still waiting for an
     /// answer to <see cref="Register"/> and to <see cref="Deregister"/>.
     /// </summary>
     private sealed record Entry(
         string Key, ServiceInstance Instance, long TtlSeconds, long LeaseId, int Restarts, bool Stopping, IActorRef? Child,
-        bool ChildAttached, ImmutableList<IActorRef> AwaitingRegistered, ImmutableList<IActorRef> AwaitingStop);
+        bool ChildAttached, ImmutableList<Waiting> AwaitingRegistered, ImmutableList<IActorRef> AwaitingStop);
+
+    /// <summary>A requester waiting for the answer to its <see cref="Register"/> of <paramref name="Asked"/>.</summary>
+    private sealed record Waiting(IActorRef Requester, ServiceInstance Asked);
 }

@@ -138,6 +138,22 @@ public sealed class RegistrationRequestTests : Akka.TestKit.Xunit2.TestKit
         Assert.Equal(revision, _etcd.Revision);
     }
 
+    [Fact]
+    public void An_update_is_not_answered_with_the_old_value()
+    {
+        var current = RegisterAndAwait(User()).Instance;
+        var updated = current with { Weight = 5 };
+        var first = CreateTestProbe();
+        var second = CreateTestProbe();
+
+        _registry.Tell(new Register(current), first);
+        _registry.Tell(new Register(updated), second);
+
+        Assert.Equal(current, first.ExpectMsg<Registered>(Wait).Instance);
+        Assert.Equal(updated, second.ExpectMsg<Registered>(Wait).Instance);
+        Assert.Equal(updated, InstanceCodec.Decode(_etcd.Peek(InstanceCodec.Key("/services/", "user", "127.0.0.1:8080"))!.Value));
+    }
+
     /// <summary>Reports every answer to <paramref name="reportTo"/>, and registers the instance again on hearing it deregistered.</summary>
     private sealed class RegistersAgainOnDeregistered : ReceiveActor
     {
