@@ -13,10 +13,11 @@ internal sealed partial class LeaseActor
     private sealed record Acquire;
 
     /// <summary>
-    /// The key is bound to <paramref name="LeaseId"/>. <paramref name="GrantedAt"/> is when the attempt asked for that
-    /// lease (<see cref="LeaseKeeper.Now"/>); null when the lease was held before the attempt, so it is renewed at once.
+    /// The key is bound to <paramref name="LeaseId"/>, holding <paramref name="Value"/>, the encoding of
+    /// <paramref name="Written"/>. <paramref name="GrantedAt"/> is when the attempt asked for that lease
+    /// (<see cref="LeaseKeeper.Now"/>); null when the lease was held before the attempt, so it is renewed at once.
     /// </summary>
-    private sealed record Acquired(long LeaseId, ServiceInstance Written, string? Detail, long? GrantedAt);
+    private sealed record Acquired(long LeaseId, ServiceInstance Written, byte[] Value, string? Detail, long? GrantedAt);
 
     private sealed record AcquireFailed(string Reason, long LeaseToReuse);
 

@@ -7,7 +7,7 @@ namespace Registry.Registration;
 /// <summary>
 /// Owns one instance's registration: grants a lease, writes the key bound to it, hands the lease to the registry's
 /// <see cref="LeaseKeeper"/> (which renews it and checks the key, telling this actor only of a change), replaces a lost
-/// lease at once, writes back a key deleted by hand, and revokes the lease on <see cref="Deregister"/>.
+/// lease at once, writes back a key deleted by hand or overwritten on its lease, and revokes the lease on <see cref="Deregister"/>.
 /// Started fresh, it takes the key over (the newer registration wins). Started again after a crash
 /// (<c>previousLease</c> set), after losing its lease or its key, it only claims a key that is absent or still
 /// its own: a key bound to another lease is a conflict, and it stops instead of fighting over the key.
@@ -116,9 +116,9 @@ internal sealed partial class LeaseActor : ReceiveActor, IWithTimers
                 {
                     if (lease == 0 || current.LeaseId != lease) return new Conflicted(current.LeaseId, lease);
                     if (await _store.TimeToLiveAsync(lease, ct) < 0) return new LeaseGone(lease);
-                    if (current.Value.AsSpan().SequenceEqual(value)) return new Acquired(lease, instance, "re-attached to its lease", GrantedAt: null);
+                    if (current.Value.AsSpan().SequenceEqual(value)) return new Acquired(lease, instance, value, "re-attached to its lease", GrantedAt: null);
                     var rewrite = await _store.PutAsync(_key, value, lease, PutCondition.BoundTo(lease), ct);
-                    if (rewrite.Succeeded) return new Acquired(lease, instance, "value updated", GrantedAt: null);
+                    if (rewrite.Succeeded) return new Acquired(lease, instance, value, "value updated", GrantedAt: null);
                     if (rewrite.Other is { } holder) return new Conflicted(holder.LeaseId, lease);
                     // The key vanished between the read and the write: it is written back below, as an absent key is.
                 }
@@ -140,14 +140,14 @@ internal sealed partial class LeaseActor : ReceiveActor, IWithTimers
                     // An earlier write with this lease landed after this attempt read the key absent: one the client gave
                     // up on that still reached etcd, or a crashed predecessor's. The key is this registration's own.
                     { } mine when mine.LeaseId == lease => mine.Value.AsSpan().SequenceEqual(value)
-                        ? new Acquired(lease, instance, "re-attached to its lease", grantedAt)
+                        ? new Acquired(lease, instance, value, "re-attached to its lease", grantedAt)
                         : new AcquireFailed("the key holds an earlier value written with this lease", lease),
                     { } other => new Conflicted(other.LeaseId, lease),
                     null => new AcquireFailed("the key changed during the write", lease),
                 };
             }
             var tookOver = outcome.Other is { } previous && previous.LeaseId != lease ? $"took the id over from lease {previous.LeaseId:x}" : null;
-            return new Acquired(lease, instance, tookOver, grantedAt);
+            return new Acquired(lease, instance, value, tookOver, grantedAt);
         }
         catch (LeaseNotFoundException e)
         {
@@ -178,7 +178,7 @@ internal sealed partial class LeaseActor : ReceiveActor, IWithTimers
         foreach (var requester in _awaitingRegistered) requester.Tell(new Registered(_instance, _key, _lease));
         _awaitingRegistered.Clear();
         Become(Holding);
-        _keeper.Keep(_lease, _key, _ttl, Self, acquired.GrantedAt);
+        _keeper.Keep(_lease, _key, acquired.Value, _ttl, Self, acquired.GrantedAt);
     }
 
     /// <summary>The lease is kept by the keeper; news from it about another (earlier) lease is stale and ignored.</summary>
@@ -202,6 +202,11 @@ internal sealed partial class LeaseActor : ReceiveActor, IWithTimers
         Receive<LeaseKeeper.KeyMissing>(m => m.LeaseId == _lease, _ =>
         {
             _log.Warning("{0} vanished while its lease {1:x} lives; writing it back", _key, _lease);
+            BeginAcquiring(RegistrationEventKind.Reregistered);
+        });
+        Receive<LeaseKeeper.KeyChanged>(c => c.LeaseId == _lease, _ =>
+        {
+            _log.Warning("{0} holds a value this registration did not write, bound to its lease {1:x}; writing it back", _key, _lease);
             BeginAcquiring(RegistrationEventKind.Reregistered);
         });
         Receive<LeaseKeeper.KeyTaken>(t => t.LeaseId == _lease, t => OnConflict(t.OtherLeaseId));

@@ -14,6 +14,12 @@ internal sealed partial class LeaseKeeper
     /// <summary>The key is gone while its lease lives; the lease is no longer kept.</summary>
     public sealed record KeyMissing(long LeaseId);
 
+    /// <summary>
+    /// The key holds another value than its owner wrote, still bound to the lease (written over with
+    /// <c>etcdctl put --ignore-lease</c>, or by another writer reusing the lease); the lease is no longer kept.
+    /// </summary>
+    public sealed record KeyChanged(long LeaseId);
+
     /// <summary>The key is bound to <paramref name="OtherLeaseId"/> (0: written without a lease); the lease is no longer kept.</summary>
     public sealed record KeyTaken(long LeaseId, long OtherLeaseId);
 }

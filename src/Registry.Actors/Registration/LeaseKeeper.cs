@@ -4,11 +4,12 @@ using Registry.Etcd;
 namespace Registry.Registration;
 
 /// <summary>
-/// Renews the leases of every registration of one registry and checks that each key is still bound to its lease, from
-/// one table on one timer: while all is well a lease costs no timer and no actor message of its own. The owning
-/// LeaseActor hears only of a change: renewals failing (they are retried with back-off, well before the lease can
-/// expire), renewals recovering, the lease gone, the key missing or bound to another lease. After the last two a
-/// lease is no longer kept: its actor acquires again and keeps the lease anew.
+/// Renews the leases of every registration of one registry and checks that each key still holds the value its owner
+/// wrote, bound to its lease, from one table on one timer: while all is well a lease costs no timer and no actor
+/// message of its own. The owning LeaseActor hears only of a change: renewals failing (they are retried with
+/// back-off, well before the lease can expire), renewals recovering, the lease gone, the key missing, holding another
+/// value or bound to another lease. After the last three a lease is no longer kept: its actor acquires again and keeps
+/// the lease anew.
 /// </summary>
 /// <remarks>
 /// Renewals and checks falling due close together are sent together, and none is sent late for it: a run also sends
@@ -51,14 +52,14 @@ internal sealed partial class LeaseKeeper : IDisposable
 
     /// <summary>
     /// Keeps <paramref name="leaseId"/> alive for <paramref name="owner"/> and checks that <paramref name="key"/> stays
-    /// bound to it. The first renewal falls due one renewal interval after <paramref name="grantedAt"/> (a <see cref="Now"/>
+    /// bound to it, holding <paramref name="value"/> (compared as bytes, never decoded). The first renewal falls due one renewal interval after <paramref name="grantedAt"/> (a <see cref="Now"/>
     /// timestamp taken before the grant was asked for: the TTL runs from the grant, not from the write after it), at
     /// once if that has passed; at once when it is null (a lease granted earlier that nobody renewed meanwhile).
     /// </summary>
-    public void Keep(long leaseId, string key, long ttlSeconds, IActorRef owner, long? grantedAt)
+    public void Keep(long leaseId, string key, byte[] value, long ttlSeconds, IActorRef owner, long? grantedAt)
     {
         var now = _time.GetTimestamp();
-        var kept = new Kept(leaseId, key, owner, Ticks(_settings.RenewIntervalFor(ttlSeconds)), Ticks(_settings.KeyCheckIntervalFor(ttlSeconds)));
+        var kept = new Kept(leaseId, key, value, owner, Ticks(_settings.RenewIntervalFor(ttlSeconds)), Ticks(_settings.KeyCheckIntervalFor(ttlSeconds)));
         lock (_gate)
         {
             _kept[leaseId] = kept;
@@ -154,14 +155,21 @@ internal sealed partial class LeaseKeeper : IDisposable
             kept.RecheckAtOnce = false;
             if (!IsCurrent(kept) || _disposed.IsCancellationRequested) return;
             // A failed read says nothing about the key; renewals report connectivity, so it counts as unchanged.
-            var bound = check.IsCompletedSuccessfully ? check.Result?.LeaseId : kept.LeaseId;
-            if (bound is null) news = new KeyMissing(kept.LeaseId);
-            else if (bound != kept.LeaseId) news = new KeyTaken(kept.LeaseId, bound.Value);
+            if (check.IsCompletedSuccessfully) news = Change(kept, check.Result);
             if (news is null) ScheduleCheck(kept, _time.GetTimestamp() + (atOnce ? 0 : kept.CheckTicks), kept.CheckGeneration);
             else _kept.Remove(kept.LeaseId);
         }
         if (news is not null) kept.Owner.Tell(news);
     }
+
+    /// <summary>What the check found changed in the key, null when nothing did.</summary>
+    private static object? Change(Kept kept, StoredValue? stored) => stored switch
+    {
+        null => new KeyMissing(kept.LeaseId),
+        { LeaseId: var other } when other != kept.LeaseId => new KeyTaken(kept.LeaseId, other),
+        _ when !stored.Value.AsSpan().SequenceEqual(kept.Value) => new KeyChanged(kept.LeaseId),
+        _ => null,
+    };
 
     private bool IsCurrent(Kept kept) => _kept.TryGetValue(kept.LeaseId, out var current) && ReferenceEquals(current, kept);
 
@@ -198,14 +206,15 @@ internal sealed partial class LeaseKeeper : IDisposable
     }
 
     /// <summary>
-    /// One kept lease (guarded by the keeper's lock): <see cref="Failures"/> counts renewals failed in a row; only the
+    /// One kept lease, with the key and value its owner wrote (guarded by the keeper's lock): <see cref="Failures"/> counts renewals failed in a row; only the
     /// check of <see cref="CheckGeneration"/> is current, <see cref="Checking"/> while it is in flight, and followed by
     /// another at once when <see cref="RecheckAtOnce"/>.
     /// </summary>
-    private sealed class Kept(long leaseId, string key, IActorRef owner, long renewTicks, long checkTicks)
+    private sealed class Kept(long leaseId, string key, byte[] value, IActorRef owner, long renewTicks, long checkTicks)
     {
         public long LeaseId { get; } = leaseId;
         public string Key { get; } = key;
+        public byte[] Value { get; } = value;
         public IActorRef Owner { get; } = owner;
         public long RenewTicks { get; } = renewTicks;
         public long CheckTicks { get; } = checkTicks;

@@ -50,6 +50,17 @@ public sealed class EtcdTestClient : IDisposable
         return response.Header.Revision;
     }
 
+    /// <summary>
+    /// Writes a new value over an existing key, keeping the lease it is bound to (<c>etcdctl put --ignore-lease</c>);
+    /// returns the revision of the write.
+    /// </summary>
+    public async Task<long> PutKeepingLeaseAsync(string key, string value, CancellationToken ct = default)
+    {
+        var request = new PutRequest { Key = Utf8(key), Value = Utf8(value), IgnoreLease = true };
+        var response = await Raw.KVClient.PutAsync(request, Options(ct));
+        return response.Header.Revision;
+    }
+
     /// <summary>Reads one key; null when it does not exist.</summary>
     public async Task<EtcdEntry?> GetAsync(string key, CancellationToken ct = default)
     {

@@ -49,7 +49,7 @@ public sealed class LeaseKeeperTests : Akka.TestKit.Xunit2.TestKit
         var lease = (await _etcd.GrantLeaseAsync(Ttl, CancellationToken.None)).LeaseId;
         await _etcd.PutAsync(key, [1], lease, PutCondition.Always, CancellationToken.None);
         whileWriting?.Invoke();
-        keeper.Keep(lease, key, Ttl, (owner ?? _owner).Ref, grantedAt);
+        keeper.Keep(lease, key, [1], Ttl, (owner ?? _owner).Ref, grantedAt);
         return (lease, key);
     }
 
@@ -82,13 +82,13 @@ public sealed class LeaseKeeperTests : Akka.TestKit.Xunit2.TestKit
         var lease = (await _etcd.GrantLeaseAsync(3600, CancellationToken.None)).LeaseId;
         await _etcd.PutAsync(key, [1], lease, PutCondition.Always, CancellationToken.None);
 
-        keeper.Keep(lease, key, 3600, _owner.Ref, grantedAt: null);
+        keeper.Keep(lease, key, [1], 3600, _owner.Ref, grantedAt: null);
         await AwaitAssertAsync(() => Assert.Equal(1, _etcd.Calls(StoreOperation.KeepAlive)), Wait);
 
         // Still working after arming for the check: a second lease kept next is renewed at once too.
         var second = (await _etcd.GrantLeaseAsync(3600, CancellationToken.None)).LeaseId;
         await _etcd.PutAsync("/services/user/10.0.0.2:80", [1], second, PutCondition.Always, CancellationToken.None);
-        keeper.Keep(second, "/services/user/10.0.0.2:80", 3600, _owner.Ref, grantedAt: null);
+        keeper.Keep(second, "/services/user/10.0.0.2:80", [1], 3600, _owner.Ref, grantedAt: null);
         await AwaitAssertAsync(() => Assert.Equal(2, _etcd.Calls(StoreOperation.KeepAlive)), Wait);
         _owner.ExpectNoMsg(TimeSpan.FromMilliseconds(100));
     }
@@ -218,6 +218,17 @@ public sealed class LeaseKeeperTests : Akka.TestKit.Xunit2.TestKit
     }
 
     [Fact]
+    public async Task A_key_holding_another_value_on_its_lease_is_told_as_changed_once()
+    {
+        var (lease, key) = await KeepAsync(1);
+
+        await _etcd.PutAsync(key, [2], lease, PutCondition.Always, CancellationToken.None);
+
+        Assert.Equal(lease, _owner.ExpectMsg<LeaseKeeper.KeyChanged>(Wait).LeaseId);
+        _owner.ExpectNoMsg(TimeSpan.FromMilliseconds(200));
+    }
+
+    [Fact]
     public async Task A_key_bound_to_another_lease_is_told_as_taken_naming_that_lease()
     {
         var (lease, key) = await KeepAsync(1);
@@ -269,7 +280,7 @@ public sealed class LeaseKeeperTests : Akka.TestKit.Xunit2.TestKit
         using var keeper = KeeperOn(time);
         var (lease, key) = await KeepAsync(1, keeper: keeper);
         var successor = CreateTestProbe();
-        keeper.Keep(lease, key, Ttl, successor.Ref, keeper.Now);
+        keeper.Keep(lease, key, [1], Ttl, successor.Ref, keeper.Now);
 
         keeper.Forget(lease, _owner.Ref);
         _etcd.ExpireLease(lease);

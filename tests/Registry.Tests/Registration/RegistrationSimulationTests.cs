@@ -373,6 +373,22 @@ public sealed class RegistrationSimulationTests : Akka.TestKit.Xunit2.TestKit
     }
 
     [Fact]
+    public async Task A_key_overwritten_on_its_own_lease_is_written_back()
+    {
+        var registered = RegisterAndAwait(User());
+        ExpectEvent(RegistrationEventKind.Registered);
+
+        // Another value bound to the same lease, as `etcdctl put --ignore-lease` writes, or a writer reusing the lease.
+        await _etcd.Connect().PutAsync(registered.Key, "garbage"u8.ToArray(), registered.LeaseId, PutCondition.Always, CancellationToken.None);
+
+        var back = ExpectEvent(RegistrationEventKind.Reregistered);
+        Assert.Equal(registered.LeaseId, back.LeaseId);
+        var stored = _etcd.Peek(registered.Key);
+        Assert.Equal(registered.LeaseId, stored?.LeaseId);
+        Assert.Equal(InstanceCodec.Encode(registered.Instance), stored?.Value);
+    }
+
+    [Fact]
     public void Registering_again_with_new_metadata_updates_the_value_on_the_same_lease()
     {
         var registered = RegisterAndAwait(User());
