@@ -7,7 +7,8 @@ namespace Registry.Registration;
 /// <summary>
 /// Owns one instance's registration: grants a lease, writes the key bound to it, hands the lease to the registry's
 /// <see cref="LeaseKeeper"/> (which renews it and checks the key, telling this actor only of a change), replaces a lost
-/// lease at once, writes back a key deleted by hand or overwritten on its lease, and revokes the lease on <see cref="Deregister"/>.
+/// lease at once, writes back a key deleted by hand or overwritten on its lease, and revokes the lease on
+/// <see cref="Deregister"/>.
 /// Started fresh, it takes the key over (the newer registration wins). Started again after a crash
 /// (<c>previousLease</c> set), after losing its lease or its key, it only claims a key that is absent or still
 /// its own: a key bound to another lease is a conflict, and it stops instead of fighting over the key.

@@ -52,9 +52,10 @@ internal sealed partial class LeaseKeeper : IDisposable
 
     /// <summary>
     /// Keeps <paramref name="leaseId"/> alive for <paramref name="owner"/> and checks that <paramref name="key"/> stays
-    /// bound to it, holding <paramref name="value"/> (compared as bytes, never decoded). The first renewal falls due one renewal interval after <paramref name="grantedAt"/> (a <see cref="Now"/>
-    /// timestamp taken before the grant was asked for: the TTL runs from the grant, not from the write after it), at
-    /// once if that has passed; at once when it is null (a lease granted earlier that nobody renewed meanwhile).
+    /// bound to it, holding <paramref name="value"/> (compared as bytes, never decoded). The first renewal falls due one
+    /// renewal interval after <paramref name="grantedAt"/> (a <see cref="Now"/> timestamp taken before the grant was
+    /// asked for: the TTL runs from the grant, not from the write after it), at once if that has passed; at once when it
+    /// is null (a lease granted earlier that nobody renewed meanwhile).
     /// </summary>
     public void Keep(long leaseId, string key, byte[] value, long ttlSeconds, IActorRef owner, long? grantedAt)
     {
@@ -206,9 +207,9 @@ internal sealed partial class LeaseKeeper : IDisposable
     }
 
     /// <summary>
-    /// One kept lease, with the key and value its owner wrote (guarded by the keeper's lock): <see cref="Failures"/> counts renewals failed in a row; only the
-    /// check of <see cref="CheckGeneration"/> is current, <see cref="Checking"/> while it is in flight, and followed by
-    /// another at once when <see cref="RecheckAtOnce"/>.
+    /// One kept lease, with the key and value its owner wrote (guarded by the keeper's lock): <see cref="Failures"/>
+    /// counts renewals failed in a row; only the check of <see cref="CheckGeneration"/> is current,
+    /// <see cref="Checking"/> while it is in flight, and followed by another at once when <see cref="RecheckAtOnce"/>.
     /// </summary>
     private sealed class Kept(long leaseId, string key, byte[] value, IActorRef owner, long renewTicks, long checkTicks)
     {

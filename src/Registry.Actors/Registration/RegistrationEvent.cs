@@ -18,7 +18,9 @@ public enum RegistrationEventKind
     /// <summary>The lease is gone (expired during a cut, or lost by etcd); a new one is granted at once.</summary>
     LeaseLost,
 
-    /// <summary>The key was written again after its lease or the key itself was lost, or another value was written over it.</summary>
+    /// <summary>
+    /// The key was written again after its lease or the key itself was lost, or after another value was written over it.
+    /// </summary>
     Reregistered,
 
     /// <summary>A newer process registered the same id; this process stopped registering it.</summary>

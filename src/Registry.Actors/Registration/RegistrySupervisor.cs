@@ -281,9 +281,9 @@ public sealed partial class RegistrySupervisor : ReceiveActor, IWithTimers
 
     /// <summary>
     /// One registration: the instance last asked for (the one held when the same is asked again), its actor (null while
-    /// a crashed one waits for its restart), the lease it last held
-    /// (<paramref name="ChildAttached"/> once the current actor reported it), and the requesters still waiting for an
-    /// answer to <see cref="Register"/> and to <see cref="Deregister"/>.
+    /// a crashed one waits for its restart), the lease it last held (<paramref name="ChildAttached"/> once the current
+    /// actor reported it), and the requesters still waiting for an answer to <see cref="Register"/> and to
+    /// <see cref="Deregister"/>.
     /// </summary>
     private sealed record Entry(
         string Key, ServiceInstance Instance, long TtlSeconds, long LeaseId, int Restarts, bool Stopping, IActorRef? Child,
