@@ -52,12 +52,28 @@ internal sealed record RegistrySettings(
             throw Invalid("ttl", ttlProblem);
         if (string.IsNullOrEmpty(settings.Prefix) || !settings.Prefix.StartsWith('/') || !settings.Prefix.EndsWith('/'))
             throw Invalid("prefix", $"'{settings.Prefix}': expected a path that starts and ends with '/'");
-        if (settings.DeregisterTimeout >= TimeSpan.FromSeconds(5))
-            throw Invalid("deregister-timeout", "must be below 5s, the timeout of the before-service-unbind phase");
+        if (BeforeServiceUnbindTimeout(config) is var phase && settings.DeregisterTimeout >= phase)
+            throw Invalid("deregister-timeout", $"{settings.DeregisterTimeout} must be below {phase}, the timeout of the CoordinatedShutdown phase it runs in ({ShutdownSection}.{PhaseTimeout}, else {ShutdownSection}.{DefaultPhaseTimeout})");
         if (settings.Discovery.SilenceTimeout <= settings.Discovery.ProgressInterval)
             throw Invalid("discovery.silence-timeout", "must exceed discovery.progress-interval");
         return settings;
     }
+
+    /// <summary>
+    /// The timeout of the phase deregistration runs in, read as CoordinatedShutdown reads it: the phase's own timeout,
+    /// else the default phase timeout, else Akka's defaults (for a config that is not an actor system's).
+    /// </summary>
+    private static TimeSpan BeforeServiceUnbindTimeout(Config config)
+    {
+        var shutdown = new SettingReader(config.WithFallback(AkkaDefaults).GetConfig(ShutdownSection), ShutdownSection);
+        return shutdown.Config.HasPath(PhaseTimeout) ? shutdown.Positive(PhaseTimeout) : shutdown.Positive(DefaultPhaseTimeout);
+    }
+
+    private const string ShutdownSection = "akka.coordinated-shutdown";
+    private const string PhaseTimeout = "phases.before-service-unbind.timeout";
+    private const string DefaultPhaseTimeout = "default-phase-timeout";
+
+    private static readonly Config AkkaDefaults = ConfigurationFactory.Default();
 
     /// <summary>Parses etcd client URLs, naming the one that is wrong.</summary>
     public static IReadOnlyList<Uri> ParseEndpoints(IEnumerable<string> values)

@@ -49,6 +49,27 @@ public sealed class RegistrySettingsTests
     }
 
     [Fact]
+    public void The_deregister_timeout_may_use_a_longer_before_service_unbind_phase()
+    {
+        var settings = Parse("""
+            akka.coordinated-shutdown.phases.before-service-unbind.timeout = 20s
+            registry.deregister-timeout = 8s
+            """);
+        Assert.Equal(TimeSpan.FromSeconds(8), settings.DeregisterTimeout);
+    }
+
+    [Theory]
+    [InlineData("akka.coordinated-shutdown.phases.before-service-unbind.timeout = 2s")]
+    [InlineData("akka.coordinated-shutdown.default-phase-timeout = 2s")]
+    public void A_deregister_timeout_not_below_the_phase_timeout_is_refused_naming_both(string phase)
+    {
+        var error = Assert.Throws<ConfigurationException>(() => Parse(phase + "\nregistry.deregister-timeout = 3s"));
+        Assert.Contains("registry.deregister-timeout:", error.Message);
+        Assert.Contains("akka.coordinated-shutdown.phases.before-service-unbind.timeout", error.Message);
+        Assert.Contains("00:00:02", error.Message);
+    }
+
+    [Fact]
     public void Endpoints_may_be_one_comma_separated_string() =>
         Assert.Equal(3, RegistrySettings.ParseEndpoints(["http://a:1,http://b:2", "http://c:3"]).Count);
 
