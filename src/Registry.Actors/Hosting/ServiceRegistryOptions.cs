@@ -1,5 +1,5 @@
 using System.Globalization;
-using System.Text;
+using Akka.Configuration;
 
 namespace Registry.Hosting;
 
@@ -16,14 +16,32 @@ public sealed class ServiceRegistryOptions
     public long? TtlSeconds { get; set; }
 
     /// <summary>Renders the options that are set as HOCON under <c>registry</c>.</summary>
-    public string ToHocon()
+    public string ToHocon() => "registry {\n" + string.Concat(SetOptions().Select(o => $"  {o.Hocon}\n")) + "}";
+
+    /// <summary>
+    /// Fails with a <see cref="ConfigurationException"/> naming the option and its HOCON key when an option that is
+    /// set is not valid. Each is checked alone over the defaults, so the error is that option's.
+    /// </summary>
+    internal void Validate()
     {
-        var hocon = new StringBuilder("registry {\n");
-        if (Endpoints is not null)
-            hocon.Append("  etcd.endpoints = [").AppendJoin(", ", Endpoints.Select(Quote)).Append("]\n");
-        if (Prefix is not null) hocon.Append("  prefix = ").Append(Quote(Prefix)).Append('\n');
-        if (TtlSeconds is { } ttl) hocon.Append("  ttl = ").Append(ttl.ToString(CultureInfo.InvariantCulture)).Append("s\n");
-        return hocon.Append('}').ToString();
+        foreach (var (option, hocon) in SetOptions())
+        {
+            try
+            {
+                RegistrySettings.From(ConfigurationFactory.ParseString($"registry {{\n  {hocon}\n}}"));
+            }
+            catch (ConfigurationException e)
+            {
+                throw new ConfigurationException($"{nameof(ServiceRegistryOptions)}.{option}: {e.Message}", e);
+            }
+        }
+    }
+
+    private IEnumerable<(string Option, string Hocon)> SetOptions()
+    {
+        if (Endpoints is not null) yield return (nameof(Endpoints), $"etcd.endpoints = [{string.Join(", ", Endpoints.Select(Quote))}]");
+        if (Prefix is not null) yield return (nameof(Prefix), $"prefix = {Quote(Prefix)}");
+        if (TtlSeconds is { } ttl) yield return (nameof(TtlSeconds), $"ttl = {ttl.ToString(CultureInfo.InvariantCulture)}s");
     }
 
     private static string Quote(string value) => "\"" + value.Replace("\\", "\\\\").Replace("\"", "\\\"") + "\"";
