@@ -4,6 +4,7 @@ using Akka.Actor;
 using Akka.Event;
 using Registry.Balancing;
 using Registry.Etcd;
+using Registry.Hosting;
 
 namespace Registry;
 
@@ -23,7 +24,8 @@ public sealed class ServiceRegistry : IExtension
     {
         _system = system;
         system.Settings.InjectTopLevelFallback(RegistrySettings.Reference);
-        Settings = RegistrySettings.From(system.Settings.Config);
+        var options = system.Settings.Setup.Get<ServiceRegistrySetup>();
+        Settings = RegistrySettings.From(options.HasValue ? options.Value.Apply(system.Settings.Config) : system.Settings.Config);
         _balancing = BalancingSettings.From(system.Settings.Config);
         _store = new EtcdStore(Settings);
         Supervisor = system.SystemActorOf(RegistrySupervisor.Props(_store, Settings), "registry");

@@ -3,7 +3,10 @@ using Akka.Configuration;
 
 namespace Registry.Hosting;
 
-/// <summary>Code configuration of the registry; what is set here overrides the <c>registry</c> HOCON section.</summary>
+/// <summary>
+/// Code configuration of the registry; what is set here overrides the <c>registry</c> HOCON section, wherever the
+/// application adds that HOCON.
+/// </summary>
 public sealed class ServiceRegistryOptions
 {
     /// <summary>etcd client URLs, e.g. <c>http://127.0.0.1:2379</c>; null keeps the configured ones.</summary>
