@@ -48,7 +48,23 @@ public sealed class HostingConfigurationTests(EtcdNode etcd) : IClassFixture<Etc
         Assert.Equal("/mine/", settings.Prefix);
     }
 
-    private static async Task<RegistrySettings> SettingsOfHostAsync(Action<AkkaConfigurationBuilder> configure)
+    [Fact]
+    public async Task A_second_AddServiceRegistry_starts_one_registry_and_its_options_apply_over_the_first()
+    {
+        var settings = await SettingsOfHostAsync(
+            akka => akka
+                .AddServiceRegistry(o => { o.Endpoints = [etcd.Endpoint]; o.TtlSeconds = 30; o.Prefix = "/first/"; })
+                .AddServiceRegistry(o => o.Prefix = "/second/"),
+            host => Assert.Equal(
+                ServiceRegistry.Get(host.Services.GetRequiredService<ActorSystem>()).Supervisor,
+                host.Services.GetRequiredService<IRequiredActor<RegistrySupervisor>>().ActorRef));
+
+        Assert.Equal("/second/", settings.Prefix);
+        Assert.Equal(30, settings.TtlSeconds);
+        Assert.Equal(new Uri(etcd.Endpoint), settings.Endpoints.Single());
+    }
+
+    private static async Task<RegistrySettings> SettingsOfHostAsync(Action<AkkaConfigurationBuilder> configure, Action<IHost>? started = null)
     {
         var builder = Microsoft.Extensions.Hosting.Host.CreateApplicationBuilder();
         builder.Logging.ClearProviders();
@@ -57,6 +73,7 @@ public sealed class HostingConfigurationTests(EtcdNode etcd) : IClassFixture<Etc
         await host.StartAsync();
         try
         {
+            started?.Invoke(host);
             return ServiceRegistry.Get(host.Services.GetRequiredService<ActorSystem>()).Settings;
         }
         finally
