@@ -2,7 +2,10 @@ namespace Registry;
 
 public sealed partial class RegistrySupervisor
 {
-    /// <summary>Deregisters every instance (CoordinatedShutdown sends it); answered with <see cref="AllDeregistered"/>.</summary>
+    /// <summary>
+    /// Deregisters every instance and refuses new ones from then on; each request, the first or a later one, is
+    /// answered with <see cref="AllDeregistered"/> once none is left.
+    /// </summary>
     internal sealed record DeregisterAll
     {
         public static readonly DeregisterAll Instance = new();

@@ -19,7 +19,9 @@ public sealed partial class RegistrySupervisor : ReceiveActor, IWithTimers
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly Dictionary<string, Entry> _entries = new();
     private readonly Dictionary<IActorRef, string> _keysByChild = new();
-    private IActorRef? _drainRequester;
+    private readonly List<IActorRef> _drainRequesters = [];
+    // Set by the first DeregisterAll, for good: the registry is stopping. Every DeregisterAll is answered once drained.
+    private bool _draining;
     private long _incarnations;
 
     internal RegistrySupervisor(IRegistryStore store, RegistrySettings settings)
@@ -74,7 +76,7 @@ public sealed partial class RegistrySupervisor : ReceiveActor, IWithTimers
             Sender.Tell(new RegistrationFailed(register.Instance!, RegistrationFailure.Invalid, string.Join("; ", problems)));
             return;
         }
-        if (_drainRequester is not null)
+        if (_draining)
         {
             Sender.Tell(new RegistrationFailed(instance, RegistrationFailure.Stopping, "the registry is shutting down"));
             return;
@@ -127,7 +129,8 @@ public sealed partial class RegistrySupervisor : ReceiveActor, IWithTimers
 
     private void OnDeregisterAll()
     {
-        _drainRequester = Sender;
+        _draining = true;
+        _drainRequesters.Add(Sender);
         foreach (var entry in _entries.Values.ToList())
         {
             if (entry.Stopping || !entry.AwaitingStop.IsEmpty) continue;
@@ -168,7 +171,7 @@ public sealed partial class RegistrySupervisor : ReceiveActor, IWithTimers
             Finish(entry);
             return;
         }
-        if (!entry.AwaitingStop.IsEmpty || _drainRequester is not null)
+        if (!entry.AwaitingStop.IsEmpty || _draining)
         {
             // Crashed while asked to deregister: revoke the lease it held rather than starting it again.
             _entries[entry.Key] = entry;
@@ -257,8 +260,9 @@ public sealed partial class RegistrySupervisor : ReceiveActor, IWithTimers
 
     private void ReplyIfDrained()
     {
-        if (_drainRequester is null || _entries.Count > 0) return;
-        _drainRequester.Tell(AllDeregistered.Instance);
+        if (_entries.Count > 0) return;
+        foreach (var requester in _drainRequesters) requester.Tell(AllDeregistered.Instance);
+        _drainRequesters.Clear();
     }
 
     private string KeyOf(ServiceInstance instance) => KeyOf(instance.Service, instance.Id);

@@ -482,6 +482,32 @@ public sealed class RegistrationSimulationTests : Akka.TestKit.Xunit2.TestKit
     }
 
     [Fact]
+    public async Task Overlapping_requests_to_deregister_everything_are_all_answered()
+    {
+        var registered = RegisterAndAwait(User());
+        var revoking = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        _etcd.BeforeCall = async operation =>
+        {
+            if (operation != StoreOperation.RevokeLease) return;
+            revoking.TrySetResult();
+            await release.Task;
+        };
+        var first = CreateTestProbe();
+        var second = CreateTestProbe();
+
+        // The host's stop asks first; CoordinatedShutdown asks again while the lease is still being revoked.
+        _registry.Tell(RegistrySupervisor.DeregisterAll.Instance, first);
+        await revoking.Task.WaitAsync(Wait);
+        _registry.Tell(RegistrySupervisor.DeregisterAll.Instance, second);
+        release.SetResult();
+
+        first.ExpectMsg<RegistrySupervisor.AllDeregistered>(Wait);
+        second.ExpectMsg<RegistrySupervisor.AllDeregistered>(Wait);
+        Assert.Null(_etcd.Peek(registered.Key));
+    }
+
+    [Fact]
     public void Registering_the_same_instance_twice_keeps_one_lease()
     {
         var first = RegisterAndAwait(User());
