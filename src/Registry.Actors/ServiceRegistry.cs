@@ -11,7 +11,8 @@ namespace Registry;
 /// <summary>
 /// The registry of one actor system: its etcd client, its <see cref="RegistrySupervisor"/> and its
 /// <see cref="DiscoverySupervisor"/>. Deregisters every
-/// instance in CoordinatedShutdown's <c>before-service-unbind</c> phase, before the service stops listening.
+/// instance in CoordinatedShutdown's <c>before-service-unbind</c> phase, before the service stops listening; in a
+/// host set up with <c>AddServiceRegistry</c>, already when the host begins to stop, before any hosted service does.
 /// </summary>
 public sealed class ServiceRegistry : IExtension
 {
@@ -33,14 +34,7 @@ public sealed class ServiceRegistry : IExtension
         var shutdown = CoordinatedShutdown.Get(system);
         shutdown.AddTask(CoordinatedShutdown.PhaseBeforeServiceUnbind, "registry-deregister", async () =>
         {
-            try
-            {
-                await Supervisor.Ask<RegistrySupervisor.AllDeregistered>(RegistrySupervisor.DeregisterAll.Instance, Settings.DeregisterTimeout);
-            }
-            catch (Exception e)
-            {
-                system.Log.Warning("not every instance was deregistered within {0}: {1}; their keys expire with their leases", Settings.DeregisterTimeout, e.Message);
-            }
+            await DeregisterAllAsync();
             return Done.Instance;
         });
         shutdown.AddTask(CoordinatedShutdown.PhaseBeforeActorSystemTerminate, "registry-close-etcd", async () =>
@@ -52,6 +46,22 @@ public sealed class ServiceRegistry : IExtension
             await _store.DisposeAsync();
             return Done.Instance;
         });
+    }
+
+    /// <summary>
+    /// Deregisters every instance and refuses new registrations; completes once every lease is revoked or
+    /// <c>registry.deregister-timeout</c> has passed (what is left then expires with its lease), and never fails.
+    /// </summary>
+    internal async Task DeregisterAllAsync()
+    {
+        try
+        {
+            await Supervisor.Ask<RegistrySupervisor.AllDeregistered>(RegistrySupervisor.DeregisterAll.Instance, Settings.DeregisterTimeout);
+        }
+        catch (Exception e)
+        {
+            _system.Log.Warning("not every instance was deregistered within {0}: {1}; their keys expire with their leases", Settings.DeregisterTimeout, e.Message);
+        }
     }
 
     private async Task StopAsync(IActorRef actor)

@@ -1,5 +1,7 @@
+using Akka.Actor;
 using Akka.Configuration;
 using Akka.Hosting;
+using Microsoft.Extensions.Hosting;
 
 namespace Registry.Hosting;
 
@@ -25,11 +27,30 @@ public static class ServiceRegistryHostingExtensions
         if (setup is not null) return builder;
         return builder
             .AddSetup(new ServiceRegistrySetup(options))
-            .WithActors((system, registry) =>
+            .WithActors((system, registry, resolver) =>
             {
                 var extension = ServiceRegistry.Get(system);
                 registry.Register<RegistrySupervisor>(extension.Supervisor);
                 registry.Register<DiscoverySupervisor>(extension.Discovery);
+                if (resolver.GetService<IHostApplicationLifetime>() is { } lifetime) DeregisterWhenTheHostBeginsToStop(system, extension, lifetime);
             });
     }
+
+    /// <summary>
+    /// A host stops its hosted services in the reverse order of their registration, so a web application's Kestrel
+    /// (added last) stops listening and drains its requests before Akka's hosted service runs CoordinatedShutdown:
+    /// deregistering there would leave the instance listed, refusing connections, for the whole drain. Before it stops
+    /// any hosted service, the host runs the callbacks of <see cref="IHostApplicationLifetime.ApplicationStopping"/> and
+    /// waits for them (a stop asked meanwhile, as by a signal, waits on the same lock), so the instances are
+    /// deregistered there, bounded by <c>registry.deregister-timeout</c>; CoordinatedShutdown's task then finds none.
+    /// The extension cannot add a hosted service of its own: Akka.Hosting runs it once the services are built.
+    /// </summary>
+    private static void DeregisterWhenTheHostBeginsToStop(ActorSystem system, ServiceRegistry registry, IHostApplicationLifetime lifetime) =>
+        lifetime.ApplicationStopping.Register(() =>
+        {
+            // The actor system stopping by itself stops the host too: CoordinatedShutdown deregisters (or did) then.
+            if (CoordinatedShutdown.Get(system).ShutdownReason is not null) return;
+            // The callback must not return before the instances are gone: the host's stop goes on when it returns.
+            registry.DeregisterAllAsync().GetAwaiter().GetResult();
+        });
 }

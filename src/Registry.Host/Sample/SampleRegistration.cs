@@ -12,6 +12,9 @@ namespace Registry.Host.Sample;
 /// <see cref="StoppingAsync"/> runs before any hosted service stops: the instance is deregistered and the drain delay
 /// waited while Kestrel still serves and the actor system still runs; Kestrel's own stop then lets the calls in flight
 /// finish. A conflict (a newer process took the id) stops the host: the newer instance is the one to keep.
+/// The registry also deregisters every instance by itself when the host begins to stop (<c>AddServiceRegistry</c>),
+/// but a stop through <see cref="IHost.StopAsync"/> runs <see cref="StoppingAsync"/> before that, and the drain delay
+/// must follow the deregistration: so it is asked for here, as an application with a drain delay of its own would.
 /// </summary>
 internal sealed class SampleRegistration(
     IServiceProvider services,
