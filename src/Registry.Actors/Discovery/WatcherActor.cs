@@ -298,6 +298,7 @@ internal sealed partial class WatcherActor : ReceiveActor, IWithTimers, IWithUnb
         if (_stale) return;
         _stale = true;
         _staleReason = reason;
+        RegistryMetrics.CountStale(_service);
         if (_listed) _log.Warning("view of {0} is stale, keeping the last {1} instances: {2}", _prefix, _members.Count, reason);
         Emit(new MembershipStale(_service, true, reason, _revision));
     }

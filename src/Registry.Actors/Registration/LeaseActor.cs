@@ -324,6 +324,10 @@ internal sealed partial class LeaseActor : ReceiveActor, IWithTimers
         }
     }
 
-    private void Publish(RegistrationEventKind kind, string? detail = null) =>
-        Context.System.EventStream.Publish(new RegistrationEvent(kind, _instance, _key, _lease, detail));
+    private void Publish(RegistrationEventKind kind, string? detail = null)
+    {
+        var e = new RegistrationEvent(kind, _instance, _key, _lease, detail);
+        RegistryMetrics.Count(e);
+        Context.System.EventStream.Publish(e);
+    }
 }

@@ -216,7 +216,9 @@ public sealed partial class RegistrySupervisor : ReceiveActor, IWithTimers
         if (!_entries.TryGetValue(revoked.Key, out var entry)) return;
         if (revoked.Failure is null) _log.Info("{0} deregistered", revoked.Key);
         else _log.Warning("{0} deregistered without revoking its lease: {1}", revoked.Key, revoked.Failure);
-        Context.System.EventStream.Publish(new RegistrationEvent(RegistrationEventKind.Deregistered, entry.Instance, entry.Key, entry.LeaseId, revoked.Failure));
+        var deregistered = new RegistrationEvent(RegistrationEventKind.Deregistered, entry.Instance, entry.Key, entry.LeaseId, revoked.Failure);
+        RegistryMetrics.Count(deregistered);
+        Context.System.EventStream.Publish(deregistered);
         Finish(entry);
     }
 
