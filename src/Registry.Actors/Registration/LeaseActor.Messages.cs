@@ -7,8 +7,11 @@ internal sealed partial class LeaseActor
     /// </summary>
     public sealed record Attached(string Key, long LeaseId);
 
-    /// <summary>Told to the parent before a deliberate stop (deregistered, conflict), so it does not restart the actor.</summary>
-    public sealed record Stopping(string Key);
+    /// <summary>
+    /// Told to the parent before a deliberate stop (deregistered, or <paramref name="Conflict"/>: a newer process took
+    /// the id), so it does not restart the actor.
+    /// </summary>
+    public sealed record Stopping(string Key, bool Conflict = false);
 
     private sealed record Acquire;
 

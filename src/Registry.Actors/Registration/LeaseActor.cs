@@ -254,7 +254,7 @@ internal sealed partial class LeaseActor : ReceiveActor, IWithTimers
         foreach (var requester in _awaitingRegistered) requester.Tell(new RegistrationFailed(_instance, RegistrationFailure.Conflict, $"conflict: {detail}"));
         // The lease no longer holds the key; revoking it only frees it early.
         if (_lease != 0) _ = _store.RevokeLeaseAsync(_lease, CancellationToken.None);
-        Context.Parent.Tell(new Stopping(_key));
+        Context.Parent.Tell(new Stopping(_key, Conflict: true));
         Context.Stop(Self);
     }
 

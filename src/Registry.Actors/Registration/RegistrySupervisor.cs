@@ -22,6 +22,8 @@ public sealed partial class RegistrySupervisor : ReceiveActor, IWithTimers
     private readonly List<IActorRef> _drainRequesters = [];
     // Set by the first DeregisterAll, for good: the registry is stopping. Every DeregisterAll is answered once drained.
     private bool _draining;
+    // Registrations stopped after a conflict, forgotten as entries: their Deregister still says so on the EventStream.
+    private readonly Dictionary<string, (ServiceInstance Instance, long LeaseId)> _conflicted = new();
     private long _incarnations;
 
     internal RegistrySupervisor(IRegistryStore store, RegistrySettings settings)
@@ -33,7 +35,7 @@ public sealed partial class RegistrySupervisor : ReceiveActor, IWithTimers
         Receive<Deregister>(OnDeregister);
         Receive<DeregisterAll>(_ => OnDeregisterAll());
         Receive<LeaseActor.Attached>(a => Update(a.Key, e => OnAttached(e, a.LeaseId)));
-        Receive<LeaseActor.Stopping>(s => Update(s.Key, e => e with { Stopping = true }));
+        Receive<LeaseActor.Stopping>(OnStopping);
         // The children answer the supervisor, which answers the requesters: a child that crashes or stops by itself
         // loses what it was asked, the supervisor does not.
         Receive<Registered>(r => Update(r.Key, e => AnswerRegistered(e, r)));
@@ -82,6 +84,7 @@ public sealed partial class RegistrySupervisor : ReceiveActor, IWithTimers
             return;
         }
         var key = KeyOf(instance);
+        _conflicted.Remove(key);
         if (!_entries.TryGetValue(key, out var entry))
         {
             _entries[key] = Start(new Entry(key, instance, ttl, 0, 0, false, null, false, [new Waiting(Sender, instance)], []));
@@ -114,6 +117,7 @@ public sealed partial class RegistrySupervisor : ReceiveActor, IWithTimers
             return;
         }
         var key = KeyOf(deregister.Service, deregister.Id);
+        if (_conflicted.Remove(key, out var stopped)) PublishDeregisteredAfterConflict(stopped.Instance, key, stopped.LeaseId);
         if (!_entries.TryGetValue(key, out var entry))
         {
             Sender.Tell(new Deregistered(deregister.Service, deregister.Id));
@@ -160,6 +164,19 @@ public sealed partial class RegistrySupervisor : ReceiveActor, IWithTimers
     {
         if (_entries.TryGetValue(KeyOf(deregistered.Service, deregistered.Id), out var entry) && Sender.Equals(entry.Child)) Finish(entry);
     }
+
+    private void OnStopping(LeaseActor.Stopping stopping) => Update(stopping.Key, e =>
+    {
+        if (!stopping.Conflict) return e with { Stopping = true };
+        // A Deregister sent before the conflict is answered once the actor has stopped: it is over already.
+        if (!e.AwaitingStop.IsEmpty) PublishDeregisteredAfterConflict(e.Instance, e.Key, e.LeaseId);
+        else _conflicted[e.Key] = (e.Instance, e.LeaseId);
+        return e with { Stopping = true };
+    });
+
+    /// <summary>Nothing is revoked (the conflict did that), but whoever follows the events learns the registration is over.</summary>
+    private void PublishDeregisteredAfterConflict(ServiceInstance instance, string key, long leaseId) =>
+        Context.System.EventStream.Publish(new RegistrationEvent(RegistrationEventKind.Deregistered, instance, key, leaseId, "stopped after a conflict; nothing left to revoke"));
 
     private void OnTerminated(Terminated terminated)
     {

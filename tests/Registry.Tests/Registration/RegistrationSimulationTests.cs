@@ -324,6 +324,8 @@ public sealed class RegistrationSimulationTests : Akka.TestKit.Xunit2.TestKit
         _registry.Tell(new Deregister("user", "127.0.0.1:8080"), TestActor);
 
         ExpectMsg<Deregistered>(Wait);
+        // Nothing to revoke, but whoever follows the events (the health check) learns the registration is over.
+        Assert.Equal("stopped after a conflict; nothing left to revoke", ExpectEvent(RegistrationEventKind.Deregistered).Detail);
     }
 
     [Fact]
