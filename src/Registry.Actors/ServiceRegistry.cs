@@ -29,6 +29,7 @@ public sealed class ServiceRegistry : IExtension
         Settings = RegistrySettings.From(options.HasValue ? options.Value.Apply(system.Settings.Config) : system.Settings.Config);
         _balancing = BalancingSettings.From(system.Settings.Config);
         _store = new EtcdStore(Settings);
+        Health.RegistrationHealth.Get(system); // subscribed to RegistrationEvent before the supervisor can publish one
         Supervisor = system.SystemActorOf(RegistrySupervisor.Props(_store, Settings), "registry");
         Discovery = system.SystemActorOf(DiscoverySupervisor.Props(_store, Settings), "discovery");
         var shutdown = CoordinatedShutdown.Get(system);

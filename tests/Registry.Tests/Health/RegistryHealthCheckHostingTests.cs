@@ -1,0 +1,70 @@
+using System.Diagnostics;
+using Akka.Actor;
+using Akka.Hosting;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Hosting;
+using Registry.Hosting;
+using Registry.Tests.Infrastructure;
+
+namespace Registry.Tests.Health;
+
+/// <summary>The health check as an application wires it (Generic Host, Akka.Hosting, AddHealthChecks) against real etcd.</summary>
+public sealed class RegistryHealthCheckHostingTests(EtcdNode etcd) : IClassFixture<EtcdNode>
+{
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(20);
+
+    [Fact]
+    public async Task The_host_reports_healthy_once_registered_degraded_while_etcd_is_stopped_and_healthy_after_its_restart()
+    {
+        var builder = Microsoft.Extensions.Hosting.Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+        builder.Services.AddAkka("health", (akka, _) => akka.AddServiceRegistry(o =>
+        {
+            o.Endpoints = [etcd.Endpoint];
+            o.TtlSeconds = 3;
+        }));
+        builder.Services.AddHealthChecks().AddServiceRegistry();
+        using var host = builder.Build();
+        await host.StartAsync();
+        var health = host.Services.GetRequiredService<HealthCheckService>();
+        var supervisor = await host.Services.GetRequiredService<IRequiredActor<RegistrySupervisor>>().GetAsync();
+        try
+        {
+            Assert.Equal("no registrations", (await health.CheckHealthAsync()).Entries["registry"].Description);
+            var instance = ServiceInstance.Create("health", $"127.0.0.1:{Random.Shared.Next(10_000, 60_000)}");
+            var registered = await supervisor.Ask<Registered>(new Register(instance), Patience);
+
+            Assert.Equal("held", (await UntilAsync(health, HealthStatus.Healthy, "1 registration held")).Data[registered.Key]);
+
+            await etcd.StopAsync();
+            await UntilAsync(health, HealthStatus.Degraded, $"renewals failing: {registered.Key}");
+
+            // Renewals recover on the same lease, or a lease expired meanwhile is replaced: held again either way.
+            await etcd.RestartAsync();
+            await UntilAsync(health, HealthStatus.Healthy, "1 registration held");
+        }
+        finally
+        {
+            // The fixture's etcd is left running, whatever failed.
+            if (!etcd.IsRunning) await etcd.RestartAsync();
+            await host.StopAsync();
+        }
+    }
+
+    /// <summary>
+    /// Asks the health service until the registry's entry has <paramref name="status"/> and
+    /// <paramref name="description"/>, for at most the patience.
+    /// </summary>
+    private static async Task<HealthReportEntry> UntilAsync(HealthCheckService health, HealthStatus status, string description)
+    {
+        var clock = Stopwatch.StartNew();
+        while (true)
+        {
+            var entry = (await health.CheckHealthAsync()).Entries["registry"];
+            if (entry.Status == status && entry.Description == description) return entry;
+            if (clock.Elapsed > Patience)
+                Assert.Fail($"still {entry.Status} ({entry.Description}) after {Patience.TotalSeconds:0} s; expected {status} ({description})");
+            await Task.Delay(TimeSpan.FromMilliseconds(50));
+        }
+    }
+}
