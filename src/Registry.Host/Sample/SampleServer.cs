@@ -6,6 +6,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Registry.Host.Cli;
+using Registry.Hosting;
 
 namespace Registry.Host.Sample;
 
@@ -85,6 +86,9 @@ internal sealed class SampleServer : IAsyncDisposable
         builder.WebHost.UseKestrelCore().ConfigureKestrel(address.Listen);
         builder.Services.AddSingleton<InFlightCalls>();
         builder.Services.AddGrpc(o => o.Interceptors.Add<InFlightCalls>());
+        // The standard grpc.health.v1.Health service for probes: NOT_SERVING only while a check is unhealthy (the
+        // registration stopped for a conflict), SERVING while it is held or degraded (etcd unreachable, renewals failing).
+        builder.Services.AddGrpcHealthChecks().AddServiceRegistry();
         builder.Services.AddSingleton(options).AddSingleton(settings).AddSingleton(address);
         // Registered after Akka's hosted service: starts once the actor system runs, stops before it terminates.
         // WebApplication adds Kestrel's hosted service last, so Kestrel is bound before StartedAsync registers.
@@ -96,6 +100,7 @@ internal sealed class SampleServer : IAsyncDisposable
         options.ConfigureServices?.Invoke(builder.Services);
         var app = builder.Build();
         app.MapGrpcService<UserServiceImpl>();
+        app.MapGrpcHealthChecksService();
         return new SampleServer(app, options, settings);
     }
 

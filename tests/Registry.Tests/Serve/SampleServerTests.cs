@@ -2,10 +2,12 @@ using System.Diagnostics;
 using System.Text;
 using Grpc.Core;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Hosting;
 using Registry.Host.Sample;
 using Registry.Tests.Infrastructure;
 using Xunit.Abstractions;
+using GrpcHealth = Grpc.Health.V1;
 
 namespace Registry.Tests.Serve;
 
@@ -121,5 +123,25 @@ public sealed class SampleServerTests(EtcdNode etcd, ITestOutputHelper output) :
         public Task StartAsync(CancellationToken ct) => Task.Delay(TimeSpan.FromMilliseconds(500), ct);
 
         public Task StopAsync(CancellationToken ct) => Task.CompletedTask;
+    }
+
+    [Fact]
+    public async Task The_grpc_health_service_serves_and_the_registry_check_holds_the_registration()
+    {
+        await using var server = SampleServer.Create(UserCalls.Options(etcd.Endpoint, UserCalls.UniqueService("health"), TimeSpan.Zero));
+        await server.StartAsync();
+        var registered = await server.Registered.WaitAsync(Patience);
+        using var channel = UserCalls.Channel(server.Address);
+
+        var reply = await new GrpcHealth.Health.HealthClient(channel).CheckAsync(new GrpcHealth.HealthCheckRequest());
+
+        Assert.Equal(GrpcHealth.HealthCheckResponse.Types.ServingStatus.Serving, reply.Status);
+        // The service's answer comes from the application's health checks, the registry's among them.
+        var checks = server.Services.GetRequiredService<HealthCheckService>();
+        var clock = Stopwatch.StartNew();
+        HealthReportEntry entry;
+        while ((entry = (await checks.CheckHealthAsync()).Entries["registry"]).Description != "1 registration held" && clock.Elapsed < Patience)
+            await Task.Delay(20);
+        Assert.Equal("held", entry.Data[registered.Key]);
     }
 }
