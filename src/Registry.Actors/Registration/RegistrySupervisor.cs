@@ -176,7 +176,15 @@ public sealed partial class RegistrySupervisor : ReceiveActor, IWithTimers
 
     /// <summary>Nothing is revoked (the conflict did that), but whoever follows the events learns the registration is over.</summary>
     private void PublishDeregisteredAfterConflict(ServiceInstance instance, string key, long leaseId) =>
-        Context.System.EventStream.Publish(new RegistrationEvent(RegistrationEventKind.Deregistered, instance, key, leaseId, "stopped after a conflict; nothing left to revoke"));
+        PublishDeregistered(instance, key, leaseId, "stopped after a conflict; nothing left to revoke");
+
+    /// <summary>Publishes (and counts) that the registration of <paramref name="key"/> is over.</summary>
+    private void PublishDeregistered(ServiceInstance instance, string key, long leaseId, string? detail)
+    {
+        var deregistered = new RegistrationEvent(RegistrationEventKind.Deregistered, instance, key, leaseId, detail);
+        RegistryMetrics.Count(deregistered);
+        Context.System.EventStream.Publish(deregistered);
+    }
 
     private void OnTerminated(Terminated terminated)
     {
@@ -233,9 +241,7 @@ public sealed partial class RegistrySupervisor : ReceiveActor, IWithTimers
         if (!_entries.TryGetValue(revoked.Key, out var entry)) return;
         if (revoked.Failure is null) _log.Info("{0} deregistered", revoked.Key);
         else _log.Warning("{0} deregistered without revoking its lease: {1}", revoked.Key, revoked.Failure);
-        var deregistered = new RegistrationEvent(RegistrationEventKind.Deregistered, entry.Instance, entry.Key, entry.LeaseId, revoked.Failure);
-        RegistryMetrics.Count(deregistered);
-        Context.System.EventStream.Publish(deregistered);
+        PublishDeregistered(entry.Instance, entry.Key, entry.LeaseId, revoked.Failure);
         Finish(entry);
     }
 
