@@ -57,7 +57,7 @@ public sealed class ServiceRegistry : IExtension
     {
         try
         {
-            await Supervisor.Ask<RegistrySupervisor.AllDeregistered>(RegistrySupervisor.DeregisterAll.Instance, Settings.DeregisterTimeout);
+            await Supervisor.Ask<RegistrySupervisor.AllDeregistered>(RegistrySupervisor.DeregisterAll.Instance, Settings.DeregisterTimeout).ConfigureAwait(false);
         }
         catch (Exception e)
         {

@@ -49,8 +49,9 @@ public static class ServiceRegistryHostingExtensions
         lifetime.ApplicationStopping.Register(() =>
         {
             // The actor system stopping by itself stops the host too: CoordinatedShutdown deregisters (or did) then.
-            if (CoordinatedShutdown.Get(system).ShutdownReason is not null) return;
-            // The callback must not return before the instances are gone: the host's stop goes on when it returns.
-            registry.DeregisterAllAsync().GetAwaiter().GetResult();
+            if (CoordinatedShutdown.Get(system).ShutdownReason is not null || system.WhenTerminated.IsCompleted) return;
+            // The callback must not return before the instances are gone: the host's stop goes on when it returns. On
+            // the thread pool, so a caller's single-threaded synchronization context (a UI thread) is not needed.
+            Task.Run(registry.DeregisterAllAsync).GetAwaiter().GetResult();
         });
 }

@@ -95,6 +95,49 @@ public sealed class HostShutdownTests(EtcdNode etcd) : IClassFixture<EtcdNode>
         Assert.Null(await client.GetAsync(registered.Key));
     }
 
+    [Fact]
+    public async Task A_stop_asked_on_a_thread_with_a_single_threaded_synchronization_context_deregisters_and_returns()
+    {
+        var builder = Microsoft.Extensions.Hosting.Host.CreateApplicationBuilder();
+        builder.Logging.ClearProviders();
+        builder.Services.AddAkka("ui", (akka, _) => akka.AddServiceRegistry(o => o.Endpoints = [etcd.Endpoint]));
+        using var host = builder.Build();
+        await host.StartAsync();
+        var system = host.Services.GetRequiredService<ActorSystem>();
+        var registered = await ServiceRegistry.Get(system).Supervisor.Ask<Registered>(new Register(ServiceInstance.Create("ui", "127.0.0.1:1")), Wait);
+        var lifetime = host.Services.GetRequiredService<IHostApplicationLifetime>();
+
+        // A desktop application's window-closing handler, say: StopApplication on the UI thread, whose context has one thread.
+        var returned = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var ui = new Thread(() => new SingleThreadContext().Run(() =>
+        {
+            lifetime.StopApplication();
+            returned.TrySetResult();
+        })) { IsBackground = true };
+        ui.Start();
+
+        await returned.Task.WaitAsync(Wait);
+        using var client = etcd.CreateClient();
+        Assert.Null(await client.GetAsync(registered.Key));
+        await host.StopAsync();
+    }
+
+    /// <summary>A synchronization context with one thread, as a UI thread (WPF, WinForms, MAUI) has.</summary>
+    private sealed class SingleThreadContext : SynchronizationContext
+    {
+        private readonly System.Collections.Concurrent.BlockingCollection<(SendOrPostCallback Callback, object? State)> _queue = [];
+
+        public override void Post(SendOrPostCallback d, object? state) => _queue.Add((d, state));
+
+        /// <summary>Runs <paramref name="first"/>, then whatever is posted, on the calling thread, for good.</summary>
+        public void Run(Action first)
+        {
+            SetSynchronizationContext(this);
+            Post(_ => first(), null);
+            foreach (var (callback, state) in _queue.GetConsumingEnumerable()) callback(state);
+        }
+    }
+
     /// <summary>Completes at the first connection the port refuses.</summary>
     private static async Task RefusedAsync(int port)
     {
