@@ -2,12 +2,12 @@ namespace Registry.Discovery;
 
 internal sealed partial class WatcherActor
 {
-    /// <summary>Lists the prefix; <paramref name="AcceptOlder"/> when etcd may have gone back to an older revision.</summary>
-    private sealed record List(bool AcceptOlder = false);
+    private sealed record List;
 
-    private sealed record Listed(Etcd.Listing Listing, bool AcceptOlder);
+    /// <summary>The answer to the listing asked for as <paramref name="Token"/>: only the last one asked counts.</summary>
+    private sealed record Listed(long Token, Etcd.Listing Listing);
 
-    private sealed record ListFailed(string Reason);
+    private sealed record ListFailed(long Token, string Reason);
 
     private sealed record Batch(int Generation, Etcd.WatchBatch Events);
 

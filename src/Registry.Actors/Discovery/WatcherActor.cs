@@ -18,6 +18,8 @@ internal sealed partial class WatcherActor : ReceiveActor, IWithTimers, IWithUnb
     // Generations are unique across incarnations: a batch of a previous incarnation's watch, still in the mailbox
     // after a restart, can never pass for the current one's.
     private static int _generations;
+    // Listing tokens, unique across incarnations for the same reason: only the answer to the last listing asked counts.
+    private static long _listings;
     private readonly string _service;
     private readonly string _prefix;
     private readonly string _registryPrefix;
@@ -33,6 +35,7 @@ internal sealed partial class WatcherActor : ReceiveActor, IWithTimers, IWithUnb
     private string? _staleReason;
     private long _revision;
     private int _generation;
+    private long _listing;
     private bool _created;
     private int _failures;
     private long _batches;
@@ -102,9 +105,14 @@ internal sealed partial class WatcherActor : ReceiveActor, IWithTimers, IWithUnb
         });
         Receive<UnsubscribeMembership>(_ => Unsubscribe(Sender));
         Receive<Terminated>(t => Unsubscribe(t.ActorRef));
-        Receive<List>(list => _store.ListAsync(_prefix, CancellationToken.None).PipeTo(Self, success: l => new Listed(l, list.AcceptOlder), failure: e => new ListFailed(EtcdErrors.Describe(e))));
-        Receive<Listed>(l => OnListed(l.Listing, l.AcceptOlder));
-        Receive<ListFailed>(f =>
+        Receive<List>(_ =>
+        {
+            var token = _listing = Interlocked.Increment(ref _listings);
+            _store.ListAsync(_prefix, CancellationToken.None).PipeTo(Self, success: l => new Listed(token, l), failure: e => new ListFailed(token, EtcdErrors.Describe(e)));
+        });
+        // An earlier listing's answer (a previous incarnation's, or one asked again since) would roll the view back.
+        Receive<Listed>(l => l.Token == _listing, l => OnListed(l.Listing));
+        Receive<ListFailed>(f => f.Token == _listing, f =>
         {
             if (_failures == 0 && !_listed) _log.Info("cannot list {0} yet, retrying until etcd answers: {1}", _prefix, f.Reason);
             MarkStale($"listing failed: {f.Reason}");
@@ -144,15 +152,12 @@ internal sealed partial class WatcherActor : ReceiveActor, IWithTimers, IWithUnb
 
     private MembershipSnapshot Snapshot() => new(_service, [.. _members.Values], _revision, _stale);
 
-    private void OnListed(Listing listing, bool acceptOlder)
+    private void OnListed(Listing listing)
     {
+        // The answer to the last listing asked is linearizable: never behind a revision the cluster committed, unless
+        // etcd itself went back.
         if (_listed && listing.Revision < _revision)
-        {
-            // A listing older than the view (the reply to a previous incarnation's request) would roll it back, unless
-            // etcd itself went back: a linearizable listing is never behind a revision the cluster committed.
-            if (!acceptOlder) return;
             _log.Warning("etcd's revision went back from {0} to {1} (its data lost or restored from a backup); reporting the difference for {2}", _revision, listing.Revision, _prefix);
-        }
         _failures = 0;
         if (_warnedAt.Count > 0)
         {
@@ -235,7 +240,7 @@ internal sealed partial class WatcherActor : ReceiveActor, IWithTimers, IWithUnb
             _log.Info("etcd answered the watch of {0} at revision {1}, behind the view's {2}; re-listing", _prefix, batch.Revision, _revision);
             _watch?.Cancel();
             _generation = Interlocked.Increment(ref _generations);
-            Self.Tell(new List(AcceptOlder: true));
+            Self.Tell(new List());
             return;
         }
         if (created && batch.Events.Count == 0) return;

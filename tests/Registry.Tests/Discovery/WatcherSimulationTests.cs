@@ -190,22 +190,75 @@ public sealed class WatcherSimulationTests : Akka.TestKit.Xunit2.TestKit
     {
         await PutAsync(User(1));
         await PutAsync(User(2));
-        var view = new MembershipView();
+        var view = new MembershipView { RevisionsMayGoBack = true };
         view.Apply(Subscribe());
 
-        view.RevisionsMayGoBack = true;
+        // The watch breaks (stale), or, opened just after the loss, is answered behind the view: either way a re-list.
         _etcd.LoseData();
         var revision = await PutAsync(User(3));
-        var events = new List<MembershipEvent>();
-        do events.Add(ExpectMsg<MembershipEvent>(Wait));
-        while (events[^1] is not MembershipStale { Stale: false });
-        foreach (var e in events) view.Apply(e);
-        Assert.Equal(["down 10.0.0.1:80", "down 10.0.0.2:80", "up 10.0.0.3:80"], events.Where(e => e is not MembershipStale).Select(Describe).Order());
-        Assert.Equal(revision, events[^1].Revision);
+        var changes = new List<MembershipEvent>();
+        while (changes.Count < 3)
+        {
+            var e = ExpectMsg<MembershipEvent>(Wait);
+            view.Apply(e);
+            if (e is not MembershipStale) changes.Add(e);
+        }
+        Assert.Equal(["down 10.0.0.1:80", "down 10.0.0.2:80", "up 10.0.0.3:80"], changes.Select(Describe).Order());
+        Assert.All(changes, e => Assert.Equal(revision, e.Revision));
 
         await PutAsync(User(4));
-        view.Apply(ExpectMsg<InstanceUp>(Wait));
+        MembershipEvent next;
+        do view.Apply(next = ExpectMsg<MembershipEvent>(Wait));
+        while (next is not InstanceUp);
+        Assert.False(view.Stale);
         Assert.Equal(await EtcdViewAsync(), view.ToSorted());
+    }
+
+    [Fact]
+    public async Task After_etcd_lost_its_data_a_failed_re_list_is_retried_and_the_view_follows_etcd()
+    {
+        await PutAsync(User(1));
+        await PutAsync(User(2));
+        Subscribe();
+        var lists = 0;
+        _etcd.BeforeCall = op => op == StoreOperation.List && Interlocked.Increment(ref lists) == 1
+            ? Task.FromException(new StoreUnavailableException("etcd unavailable (simulated, once)"))
+            : Task.CompletedTask;
+
+        _etcd.LoseData();
+        await PutAsync(User(3));
+
+        var up = FishForMessage<MembershipEvent>(e => e is InstanceUp, Wait);
+        Assert.Equal(User(3), ((InstanceUp)up).Instance);
+        FishForMessage<MembershipStale>(s => !s.Stale, Wait);
+    }
+
+    [Fact]
+    public async Task A_previous_incarnations_listing_answered_late_does_not_roll_the_view_back()
+    {
+        await PutAsync(User(1));
+        await PutAsync(User(2));
+        var view = new MembershipView { RevisionsMayGoBack = true };
+        view.Apply(Subscribe());
+        var held = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var lists = 0;
+        _etcd.AfterCall = op => op == StoreOperation.List && Interlocked.Increment(ref lists) == 1 ? held.Task : Task.CompletedTask;
+
+        // The watch, answered behind the view, asks for a listing whose answer is held; then the watcher restarts.
+        _etcd.LoseData();
+        AwaitCondition(() => Volatile.Read(ref lists) == 1, Wait);
+        await PutAsync(User(3));
+        var watcher = await Sys.ActorSelection(_discovery.Path / "service-user").ResolveOne(Wait);
+        watcher.Tell(Kill.Instance);
+        var snapshot = FishForMessage<MembershipSnapshot>(_ => true, Wait);
+        view.Apply(snapshot);
+        Assert.Equal<ServiceInstance>([User(3)], snapshot.Instances);
+
+        // The old listing (without User(3)) lands now; a later change must arrive with nothing undone before it.
+        held.SetResult();
+        await PutAsync(User(4));
+        var next = FishForMessage<MembershipEvent>(e => e is not MembershipStale, Wait);
+        Assert.Equal(User(4), Assert.IsType<InstanceUp>(next).Instance);
     }
 
     [Fact]
