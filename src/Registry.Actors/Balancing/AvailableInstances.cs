@@ -13,11 +13,12 @@ public sealed class AvailableInstances : IReadOnlyList<ServiceInstance>
     private readonly ServiceInstance[] _instances;
     private readonly CallTotal _total;
 
-    internal AvailableInstances(string service, InstanceState[] states, CallTotal total)
+    internal AvailableInstances(string service, InstanceState[] states, CallTotal total, long version = 0)
     {
         Service = service;
         States = states;
         _total = total;
+        Version = version;
         _instances = Array.ConvertAll(states, s => s.Instance);
     }
 
@@ -31,6 +32,9 @@ public sealed class AvailableInstances : IReadOnlyList<ServiceInstance>
     public ServiceInstance this[int index] => _instances[index];
 
     internal InstanceState[] States { get; }
+
+    /// <summary>Grows with each snapshot a balancer builds: a later snapshot has a higher version.</summary>
+    internal long Version { get; }
 
     /// <summary>The calls to the instance at <paramref name="index"/> that were picked and have not ended yet.</summary>
     public int Outstanding(int index) => States[index].Outstanding;

@@ -18,11 +18,13 @@ internal sealed class ConsistentHashLoadBalancingPolicy(double loadFactor, int v
     {
         if (key is null) return Random.Shared.Next(instances.Count);
         var ring = Volatile.Read(ref _ring);
-        // Only a pick on a snapshot replaced meanwhile finds another one's ring.
+        // Prepared with the snapshot: only a pick on a snapshot replaced meanwhile finds another one's ring, and
+        // builds its own without replacing the newer one.
         if (ring is null || !ReferenceEquals(ring.Instances, instances))
         {
-            ring = new Ring(instances, virtualNodes);
-            Volatile.Write(ref _ring, ring);
+            var built = new Ring(instances, virtualNodes);
+            if (ring is null || instances.Version >= ring.Instances.Version) Volatile.Write(ref _ring, built);
+            ring = built;
         }
 
         var start = ring.Find(StableHash.Of(key));

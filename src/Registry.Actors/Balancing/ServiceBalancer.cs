@@ -26,6 +26,8 @@ public sealed class ServiceBalancer
     // Only bounded-load hashing weighs the total; other policies' calls skip its shared counter.
     private readonly bool _keepsTotal;
     private View _view;
+    // Versions of the snapshots built, under the lock.
+    private long _versions;
     private long _membersPublishedAt;
 
     internal ServiceBalancer(string service, ILoadBalancingPolicy policy, BalancingSettings settings, TimeProvider? time = null)
@@ -249,7 +251,7 @@ public sealed class ServiceBalancer
         if (!known) reason = $"the membership of '{Service}' is not known yet" + (stale ? ": etcd is unreachable" : "");
         else if (states.Length == 0) reason = $"no instance of '{Service}' is registered" + (stale ? " (last known membership; etcd is unreachable)" : "");
         else if (eligible.Length == 0) reason = $"every instance of '{Service}' is ejected";
-        var available = new AvailableInstances(Service, eligible, _total);
+        var available = new AvailableInstances(Service, eligible, _total, ++_versions);
         if (eligible.Length > 0 && _policy is IPreparedPolicy prepared) prepared.Prepare(available);
         return new View(states, [..states.Select(s => s.Instance)], available, reviewAt, known, stale, reason);
     }

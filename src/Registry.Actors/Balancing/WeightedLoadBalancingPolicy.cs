@@ -19,11 +19,13 @@ internal sealed class WeightedLoadBalancingPolicy : ILoadBalancingPolicy, IPrepa
     public int Pick(AvailableInstances instances, string? key)
     {
         var schedule = Volatile.Read(ref _schedule);
-        // Only a pick on a snapshot replaced meanwhile finds another one's schedule.
+        // Prepared with the snapshot: only a pick on a snapshot replaced meanwhile finds another one's schedule, and
+        // builds its own without replacing the newer one.
         if (schedule is null || !ReferenceEquals(schedule.Instances, instances))
         {
-            schedule = new Schedule(instances);
-            Volatile.Write(ref _schedule, schedule);
+            var built = new Schedule(instances);
+            if (schedule is null || instances.Version >= schedule.Instances.Version) Volatile.Write(ref _schedule, built);
+            schedule = built;
         }
         var turn = (uint)Interlocked.Increment(ref schedule.Turn) % (uint)schedule.Order.Length;
         return schedule.Order[turn];

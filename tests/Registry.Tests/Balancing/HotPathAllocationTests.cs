@@ -55,6 +55,30 @@ public sealed class HotPathAllocationTests
         Assert.Equal(0, allocated);
     }
 
+    [Theory]
+    [InlineData("weighted")]
+    [InlineData("hash")]
+    public void A_pick_on_the_previous_snapshot_leaves_the_new_one_prepared(string policy)
+    {
+        var members = Enumerable.Range(0, 64).Select(i => Balancers.Instance($"node-{i}", weight: i % 3 + 1)).ToArray();
+        var picker = LoadBalancingPolicies.Create(policy, Balancers.Exact);
+        var balancer = new ServiceBalancer("user", picker, Balancers.Exact);
+        balancer.Publish([.. members], stale: false);
+        var keys = Enumerable.Range(0, 64).Select(i => $"user-{i}").ToArray();
+        Run(balancer, keys, 1_000);
+
+        // A caller read the view, then the membership changed before its pick ran.
+        var previous = balancer.Available;
+        balancer.Publish([.. members[1..]], stale: false);
+        picker.Pick(previous, "user-1");
+
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        Run(balancer, keys, 1);
+        var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+
+        Assert.Equal(0, allocated);
+    }
+
     private static void RunRetries(ServiceBalancer balancer, string[] keys, string[] tried, int picks)
     {
         for (var i = 0; i < picks; i++)
