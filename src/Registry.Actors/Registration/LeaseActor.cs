@@ -103,6 +103,20 @@ internal sealed partial class LeaseActor : ReceiveActor, IWithTimers
         AcquireAsync(_lease, _mayTakeOver, _instance, Context.Parent, Self, _stopping.Token).PipeTo(Self);
     }
 
+    /// <summary>The instance <paramref name="value"/> holds when it is the same registration as <paramref name="instance"/>.</summary>
+    private static ServiceInstance? SameRegistrationStored(byte[] value, ServiceInstance instance)
+    {
+        try
+        {
+            var stored = InstanceCodec.Decode(value);
+            return stored.IsSameRegistration(instance) ? stored : null;
+        }
+        catch (FormatException)
+        {
+            return null;
+        }
+    }
+
     private async Task<object> AcquireAsync(long lease, bool mayTakeOver, ServiceInstance instance, IActorRef parent, IActorRef self, CancellationToken ct)
     {
         var value = InstanceCodec.Encode(instance);
@@ -118,6 +132,8 @@ internal sealed partial class LeaseActor : ReceiveActor, IWithTimers
                     if (lease == 0 || current.LeaseId != lease) return new Conflicted(current.LeaseId, lease);
                     if (await _store.TimeToLiveAsync(lease, ct) < 0) return new LeaseGone(lease);
                     if (current.Value.AsSpan().SequenceEqual(value)) return new Acquired(lease, instance, value, "re-attached to its lease", GrantedAt: null);
+                    // The same registration written at another time (an earlier Register of it): kept as it is.
+                    if (SameRegistrationStored(current.Value, instance) is { } stored) return new Acquired(lease, stored, current.Value, "re-attached to its lease", GrantedAt: null);
                     var rewrite = await _store.PutAsync(_key, value, lease, PutCondition.BoundTo(lease), ct);
                     if (rewrite.Succeeded) return new Acquired(lease, instance, value, "value updated", GrantedAt: null);
                     if (rewrite.Other is { } holder) return new Conflicted(holder.LeaseId, lease);

@@ -167,4 +167,43 @@ public sealed class RegistrationRequestTests : Akka.TestKit.Xunit2.TestKit
             ReceiveAny(reportTo.Tell);
         }
     }
+
+    [Fact]
+    public async Task A_restart_after_overlapping_updates_re_attaches_without_a_write()
+    {
+        var t0 = new DateTimeOffset(2026, 11, 26, 12, 0, 0, TimeSpan.Zero);
+        ServiceInstance Weighted(int weight, int second) => User() with { Weight = weight, RegisteredAt = t0.AddSeconds(second) };
+        RegisterAndAwait(Weighted(1, 0));
+
+        // The write of an update (weight 2) is held in flight while another update (3), then 2 again with a later
+        // RegisteredAt, arrive: the key ends up with the first 2, the supervisor holding the second.
+        var held = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        _etcd.BeforeCall = op => op == StoreOperation.Put ? held.Task : Task.CompletedTask;
+        var first = CreateTestProbe();
+        var other = CreateTestProbe();
+        var again = CreateTestProbe();
+        _registry.Tell(new Register(Weighted(2, 1)), first.Ref);
+        AwaitCondition(() => _etcd.Calls(StoreOperation.Put) == 2, Wait);
+        _registry.Tell(new Register(Weighted(3, 2)), other.Ref);
+        _registry.Tell(new Register(Weighted(2, 3)), again.Ref);
+        // Answered by the supervisor itself, after it forwarded both Registers above.
+        _registry.Tell(new Deregister("other", "x"), TestActor);
+        ExpectMsg<Deregistered>(Wait);
+        _etcd.BeforeCall = null;
+        held.SetResult();
+        var key = again.ExpectMsg<Registered>(Wait).Key;
+        first.ExpectMsg<Registered>(Wait);
+        other.ExpectMsg<Registered>(Wait);
+        Assert.Equal(Weighted(2, 1), InstanceCodec.Decode(_etcd.Peek(key)!.Value));
+        var revision = _etcd.Revision;
+
+        var child = await Sys.ActorSelection(_registry.Path / "*").ResolveOne(Wait);
+        Watch(child);
+        child.Tell(Kill.Instance);
+        ExpectTerminated(child, Wait);
+        var restarted = RegisterAndAwait(Weighted(2, 4));
+
+        Assert.Equal(revision, _etcd.Revision);
+        Assert.Equal(Weighted(2, 1), restarted.Instance);
+    }
 }
