@@ -12,7 +12,7 @@ public sealed record Registered(ServiceInstance Instance, string Key, long Lease
 /// <param name="Instance">The instance asked for; null when the <see cref="Register"/> carried none.</param>
 /// <param name="Kind">Why it failed.</param>
 /// <param name="Reason">What is wrong, naming every problem.</param>
-public sealed record RegistrationFailed(ServiceInstance Instance, RegistrationFailure Kind, string Reason);
+public sealed record RegistrationFailed(ServiceInstance? Instance, RegistrationFailure Kind, string Reason);
 
 /// <summary>Why a registration failed.</summary>
 public enum RegistrationFailure

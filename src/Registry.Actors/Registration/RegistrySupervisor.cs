@@ -39,7 +39,7 @@ public sealed partial class RegistrySupervisor : ReceiveActor, IWithTimers
         // The children answer the supervisor, which answers the requesters: a child that crashes or stops by itself
         // loses what it was asked, the supervisor does not.
         Receive<Registered>(r => Update(r.Key, e => AnswerRegistered(e, r)));
-        Receive<RegistrationFailed>(f => Update(KeyOf(f.Instance), e => Answer(e, f)));
+        Receive<RegistrationFailed>(f => f.Instance is not null, f => Update(KeyOf(f.Instance!), e => Answer(e, f)));
         Receive<Deregistered>(OnDeregistered);
         Receive<Terminated>(OnTerminated);
         Receive<RestartChild>(r =>
@@ -75,7 +75,7 @@ public sealed partial class RegistrySupervisor : ReceiveActor, IWithTimers
         if (register.Instance is not { } instance || problems.Count > 0)
         {
             // Echoes the instance asked for, null included (as RegistrationFailed documents).
-            Sender.Tell(new RegistrationFailed(register.Instance!, RegistrationFailure.Invalid, string.Join("; ", problems)));
+            Sender.Tell(new RegistrationFailed(register.Instance, RegistrationFailure.Invalid, string.Join("; ", problems)));
             return;
         }
         if (_draining)

@@ -12,7 +12,8 @@ namespace Registry.Host.Cli;
 /// <summary>
 /// The host every command runs in: the actor system built by Akka.Hosting with <c>AddServiceRegistry</c>,
 /// exactly as an application would, with every log (Akka's included) on stderr, one line each.
-/// The console lifetime turns SIGINT/SIGTERM into a host stop, which runs CoordinatedShutdown.
+/// The console lifetime turns SIGINT/SIGTERM into a host stop: the registry deregisters as it begins, then the
+/// hosted services stop and Akka.Hosting runs CoordinatedShutdown.
 /// <see cref="Configure"/> sets up any <see cref="IHostApplicationBuilder"/>: the generic host of the tools
 /// (<see cref="Build"/>) and the web application of <c>serve</c> alike.
 /// </summary>
