@@ -124,7 +124,8 @@ internal sealed class SampleRegistration(
     private void OnConflict()
     {
         _conflicted = true;
-        lifetime.StopApplication();
+        // Not on the listener's thread: the stop waits for the registry to deregister, which needs the actors running.
+        _ = Task.Run(lifetime.StopApplication);
     }
 
     /// <summary>Hears of a conflict on the instance's key, which ends its registration for good.</summary>
