@@ -103,13 +103,16 @@ internal sealed partial class LeaseActor : ReceiveActor, IWithTimers
         AcquireAsync(_lease, _mayTakeOver, _instance, Context.Parent, Self, _stopping.Token).PipeTo(Self);
     }
 
-    /// <summary>The instance <paramref name="value"/> holds when it is the same registration as <paramref name="instance"/>.</summary>
+    /// <summary>
+    /// The instance <paramref name="value"/> holds when it is the same registration as <paramref name="instance"/>,
+    /// written as the registry writes it (a value edited by hand, with fields added or missing, is not).
+    /// </summary>
     private static ServiceInstance? SameRegistrationStored(byte[] value, ServiceInstance instance)
     {
         try
         {
             var stored = InstanceCodec.Decode(value);
-            return stored.IsSameRegistration(instance) ? stored : null;
+            return stored.IsSameRegistration(instance) && InstanceCodec.Encode(stored).AsSpan().SequenceEqual(value) ? stored : null;
         }
         catch (FormatException)
         {

@@ -84,9 +84,10 @@ public sealed partial class RegistrySupervisor : ReceiveActor, IWithTimers
             return;
         }
         var key = KeyOf(instance);
-        _conflicted.Remove(key);
         if (!_entries.TryGetValue(key, out var entry))
         {
+            // Registered again after a conflict: a Deregister then concerns the new registration.
+            _conflicted.Remove(key);
             _entries[key] = Start(new Entry(key, instance, ttl, 0, 0, false, null, false, [new Waiting(Sender, instance)], []));
             return;
         }
@@ -171,7 +172,7 @@ public sealed partial class RegistrySupervisor : ReceiveActor, IWithTimers
         // A Deregister sent before the conflict is answered once the actor has stopped: it is over already.
         if (!e.AwaitingStop.IsEmpty) PublishDeregisteredAfterConflict(e.Instance, e.Key, e.LeaseId);
         else _conflicted[e.Key] = (e.Instance, e.LeaseId);
-        return e with { Stopping = true };
+        return e with { Stopping = true, Conflicted = true };
     });
 
     /// <summary>Nothing is revoked (the conflict did that), but whoever follows the events learns the registration is over.</summary>
@@ -191,9 +192,16 @@ public sealed partial class RegistrySupervisor : ReceiveActor, IWithTimers
         if (!_keysByChild.Remove(terminated.ActorRef, out var key) || !_entries.TryGetValue(key, out var entry)) return;
         if (!terminated.ActorRef.Equals(entry.Child)) return;
         entry = entry with { Child = null };
-        if (entry.Stopping)
+        if (entry.Stopping && entry.Conflicted)
         {
             Finish(entry);
+            return;
+        }
+        if (entry.Stopping)
+        {
+            // Gone while deregistering, before it answered: its lease may still be held (revoking a revoked one is done).
+            _entries[entry.Key] = entry;
+            RevokeOrphan(entry);
             return;
         }
         if (!entry.AwaitingStop.IsEmpty || _draining)
@@ -316,7 +324,7 @@ public sealed partial class RegistrySupervisor : ReceiveActor, IWithTimers
     /// </summary>
     private sealed record Entry(
         string Key, ServiceInstance Instance, long TtlSeconds, long LeaseId, int Restarts, bool Stopping, IActorRef? Child,
-        bool ChildAttached, ImmutableList<Waiting> AwaitingRegistered, ImmutableList<IActorRef> AwaitingStop);
+        bool ChildAttached, ImmutableList<Waiting> AwaitingRegistered, ImmutableList<IActorRef> AwaitingStop, bool Conflicted = false);
 
     /// <summary>A requester waiting for the answer to its <see cref="Register"/> of <paramref name="Asked"/>.</summary>
     private sealed record Waiting(IActorRef Requester, ServiceInstance Asked);

@@ -64,6 +64,21 @@ public sealed class RegistrationSimulationTests : Akka.TestKit.Xunit2.TestKit
     }
 
     [Fact]
+    public async Task A_value_edited_by_hand_on_the_lease_is_written_back_even_when_it_names_the_same_instance()
+    {
+        var instance = User();
+        var registered = RegisterAndAwait(instance);
+        ExpectEvent(RegistrationEventKind.Registered);
+        // The same service, id and address, without registeredAt and with a field of its own.
+        var edited = """{"service":"user","id":"127.0.0.1:8080","address":"127.0.0.1:8080","note":"edited by hand"}"""u8.ToArray();
+
+        await _etcd.Connect().PutAsync(registered.Key, edited, registered.LeaseId, PutCondition.Always, CancellationToken.None);
+
+        ExpectEvent(RegistrationEventKind.Reregistered);
+        AwaitAssert(() => Assert.Equal(InstanceCodec.Encode(instance), _etcd.Peek(registered.Key)!.Value), Wait);
+    }
+
+    [Fact]
     public void Invalid_registration_is_refused_naming_every_problem()
     {
         _registry.Tell(new Register(User("notanaddress"), TtlSeconds: 1), TestActor);
