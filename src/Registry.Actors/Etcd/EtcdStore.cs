@@ -140,7 +140,10 @@ internal sealed class EtcdStore : IRegistryStore
                 ProgressNotify = true,
             },
         }, stop.Token);
-        var progress = RequestProgressAsync(call.RequestStream, stop.Token);
+        // Progress is asked for only once the watch is created, one interval later. Asked for while a held connection
+        // queues the requests, etcd before 3.4.25 / 3.5.8 would answer them all on the heal, at once and whether the
+        // watch has caught up or not, before it cancels a watch resumed below its compaction: the view would look live.
+        Task? progress = null;
         try
         {
             while (await call.ResponseStream.MoveNext(stop.Token))
@@ -149,6 +152,7 @@ internal sealed class EtcdStore : IRegistryStore
                 if (response.CompactRevision != 0) throw new RevisionCompactedException(response.CompactRevision);
                 if (response.Canceled)
                     throw new RpcException(new Status(StatusCode.Unavailable, $"etcd cancelled the watch: {response.CancelReason}"));
+                progress ??= RequestProgressAsync(call.RequestStream, stop.Token);
                 // Created and progress responses come as empty batches: proof the stream is alive.
                 yield return new WatchBatch(response.Header.Revision, response.Events.Select(ToEvent).ToList());
             }
@@ -157,7 +161,7 @@ internal sealed class EtcdStore : IRegistryStore
         finally
         {
             await stop.CancelAsync();
-            await progress;
+            if (progress is not null) await progress;
         }
     }
 
