@@ -27,7 +27,13 @@ internal sealed class SettingReader(Config config, string section)
 
     public double Double(string path, string expected) => Read(path, () => config.GetDouble(path), expected);
 
-    public int Int(string path, string expected) => Read(path, () => config.GetInt(path), expected);
+    /// <summary>A whole number from <paramref name="min"/> to <paramref name="max"/>.</summary>
+    public int Int(string path, int min, int max)
+    {
+        var expected = $"a whole number from {min} to {max}";
+        var value = Read(path, () => config.GetInt(path), expected);
+        return value >= min && value <= max ? value : throw Invalid(path, $"{value}: expected {expected}");
+    }
 
     private T Read<T>(string path, Func<T> read, string expected)
     {

@@ -25,20 +25,18 @@ internal sealed record BalancingSettings(
 
         var policy = c.Config.GetString("policy");
         if (!LoadBalancingPolicies.Names.Contains(policy))
-            throw Invalid("policy", $"'{policy}' is not one of {string.Join(", ", LoadBalancingPolicies.Names)}");
+            throw c.Invalid("policy", $"'{policy}' is not one of {string.Join(", ", LoadBalancingPolicies.Names)}");
 
         var ejection = new Backoff(
             c.Positive("ejection.base-backoff"), c.Positive("ejection.max-backoff"), c.Fraction("ejection.random-factor"));
-        if (ejection.Max < ejection.Min) throw Invalid("ejection.max-backoff", "must not be below base-backoff");
+        if (ejection.Max < ejection.Min) throw c.Invalid("ejection.max-backoff", "must not be below base-backoff");
 
-        var percent = c.Int("ejection.max-ejected-percent", "a whole number from 0 to 100");
-        if (percent is < 0 or > 100) throw Invalid("ejection.max-ejected-percent", $"{percent}: expected a whole number from 0 to 100");
+        var percent = c.Int("ejection.max-ejected-percent", 0, 100);
 
         var loadFactor = c.Double("hash.load-factor", "a number of at least 1.0");
-        if (!(loadFactor >= 1) || double.IsInfinity(loadFactor)) throw Invalid("hash.load-factor", $"{loadFactor}: expected a number of at least 1.0");
+        if (!(loadFactor >= 1) || double.IsInfinity(loadFactor)) throw c.Invalid("hash.load-factor", $"{loadFactor}: expected a number of at least 1.0");
 
-        var virtualNodes = c.Int("hash.virtual-nodes", "a whole number from 1 to 10000");
-        if (virtualNodes is < 1 or > 10_000) throw Invalid("hash.virtual-nodes", $"{virtualNodes}: expected a whole number from 1 to 10000");
+        var virtualNodes = c.Int("hash.virtual-nodes", 1, 10_000);
 
         return new BalancingSettings(policy, ejection, percent, loadFactor, virtualNodes);
     }
@@ -49,6 +47,4 @@ internal sealed record BalancingSettings(
     /// </summary>
     public int MaxEjected(int members) =>
         MaxEjectedPercent == 0 || members < 2 ? 0 : Math.Clamp(members * MaxEjectedPercent / 100, 1, members - 1);
-
-    private static ConfigurationException Invalid(string path, string problem) => new($"registry.balancing.{path}: {problem}");
 }

@@ -343,10 +343,6 @@ internal sealed partial class LeaseActor : ReceiveActor, IWithTimers
         }
     }
 
-    private void Publish(RegistrationEventKind kind, string? detail = null)
-    {
-        var e = new RegistrationEvent(kind, _instance, _key, _lease, detail);
-        RegistryMetrics.Count(e);
-        Context.System.EventStream.Publish(e);
-    }
+    private void Publish(RegistrationEventKind kind, string? detail = null) =>
+        RegistrationEvents.Publish(Context.System, new RegistrationEvent(kind, _instance, _key, _lease, detail));
 }

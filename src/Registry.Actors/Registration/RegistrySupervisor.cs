@@ -179,13 +179,9 @@ public sealed partial class RegistrySupervisor : ReceiveActor, IWithTimers
     private void PublishDeregisteredAfterConflict(ServiceInstance instance, string key, long leaseId) =>
         PublishDeregistered(instance, key, leaseId, "stopped after a conflict; nothing left to revoke");
 
-    /// <summary>Publishes (and counts) that the registration of <paramref name="key"/> is over.</summary>
-    private void PublishDeregistered(ServiceInstance instance, string key, long leaseId, string? detail)
-    {
-        var deregistered = new RegistrationEvent(RegistrationEventKind.Deregistered, instance, key, leaseId, detail);
-        RegistryMetrics.Count(deregistered);
-        Context.System.EventStream.Publish(deregistered);
-    }
+    /// <summary>Publishes that the registration of <paramref name="key"/> is over.</summary>
+    private void PublishDeregistered(ServiceInstance instance, string key, long leaseId, string? detail) =>
+        RegistrationEvents.Publish(Context.System, new RegistrationEvent(RegistrationEventKind.Deregistered, instance, key, leaseId, detail));
 
     private void OnTerminated(Terminated terminated)
     {

@@ -10,16 +10,13 @@ internal static class JsonLines
     // Output goes to terminals and pipes, never into HTML: keep '+', '<' or non-ASCII text readable.
     private static readonly JsonWriterOptions Options = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
-    /// <summary>The event's kind as printed: <c>registered</c>, <c>renew-failed</c>, <c>lease-lost</c>, …</summary>
-    public static string EventName(RegistrationEventKind kind) => JsonNamingPolicy.KebabCaseLower.ConvertName(kind.ToString());
-
     /// <summary>
     /// <c>{"event":…,"service":…,"id":…,"key":…,"lease":"&lt;hex&gt;","detail":…,"time":…}</c>; lease is "0" before
     /// one was granted, detail null when there is nothing to add.
     /// </summary>
     public static string Event(RegistrationEvent e, DateTimeOffset time) => Write(json =>
     {
-        json.WriteString("event", EventName(e.Kind));
+        json.WriteString("event", Registration.RegistrationEvents.Name(e.Kind));
         json.WriteString("service", e.Instance.Service);
         json.WriteString("id", e.Instance.Id);
         json.WriteString("key", e.Key);
