@@ -9,7 +9,7 @@ namespace Registry;
 /// Discovery for one actor system: answers <see cref="SubscribeMembership"/> and <see cref="UnsubscribeMembership"/>,
 /// starting one WatcherActor per service on first use and stopping it, with its etcd watch, once its last subscriber
 /// has left. A crashed watcher is restarted and re-lists etcd, keeping its subscribers, which then get a fresh
-/// snapshot.
+/// snapshot. It is never restarted itself: a failure on a message costs only that message.
 /// </summary>
 public sealed class DiscoverySupervisor : ReceiveActor
 {
@@ -34,6 +34,25 @@ public sealed class DiscoverySupervisor : ReceiveActor
     /// <summary>A crashed watcher (Kill included) is restarted in place: it re-lists etcd and keeps its subscribers.</summary>
     protected override SupervisorStrategy SupervisorStrategy() =>
         new OneForOneStrategy(e => e is ActorInitializationException ? Directive.Stop : Directive.Restart);
+
+    /// <summary>
+    /// An exception escaping a handler costs only the message that raised it: it is logged, a subscription or
+    /// unsubscription is answered with a <see cref="Status.Failure"/> holding it, and every watcher is kept. Left to the
+    /// parent, the failure would restart this actor, stopping every watcher and leaving its subscribers without events.
+    /// </summary>
+    protected override bool AroundReceive(Receive receive, object message)
+    {
+        try
+        {
+            return base.AroundReceive(receive, message);
+        }
+        catch (Exception e)
+        {
+            _log.Error(e, "failed on a message of type {0}, which is dropped; every watcher is kept", message.GetType().Name);
+            if (message is SubscribeMembership or UnsubscribeMembership) Sender.Tell(new Status.Failure(e));
+            return true;
+        }
+    }
 
     internal static Props Props(IRegistryStore store, RegistrySettings settings) =>
         Akka.Actor.Props.CreateBy(new FactoryProducer<DiscoverySupervisor>(() => new DiscoverySupervisor(store, settings)));

@@ -25,12 +25,18 @@ public enum RegistrationFailure
 
     /// <summary>The instance, or the whole registry, is being deregistered.</summary>
     Stopping,
+
+    /// <summary>
+    /// The registry failed on the request with an unexpected exception (a bug), which the reason names; it dropped the
+    /// request and kept every registration it held. Asking again may succeed.
+    /// </summary>
+    Error,
 }
 
 /// <summary>
 /// Asks the registry supervisor to revoke an instance's lease, removing it from the registry. A service or id that no
 /// instance can have is answered with a <see cref="Akka.Actor.Status.Failure"/> holding an <see cref="ArgumentException"/>
-/// that names it (an <c>Ask</c> throws it).
+/// that names it (an <c>Ask</c> throws it); one the registry fails on unexpectedly, with a failure holding that exception.
 /// </summary>
 public sealed record Deregister(string Service, string Id);
 

@@ -9,7 +9,8 @@ namespace Registry;
 /// <summary>
 /// The registry of one actor system: answers <see cref="Register"/> and <see cref="Deregister"/>, owns one
 /// LeaseActor per registered instance, and restarts a crashed one with back-off, handing it the lease it held
-/// so it re-attaches without the key ever disappearing.
+/// so it re-attaches without the key ever disappearing. It is never restarted: a failure on a message costs only that
+/// message.
 /// </summary>
 public sealed partial class RegistrySupervisor : ReceiveActor, IWithTimers
 {
@@ -54,6 +55,33 @@ public sealed partial class RegistrySupervisor : ReceiveActor, IWithTimers
 
     internal static Props Props(IRegistryStore store, RegistrySettings settings) =>
         Akka.Actor.Props.CreateBy(new FactoryProducer<RegistrySupervisor>(() => new RegistrySupervisor(store, settings)));
+
+    /// <summary>
+    /// An exception escaping a handler costs only the message that raised it: it is logged and its requester answered
+    /// (<see cref="RegistrationFailure.Error"/> for a <see cref="Register"/>, <see cref="Status.Failure"/> for a
+    /// <see cref="Deregister"/> or a <see cref="DeregisterAll"/>, which then ends the shutdown's wait), and every
+    /// registration is kept. Left to the parent, the failure would restart this actor, stopping every LeaseActor of the
+    /// process and forgetting its registrations.
+    /// </summary>
+    protected override bool AroundReceive(Receive receive, object message)
+    {
+        try
+        {
+            return base.AroundReceive(receive, message);
+        }
+        catch (Exception e)
+        {
+            _log.Error(e, "failed on a message of type {0}, which is dropped; every registration is kept", message.GetType().Name);
+            object? answer = message switch
+            {
+                Register r => new RegistrationFailed(r.Instance, RegistrationFailure.Error, $"the registry failed on the request: {e.GetType().Name}: {e.Message}"),
+                Deregister or DeregisterAll => new Status.Failure(e),
+                _ => null,
+            };
+            if (answer is not null) Sender.Tell(answer);
+            return true;
+        }
+    }
 
     /// <summary>Stops renewing: the children, stopped before, have revoked their leases or left them to expire.</summary>
     protected override void PostStop() => _keeper.Dispose();
