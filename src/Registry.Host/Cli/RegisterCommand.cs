@@ -67,11 +67,13 @@ internal sealed class RegisterCommand : Command
         {
             return;
         }
-        // A conflict is reported by its event (exit 1); a refusal while stopping is expected.
+        // A conflict is reported by its event (exit 1); a refusal while stopping is expected. A refusal is about the
+        // arguments (exit 2); an error is the registry's own failure (exit 1).
         if (reply is RegistrationFailed failed && !isStopping() && failed.Kind != RegistrationFailure.Conflict)
         {
-            _io.Warn($"register refused: {failed.Reason}");
-            exitCode.TrySetResult(2);
+            var error = failed.Kind == RegistrationFailure.Error;
+            _io.Warn($"register {(error ? "failed" : "refused")}: {failed.Reason}");
+            exitCode.TrySetResult(error ? 1 : 2);
         }
     }
 }

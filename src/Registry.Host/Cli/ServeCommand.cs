@@ -41,7 +41,7 @@ internal sealed class ServeCommand : Command
         var instance = register.Instance;
         var key = InstanceCodec.Key(settings.Prefix, instance.Service, instance.Id);
 
-        var conflicted = false;
+        var failed = false;
         await using var server = SampleServer.Create(new SampleServerOptions
         {
             Common = settings,
@@ -57,7 +57,7 @@ internal sealed class ServeCommand : Command
             HandleSignals = true,
             // The server stops by itself on a conflict; the printer is done with the event before the system stops.
             ConfigureAkka = akka => akka.AddStartup((system, _) => system.PrintRegistrationEvents(key, _io,
-                e => conflicted |= e.Kind == RegistrationEventKind.Conflict)),
+                e => failed |= e.Kind == RegistrationEventKind.Conflict)),
         });
         try
         {
@@ -80,12 +80,15 @@ internal sealed class ServeCommand : Command
         catch (SampleRegistrationException e) when (e.IsConflict)
         {
             // A newer process holds the id: the server stops by itself, and the conflict event is printed.
-            conflicted = true;
+            failed = true;
         }
         catch (SampleRegistrationException e) when (!IsStopping())
         {
-            _io.Warn($"register refused: {e.Failure.Reason}");
-            refused = true;
+            // A refusal is about the arguments (exit 2); an error is the registry's own failure (exit 1).
+            var error = e.Failure.Kind == RegistrationFailure.Error;
+            _io.Warn($"register {(error ? "failed" : "refused")}: {e.Failure.Reason}");
+            refused = !error;
+            failed |= error;
             server.Lifetime.StopApplication();
         }
         catch (Exception) when (IsStopping())
@@ -94,7 +97,7 @@ internal sealed class ServeCommand : Command
         }
 
         await server.Stopped;
-        return refused ? RegistryCommand.Usage : conflicted ? RegistryCommand.Failed : RegistryCommand.Ok;
+        return refused ? RegistryCommand.Usage : failed ? RegistryCommand.Failed : RegistryCommand.Ok;
     }
 
     /// <summary>The host's <c>registry.serve</c> settings with <c>--drain</c> over them.</summary>
