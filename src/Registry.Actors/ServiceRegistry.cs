@@ -31,6 +31,7 @@ public sealed class ServiceRegistry : IExtension
         _store = new EtcdStore(Settings);
         Health.RegistrationHealth.Get(system); // subscribed to RegistrationEvent before the supervisor can publish one
         Supervisor = system.SystemActorOf(RegistrySupervisor.Props(_store, Settings), "registry");
+        Health.DiscoveryHealth.Get(system); // subscribed to the watchers' events before the first watcher can start
         Discovery = system.SystemActorOf(DiscoverySupervisor.Props(_store, Settings), "discovery");
         var shutdown = CoordinatedShutdown.Get(system);
         shutdown.AddTask(CoordinatedShutdown.PhaseBeforeServiceUnbind, "registry-deregister", async () =>

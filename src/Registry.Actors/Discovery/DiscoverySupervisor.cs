@@ -8,8 +8,9 @@ namespace Registry;
 /// <summary>
 /// Discovery for one actor system: answers <see cref="SubscribeMembership"/> and <see cref="UnsubscribeMembership"/>,
 /// starting one WatcherActor per service on first use and stopping it, with its etcd watch, once its last subscriber
-/// has left. A crashed watcher is restarted and re-lists etcd, keeping its subscribers, which then get a fresh
-/// snapshot. It is never restarted itself: a failure on a message costs only that message.
+/// has left (then publishes <see cref="Discovery.WatcherStopped"/>). A crashed watcher is restarted and re-lists etcd,
+/// keeping its subscribers, which then get a fresh snapshot. It is never restarted itself: a failure on a message costs
+/// only that message.
 /// </summary>
 public sealed class DiscoverySupervisor : ReceiveActor
 {
@@ -104,6 +105,8 @@ public sealed class DiscoverySupervisor : ReceiveActor
         var (service, watched) = _watched.FirstOrDefault(w => w.Value.Watcher.Equals(watcher));
         if (watched is null) return;
         _watched.Remove(service);
+        // Before a successor can start: on the EventStream, its events follow this one.
+        if (service != AllServices) Context.System.EventStream.Publish(new WatcherStopped(service));
         foreach (var (message, sender) in watched.Waiting) Route(service, message, sender);
     }
 

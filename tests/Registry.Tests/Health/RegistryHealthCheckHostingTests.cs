@@ -51,19 +51,56 @@ public sealed class RegistryHealthCheckHostingTests(EtcdNode etcd) : IClassFixtu
         }
     }
 
+    [Fact]
+    public async Task A_client_reports_degraded_while_its_watch_of_a_service_has_lost_etcd_and_healthy_once_it_is_live_again()
+    {
+        var builder = Microsoft.Extensions.Hosting.Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+        builder.Services.AddAkka("health-discovery", (akka, _) => akka.AddServiceRegistry(o => o.Endpoints = [etcd.Endpoint]));
+        builder.Services.AddHealthChecks().AddServiceRegistry();
+        using var host = builder.Build();
+        await host.StartAsync();
+        var health = host.Services.GetRequiredService<HealthCheckService>();
+        try
+        {
+            // A client that only calls: its balancer watches the service, nothing is registered.
+            ServiceRegistry.Get(host.Services.GetRequiredService<ActorSystem>()).Balancer("health-watched");
+            Assert.Equal("live", (await UntilAsync(health, HealthStatus.Healthy, "1 watched service live")).Data["discovery:health-watched"]);
+
+            await etcd.StopAsync();
+            var stale = await UntilAsync(health, HealthStatus.Degraded, d => d.StartsWith("stale view (") && d.EndsWith("): health-watched"), "stale view (…): health-watched");
+            Assert.Equal("stale", stale.Data["discovery:health-watched"]);
+
+            await etcd.RestartAsync();
+            await UntilAsync(health, HealthStatus.Healthy, "1 watched service live");
+        }
+        finally
+        {
+            // The fixture's etcd is left running, whatever failed.
+            if (!etcd.IsRunning) await etcd.RestartAsync();
+            await host.StopAsync();
+        }
+    }
+
     /// <summary>
     /// Asks the health service until the registry's entry has <paramref name="status"/> and
     /// <paramref name="description"/>, for at most the patience.
     /// </summary>
-    private static async Task<HealthReportEntry> UntilAsync(HealthCheckService health, HealthStatus status, string description)
+    private static Task<HealthReportEntry> UntilAsync(HealthCheckService health, HealthStatus status, string description) =>
+        UntilAsync(health, status, d => d == description, description);
+
+    /// <summary>
+    /// Asks the health service until the registry's entry has <paramref name="status"/> and a description that
+    /// <paramref name="matches"/> (<paramref name="expected"/> says how), for at most the patience.
+    /// </summary>
+    private static async Task<HealthReportEntry> UntilAsync(HealthCheckService health, HealthStatus status, Func<string, bool> matches, string expected)
     {
         var clock = Stopwatch.StartNew();
         while (true)
         {
             var entry = (await health.CheckHealthAsync()).Entries["registry"];
-            if (entry.Status == status && entry.Description == description) return entry;
+            if (entry.Status == status && entry.Description is { } description && matches(description)) return entry;
             if (clock.Elapsed > Patience)
-                Assert.Fail($"still {entry.Status} ({entry.Description}) after {Patience.TotalSeconds:0} s; expected {status} ({description})");
+                Assert.Fail($"still {entry.Status} ({entry.Description}) after {Patience.TotalSeconds:0} s; expected {status} ({expected})");
             await Task.Delay(TimeSpan.FromMilliseconds(50));
         }
     }
