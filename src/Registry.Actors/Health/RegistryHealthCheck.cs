@@ -19,7 +19,7 @@ internal sealed class RegistryHealthCheck(RegistrationHealth health, DiscoveryHe
     private const int KeysNamed = 3;
 
     /// <summary>Prefixes a watched service's name in the data; no etcd key (a registration's) starts with it.</summary>
-    internal const string DiscoveryDataPrefix = "discovery:";
+    private const string DiscoveryDataPrefix = "discovery:";
 
     // Worst first: the description starts with what most needs attention.
     private static readonly (RegistrationState State, string Problem)[] Problems =
