@@ -8,9 +8,8 @@ namespace Registry;
 /// <summary>
 /// Discovery for one actor system: answers <see cref="SubscribeMembership"/> and <see cref="UnsubscribeMembership"/>,
 /// starting one WatcherActor per service on first use and stopping it, with its etcd watch, once its last subscriber
-/// has left (then publishes <see cref="Discovery.WatcherStopped"/>). A crashed watcher is restarted and re-lists etcd,
-/// keeping its subscribers, which then get a fresh snapshot. It is never restarted itself: a failure on a message costs
-/// only that message.
+/// has left. A crashed watcher is restarted and re-lists etcd, keeping its subscribers, which then get a fresh
+/// snapshot. It is never restarted itself: a failure on a message costs only that message.
 /// </summary>
 public sealed class DiscoverySupervisor : ReceiveActor
 {

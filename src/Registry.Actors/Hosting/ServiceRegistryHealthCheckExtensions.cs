@@ -12,9 +12,9 @@ public static class ServiceRegistryHealthCheckExtensions
     /// Adds one health check of the registry of the <see cref="ActorSystem"/> in the container (the one Akka.Hosting's
     /// <c>AddAkka</c> registers): its registrations and its discovery, in one result, since both depend on the same
     /// etcd. It reads the state kept from the <see cref="RegistrationEvent"/>s and the watchers'
-    /// <see cref="MembershipStale"/> events, without a message round trip: <see cref="HealthStatus.Healthy"/> when
-    /// every registration is held and every watched service's view is live (or there is none);
-    /// <see cref="HealthStatus.Degraded"/> while a registration waits for etcd, fails its renewals or replaces a lost
+    /// <see cref="MembershipSnapshot"/> and <see cref="MembershipStale"/> events, without a message round trip:
+    /// <see cref="HealthStatus.Healthy"/> when every registration is held and every watched service's view is live (or
+    /// there is none); <see cref="HealthStatus.Degraded"/> while a registration waits for etcd, fails its renewals or replaces a lost
     /// lease, or a watched service's view is stale (calls still go to its last known members);
     /// <paramref name="failureStatus"/> while a registration stopped for a conflict (a newer process took its id), until
     /// it is deregistered or registered again. The description names the keys and services and what is wrong; the data

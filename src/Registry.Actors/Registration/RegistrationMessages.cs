@@ -28,7 +28,7 @@ public enum RegistrationFailure
 
     /// <summary>
     /// The registry failed on the request with an unexpected exception (a bug), which the reason names; it dropped the
-    /// request and kept every registration it held. Asking again may succeed.
+    /// request, possibly after part of its effect, and kept every registration it held.
     /// </summary>
     Error,
 }

@@ -57,11 +57,13 @@ public sealed partial class RegistrySupervisor : ReceiveActor, IWithTimers
         Akka.Actor.Props.CreateBy(new FactoryProducer<RegistrySupervisor>(() => new RegistrySupervisor(store, settings)));
 
     /// <summary>
-    /// An exception escaping a handler costs only the message that raised it: it is logged and its requester answered
-    /// (<see cref="RegistrationFailure.Error"/> for a <see cref="Register"/>, <see cref="Status.Failure"/> for a
-    /// <see cref="Deregister"/> or a <see cref="DeregisterAll"/>, which then ends the shutdown's wait), and every
-    /// registration is kept. Left to the parent, the failure would restart this actor, stopping every LeaseActor of the
-    /// process and forgetting its registrations.
+    /// An exception escaping a handler costs only the message that raised it, and whatever the handler had done before
+    /// it threw: it is logged, whoever waits on that message is answered (<see cref="RegistrationFailure.Error"/> for a
+    /// <see cref="Register"/>, and for the requesters waiting on a LeaseActor's answer the supervisor failed on;
+    /// <see cref="Status.Failure"/> for a <see cref="Deregister"/>), and every registration is kept. A
+    /// <see cref="DeregisterAll"/> is still answered once every registration is gone, or given up at its timeout. Left
+    /// to the parent, the failure would restart this actor, stopping every LeaseActor of the process and forgetting its
+    /// registrations.
     /// </summary>
     protected override bool AroundReceive(Receive receive, object message)
     {
@@ -72,16 +74,29 @@ public sealed partial class RegistrySupervisor : ReceiveActor, IWithTimers
         catch (Exception e)
         {
             _log.Error(e, "failed on a message of type {0}, which is dropped; every registration is kept", message.GetType().Name);
-            object? answer = message switch
+            var reason = $"the registry failed on the request: {e.GetType().Name}: {e.Message}";
+            switch (message)
             {
-                Register r => new RegistrationFailed(r.Instance, RegistrationFailure.Error, $"the registry failed on the request: {e.GetType().Name}: {e.Message}"),
-                Deregister or DeregisterAll => new Status.Failure(e),
-                _ => null,
-            };
-            if (answer is not null) Sender.Tell(answer);
+                case Register r:
+                    Sender.Tell(new RegistrationFailed(r.Instance, RegistrationFailure.Error, reason));
+                    break;
+                case Deregister:
+                    Sender.Tell(new Status.Failure(e));
+                    break;
+                case Registered { Key: { } key }:
+                    FailWaiting(key, reason);
+                    break;
+                case RegistrationFailed { Instance: { Service: { } service, Id: { } id } }:
+                    FailWaiting(KeyOf(service, id), reason);
+                    break;
+            }
             return true;
         }
     }
+
+    /// <summary>Answers those waiting for the registration of <paramref name="key"/> with the supervisor's failure.</summary>
+    private void FailWaiting(string key, string reason) =>
+        Update(key, e => Answer(e, new RegistrationFailed(e.Instance, RegistrationFailure.Error, reason)));
 
     /// <summary>Stops renewing: the children, stopped before, have revoked their leases or left them to expire.</summary>
     protected override void PostStop() => _keeper.Dispose();

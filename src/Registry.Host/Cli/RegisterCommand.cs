@@ -9,7 +9,8 @@ namespace Registry.Host.Cli;
 /// <summary>
 /// <c>registry register</c>: sidecar mode. Registers an address and keeps it registered until SIGINT/SIGTERM;
 /// the host's stop runs CoordinatedShutdown, which deregisters it. Prints this registration's events as JSON lines.
-/// Exits 0 after a stop, 1 when a newer process took the id over (conflict), 2 when the registration is refused.
+/// Exits 0 after a stop, 1 when a newer process took the id over (conflict) or the registry failed on the request
+/// (a bug), 2 when the registration is refused.
 /// </summary>
 internal sealed class RegisterCommand : Command
 {

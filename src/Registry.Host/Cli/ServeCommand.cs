@@ -9,7 +9,8 @@ namespace Registry.Host.Cli;
 /// <c>registry serve</c>: runs the sample UserService over gRPC on the address and registers it once Kestrel listens.
 /// SIGINT/SIGTERM deregister it first, keep serving for the drain delay, let the calls in flight finish, then stop.
 /// Prints the registration's events as JSON lines, as <c>register</c> does. Exits 0 after a stop, 1 when the address
-/// cannot be listened on or a newer process took the id over (conflict), 2 when the registration is refused.
+/// cannot be listened on, a newer process took the id over (conflict) or the registry failed on the request (a bug), 2
+/// when the registration is refused.
 /// </summary>
 internal sealed class ServeCommand : Command
 {

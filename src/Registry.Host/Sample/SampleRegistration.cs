@@ -140,7 +140,7 @@ internal sealed class SampleRegistration(
 }
 
 /// <summary>The registry refused a sample server's registration, or a newer process took its id (<see cref="IsConflict"/>).</summary>
-internal sealed class SampleRegistrationException(RegistrationFailed failure) : Exception($"registration refused: {failure.Reason}")
+internal sealed class SampleRegistrationException(RegistrationFailed failure) : Exception($"registration {(failure.Kind == RegistrationFailure.Error ? "failed" : "refused")}: {failure.Reason}")
 {
     public RegistrationFailed Failure { get; } = failure;
 

@@ -103,6 +103,26 @@ public sealed class DiscoveryHealthTrackerTests : Akka.TestKit.Xunit2.TestKit
     }
 
     [Fact]
+    public async Task A_watcher_restarted_while_stale_makes_the_view_live_with_its_first_listing()
+    {
+        var discovery = Sys.ActorOf(DiscoverySupervisor.Props(_etcd, _settings));
+        var subscriber = CreateTestProbe();
+        discovery.Tell(new SubscribeMembership("user"), subscriber.Ref);
+        subscriber.ExpectMsg<MembershipSnapshot>(Wait);
+        _etcd.MakeUnavailable();
+        var reason = subscriber.FishForMessage<MembershipStale>(s => s.Stale, Wait).Reason;
+        await AwaitHealthAsync(HealthStatus.Degraded, $"stale view ({reason}): user");
+
+        // Restarted, the watcher says it is live again only with the snapshot of its first listing.
+        var watcher = await Sys.ActorSelection(discovery.Path / "service-user").ResolveOne(Wait);
+        watcher.Tell(Kill.Instance);
+        _etcd.Heal();
+
+        subscriber.FishForMessage<MembershipSnapshot>(s => !s.Stale, Wait);
+        await AwaitHealthAsync(HealthStatus.Healthy, "1 watched service live");
+    }
+
+    [Fact]
     public async Task A_watcher_stopped_while_stale_is_forgotten()
     {
         var discovery = Sys.ActorOf(DiscoverySupervisor.Props(_etcd, _settings));

@@ -59,6 +59,27 @@ public sealed class SupervisorFailureTests : Akka.TestKit.Xunit2.TestKit
         AssertEveryRegistrationKept(held, other);
     }
 
+    [Fact]
+    public void A_lease_actors_answer_the_supervisor_fails_on_is_answered_to_whoever_waits_for_it()
+    {
+        var other = RegisterAndAwait(User("10.0.0.2:80"));
+        _etcd.MakeUnavailable();
+        var waiting = User("10.0.0.1:80");
+        _registry.Tell(new Register(waiting), TestActor);
+        _events.FishForMessage<RegistrationEvent>(e => e.Kind == RegistrationEventKind.Delayed, Wait);
+
+        // An answer for it that throws when the supervisor compares it with what was asked for, as a bug could.
+        var answer = waiting with { Metadata = ImmutableSortedDictionary.Create<string, string>(new ThrowingComparer()).Add("zone", "a") };
+        var key = InstanceCodec.Key(InstanceCodec.DefaultPrefix, waiting.Service, waiting.Id);
+        EventFilter.Error(contains: "failed on a message of type Registered").ExpectOne(() => _registry.Tell(new Registered(answer, key, 1), TestActor));
+
+        var failed = ExpectMsg<RegistrationFailed>(Wait);
+        Assert.Equal(RegistrationFailure.Error, failed.Kind);
+        Assert.Contains(ThrowingComparer.Message, failed.Reason);
+        _etcd.Heal();
+        Assert.Equal(other.LeaseId, RegisterAndAwait(other.Instance).LeaseId);
+    }
+
     /// <summary>
     /// The supervisor still holds both registrations (asked again, the same lease answers, nothing is granted), their
     /// leases outlive the TTL, nothing was revoked, and new requests are served.
