@@ -29,9 +29,8 @@ public sealed class ServiceRegistry : IExtension
         Settings = RegistrySettings.From(options.HasValue ? options.Value.Apply(system.Settings.Config) : system.Settings.Config);
         _balancing = BalancingSettings.From(system.Settings.Config);
         _store = new EtcdStore(Settings);
-        Health.RegistrationHealth.Get(system); // subscribed to RegistrationEvent before the supervisor can publish one
+        Health.RegistryHealth.Get(system); // subscribed to the events before the supervisors can publish one
         Supervisor = system.SystemActorOf(RegistrySupervisor.Props(_store, Settings), "registry");
-        Health.DiscoveryHealth.Get(system); // subscribed to the watchers' events before the first watcher can start
         Discovery = system.SystemActorOf(DiscoverySupervisor.Props(_store, Settings), "discovery");
         var shutdown = CoordinatedShutdown.Get(system);
         shutdown.AddTask(CoordinatedShutdown.PhaseBeforeServiceUnbind, "registry-deregister", async () =>

@@ -5,7 +5,7 @@ namespace Registry.Health;
 
 /// <summary>
 /// Subscribed to <see cref="MembershipStale"/>, <see cref="MembershipSnapshot"/> and <see cref="WatcherStopped"/> on
-/// the EventStream (by <see cref="DiscoveryHealth"/>, before any watcher can start): keeps whether each watched
+/// the EventStream (by <see cref="RegistryHealth"/>, before any watcher can start): keeps whether each watched
 /// service's view is live or stale and hands each new snapshot to the publish callback. The only writer of the
 /// snapshot, so readers see every change in order.
 /// </summary>

@@ -3,7 +3,7 @@ using Akka.Actor;
 namespace Registry.Health;
 
 /// <summary>
-/// Subscribed to <see cref="RegistrationEvent"/>s on the EventStream (by <see cref="RegistrationHealth"/>, before any
+/// Subscribed to <see cref="RegistrationEvent"/>s on the EventStream (by <see cref="RegistryHealth"/>, before any
 /// registration can start): keeps the state of every registration and hands each new snapshot to the publish
 /// callback. The only writer of the snapshot, so readers see every change in order.
 /// </summary>

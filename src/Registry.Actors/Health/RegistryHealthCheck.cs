@@ -3,17 +3,16 @@ using Microsoft.Extensions.Diagnostics.HealthChecks;
 namespace Registry.Health;
 
 /// <summary>
-/// Reports the registrations and the discovery of one actor system from <see cref="RegistrationHealth.Current"/> and
-/// <see cref="DiscoveryHealth.Current"/>, without a message round trip: healthy when every registration is held (or
-/// there is none) and every watched service's view is live (or none is watched); degraded while a registration waits
-/// for etcd, fails its renewals or replaces a lost lease, or a watched service's view is stale (calls still go to its
-/// last known members); the registration's failure status (unhealthy by default) while a registration stopped for a
-/// conflict, until it is deregistered or registered again. The description names the keys and services and what is
-/// wrong; <see cref="HealthCheckResult.Data"/> maps every key to its state (<c>held</c>, <c>delayed</c>,
-/// <c>renew-failing</c>, <c>lease-lost</c>, <c>conflict</c>) and every watched service, as <c>discovery:</c> and its
-/// name, to <c>live</c> or <c>stale</c>.
+/// Reports the registrations and the discovery of one actor system from <see cref="RegistryHealth"/>, without a message
+/// round trip: healthy when every registration is held (or there is none) and every watched service's view is live (or
+/// none is watched); degraded while a registration waits for etcd, fails its renewals or replaces a lost lease, or a
+/// watched service's view is stale (calls still go to its last known members); the registration's failure status
+/// (unhealthy by default) while a registration stopped for a conflict, until it is deregistered or registered again.
+/// The description names the keys and services and what is wrong; <see cref="HealthCheckResult.Data"/> maps every key
+/// to its state (<c>held</c>, <c>delayed</c>, <c>renew-failing</c>, <c>lease-lost</c>, <c>conflict</c>) and every
+/// watched service, as <c>discovery:</c> and its name, to <c>live</c> or <c>stale</c>.
 /// </summary>
-internal sealed class RegistryHealthCheck(RegistrationHealth health, DiscoveryHealth discovery) : IHealthCheck
+internal sealed class RegistryHealthCheck(RegistryHealth health) : IHealthCheck
 {
     /// <summary>Keys or services named per problem in the description; the rest are counted.</summary>
     private const int KeysNamed = 3;
@@ -31,7 +30,7 @@ internal sealed class RegistryHealthCheck(RegistrationHealth health, DiscoveryHe
     ];
 
     public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken ct = default) =>
-        Task.FromResult(Evaluate(health.Current, context.Registration?.FailureStatus ?? HealthStatus.Unhealthy, discovery.Current));
+        Task.FromResult(Evaluate(health.Registrations, context.Registration?.FailureStatus ?? HealthStatus.Unhealthy, health.Discovery));
 
     /// <summary>
     /// The result for <paramref name="snapshot"/>'s registrations and <paramref name="discovery"/>'s watched services

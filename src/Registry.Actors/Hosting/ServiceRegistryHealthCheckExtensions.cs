@@ -32,11 +32,7 @@ public static class ServiceRegistryHealthCheckExtensions
         ArgumentException.ThrowIfNullOrWhiteSpace(name);
         return builder.Add(new HealthCheckRegistration(
             name,
-            services =>
-            {
-                var system = services.GetRequiredService<ActorSystem>();
-                return new RegistryHealthCheck(RegistrationHealth.Get(system), DiscoveryHealth.Get(system));
-            },
+            services => new RegistryHealthCheck(RegistryHealth.Get(services.GetRequiredService<ActorSystem>())),
             failureStatus,
             tags));
     }

@@ -39,7 +39,7 @@ public sealed class DiscoveryHealthTrackerTests : Akka.TestKit.Xunit2.TestKit
             .BuildServiceProvider();
         _health = _services.GetRequiredService<HealthCheckService>();
         // As ServiceRegistry does before it starts its discovery actor: the tracker hears every watcher's events.
-        DiscoveryHealth.Get(Sys);
+        RegistryHealth.Get(Sys);
     }
 
     protected override void AfterAll()
@@ -48,7 +48,7 @@ public sealed class DiscoveryHealthTrackerTests : Akka.TestKit.Xunit2.TestKit
         base.AfterAll();
     }
 
-    private static DiscoveryHealthSnapshot Current(ActorSystem system) => DiscoveryHealth.Get(system).Current;
+    private static DiscoveryHealthSnapshot Current(ActorSystem system) => RegistryHealth.Get(system).Discovery;
 
     private async Task<HealthReportEntry> AwaitHealthAsync(HealthStatus status, string description)
     {

@@ -27,7 +27,7 @@ public sealed class HealthAfterStopTests : Akka.TestKit.Xunit2.TestKit
         _events = CreateTestProbe();
         Sys.EventStream.Subscribe(_events, typeof(RegistrationEvent));
         // As ServiceRegistry does, before its supervisor.
-        RegistrationHealth.Get(Sys);
+        RegistryHealth.Get(Sys);
         _registry = Sys.ActorOf(RegistrySupervisor.Props(_etcd, RegistrySettings.From(SlowRestart)));
     }
 
@@ -49,7 +49,7 @@ public sealed class HealthAfterStopTests : Akka.TestKit.Xunit2.TestKit
         return found.Single(c => c.Path.Name.Contains(Uri.EscapeDataString(address)));
     }
 
-    private static RegistrationHealthSnapshot Health(ActorSystem system) => RegistrationHealth.Get(system).Current;
+    private static RegistrationHealthSnapshot Health(ActorSystem system) => RegistryHealth.Get(system).Registrations;
 
     [Fact]
     public async Task A_conflicted_registration_deregistered_after_a_refused_register_leaves_the_health_state()

@@ -32,7 +32,7 @@ public sealed class RegistryHealthCheckTests : Akka.TestKit.Xunit2.TestKit
             .BuildServiceProvider();
         _health = _services.GetRequiredService<HealthCheckService>();
         // As ServiceRegistry does before it starts its supervisor: the tracker hears every event of the registrations.
-        RegistrationHealth.Get(Sys);
+        RegistryHealth.Get(Sys);
         _registry = Sys.ActorOf(RegistrySupervisor.Props(_etcd, RegistrySettings.From(RegistrationSimulationTests.Fast)));
     }
 
