@@ -112,7 +112,7 @@ public sealed partial class RegistrySupervisor : ReceiveActor, IWithTimers
     private void OnRegister(Register register)
     {
         var ttl = register.TtlSeconds ?? _settings.TtlSeconds;
-        // A malformed request is answered, never thrown on: a restart of this actor would stop every registration.
+        // A malformed request is refused naming what is wrong (a null instance included), not failed on as a bug.
         List<string> problems = register.Instance is null ? ["instance: must not be null"] : [.. InstanceValidation.Check(register.Instance)];
         if (InstanceValidation.CheckTtl(ttl) is { } ttlProblem) problems.Add(ttlProblem);
         if (register.Instance is not { } instance || problems.Count > 0)
