@@ -1,11 +1,13 @@
 using System.Collections.Immutable;
 using Akka.Actor;
 using Akka.Event;
+using Registry.Discovery;
 
 namespace Registry.Balancing;
 
 /// <summary>
-/// The client-side balancer of one service: subscribes to its membership at the discovery actor, folds the events
+/// The client-side balancer of one service: subscribes to its membership at the discovery actor (again, after a
+/// back-off, if the discovery actor fails on the subscription), folds the events
 /// into an immutable snapshot, and publishes each snapshot to its <see cref="ServiceBalancer"/>, which picks on the
 /// hot path. Answers <see cref="Pick"/>, <see cref="ReportFailure"/>, <see cref="ReportSuccess"/> and
 /// <see cref="GetBalancer"/> for callers that go through messages.
@@ -15,6 +17,7 @@ internal sealed class BalancerActor : ReceiveActor
     private readonly string _service;
     private readonly IActorRef _discovery;
     private readonly ServiceBalancer _balancer;
+    private readonly MembershipSubscription _subscription;
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private ImmutableSortedDictionary<string, ServiceInstance> _members = ImmutableSortedDictionary.Create<string, ServiceInstance>(StringComparer.Ordinal);
     private bool _stale;
@@ -25,6 +28,7 @@ internal sealed class BalancerActor : ReceiveActor
         _discovery = discovery;
         _balancer = balancer;
         _balancer.Log = _log;
+        _subscription = new MembershipSubscription(service, discovery);
         AwaitingSnapshot();
     }
 
@@ -53,12 +57,12 @@ internal sealed class BalancerActor : ReceiveActor
     protected override void PreStart()
     {
         Context.Watch(_discovery);
-        _discovery.Tell(new SubscribeMembership(_service), Self);
+        _subscription.Start(Self);
     }
 
     protected override void PostStop()
     {
-        _discovery.Tell(new UnsubscribeMembership(_service), Self);
+        _subscription.Stop(Self);
         // Hot paths may outlive the actor: they keep the last membership, flagged as no longer followed.
         _balancer.SetStale(true);
     }
@@ -78,6 +82,7 @@ internal sealed class BalancerActor : ReceiveActor
             _balancer.SetStale(s.Stale);
         });
         Receive<MembershipEvent>(e => _log.Debug("'{0}': {1} before the first snapshot ignored", _service, e.GetType().Name));
+        Receive<Status.Failure>(f => _log.Error(f.Cause, "'{0}': the discovery actor failed on the subscription; subscribing again in {1}", _service, _subscription.Failed(Context)));
         Common();
     }
 

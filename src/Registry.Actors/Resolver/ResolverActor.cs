@@ -5,6 +5,7 @@ using Grpc.Core;
 using GrpcStatus = Grpc.Core.Status;
 using Grpc.Net.Client.Balancer;
 using Akka.Event;
+using Registry.Discovery;
 
 namespace Registry;
 
@@ -18,6 +19,7 @@ internal sealed class ResolverActor : ReceiveActor
     private readonly string _service;
     private readonly IActorRef _discovery;
     private readonly Action<ResolverResult> _listener;
+    private readonly MembershipSubscription _subscription;
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private ImmutableSortedDictionary<string, ServiceInstance> _members = ImmutableSortedDictionary.Create<string, ServiceInstance>(StringComparer.Ordinal);
     private ResolverResult? _last;
@@ -28,6 +30,7 @@ internal sealed class ResolverActor : ReceiveActor
         _service = service;
         _discovery = discovery;
         _listener = listener;
+        _subscription = new MembershipSubscription(service, discovery);
         AwaitingSnapshot();
     }
 
@@ -37,10 +40,10 @@ internal sealed class ResolverActor : ReceiveActor
     protected override void PreStart()
     {
         Context.Watch(_discovery);
-        _discovery.Tell(new SubscribeMembership(_service), Self);
+        _subscription.Start(Self);
     }
 
-    protected override void PostStop() => _discovery.Tell(new UnsubscribeMembership(_service), Self);
+    protected override void PostStop() => _subscription.Stop(Self);
 
     /// <summary>Subscribed, membership not known yet: calls wait for the first result unless etcd cannot be read.</summary>
     private void AwaitingSnapshot()
@@ -53,6 +56,7 @@ internal sealed class ResolverActor : ReceiveActor
         Receive<MembershipStale>(s => s.Service == _service && s.Stale, s =>
             Deliver(ResolverResult.ForFailure(new GrpcStatus(StatusCode.Unavailable,
                 $"the membership of '{_service}' is not known yet: {s.Reason ?? "etcd is unreachable"}"))));
+        Receive<Akka.Actor.Status.Failure>(f => _log.Error(f.Cause, "registry:///{0}: the discovery actor failed on the subscription; subscribing again in {1}", _service, _subscription.Failed(Context)));
         Common();
     }
 
@@ -82,7 +86,6 @@ internal sealed class ResolverActor : ReceiveActor
             if (CoordinatedShutdown.Get(Context.System).ShutdownReason is null)
                 _log.Warning("registry:///{0}: the discovery actor stopped; keeping {1} address(es)", _service, _lastAddresses.Length);
         });
-        Receive<Akka.Actor.Status.Failure>(f => _log.Error(f.Cause, "registry:///{0}: subscription refused", _service));
         Receive<MembershipEvent>(_ => { });
     }
 

@@ -30,11 +30,20 @@ internal sealed class InstanceChannels : IAsyncDisposable
     public InstanceChannel Get(string address)
     {
         ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        Entry entry;
         InstanceChannel? channel;
         // An entry retired between the look-up and the creation has no channel: the address gets a new entry, checked
         // below like any other.
-        do channel = _channels.GetOrAdd(address, static a => new Entry(a)).Get(_settings);
+        do channel = (entry = _channels.GetOrAdd(address, static a => new Entry(a))).Get(_settings);
         while (channel is null);
+        // Disposed meanwhile, DisposeAsync may have listed the entries before this one was added. Read with a full
+        // fence after the add: either DisposeAsync lists the entry or this sees it disposed, and whichever of the two
+        // takes the entry out disposes its channel.
+        if (Interlocked.CompareExchange(ref _disposed, 0, 0) != 0)
+        {
+            if (_channels.TryRemove(new KeyValuePair<string, Entry>(address, entry))) entry.Retire()?.Dispose();
+            throw new ObjectDisposedException(GetType().FullName);
+        }
         // Picked just before its instance left, after the follower retired its channel: this one is retired too.
         if (Volatile.Read(ref _members) is { } members && !members.Contains(address)) _follower.Tell(new InstanceChannelsActor.Recheck(address));
         return channel;

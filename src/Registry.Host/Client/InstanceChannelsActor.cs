@@ -1,5 +1,6 @@
 using Akka.Actor;
 using Akka.Event;
+using Registry.Discovery;
 
 namespace Registry.Host.Client;
 
@@ -10,7 +11,7 @@ namespace Registry.Host.Client;
 internal sealed class InstanceChannelsActor : ReceiveActor, IWithTimers
 {
     private readonly string _service;
-    private readonly IActorRef _discovery;
+    private readonly MembershipSubscription _subscription;
     private readonly InstanceChannels _channels;
     private readonly TimeSpan _grace;
     private readonly ILoggingAdapter _log = Context.GetLogger();
@@ -20,7 +21,7 @@ internal sealed class InstanceChannelsActor : ReceiveActor, IWithTimers
     public InstanceChannelsActor(string service, IActorRef discovery, InstanceChannels channels, TimeSpan grace)
     {
         _service = service;
-        _discovery = discovery;
+        _subscription = new MembershipSubscription(service, discovery);
         _channels = channels;
         _grace = grace;
         Receive<MembershipSnapshot>(s => s.Service == _service, s =>
@@ -50,6 +51,7 @@ internal sealed class InstanceChannelsActor : ReceiveActor, IWithTimers
         });
         Receive<Recheck>(r => RetireIfGone(r.Address));
         Receive<MembershipEvent>(_ => { });
+        Receive<Status.Failure>(f => _log.Error(f.Cause, "'{0}': the discovery actor failed on the subscription; subscribing again in {1}", _service, _subscription.Failed(Context)));
         Receive<DisposeRetired>(d =>
         {
             if (_retired.Remove(d.Channel)) d.Channel.Dispose();
@@ -61,11 +63,11 @@ internal sealed class InstanceChannelsActor : ReceiveActor, IWithTimers
     public static Props Props(string service, IActorRef discovery, InstanceChannels channels, TimeSpan grace) =>
         Akka.Actor.Props.Create(() => new InstanceChannelsActor(service, discovery, channels, grace));
 
-    protected override void PreStart() => _discovery.Tell(new SubscribeMembership(_service), Self);
+    protected override void PreStart() => _subscription.Start(Self);
 
     protected override void PostStop()
     {
-        _discovery.Tell(new UnsubscribeMembership(_service), Self);
+        _subscription.Stop(Self);
         foreach (var channel in _retired) channel.Dispose();
         _retired.Clear();
     }

@@ -261,6 +261,20 @@ public sealed class BalancerActorTests : Akka.TestKit.Xunit2.TestKit
     }
 
     [Fact]
+    public void Subscribes_again_when_the_discovery_actor_fails_on_the_subscription()
+    {
+        var balancer = Start();
+
+        EventFilter.Error(contains: "failed on the subscription; subscribing again in").ExpectOne(() =>
+            _discovery.Reply(new Status.Failure(new InvalidOperationException("a bug in the discovery actor"))));
+
+        Assert.Equal("user", _discovery.ExpectMsg<SubscribeMembership>(Wait).Service);
+        Assert.Equal(balancer, _discovery.LastSender);
+        Send(balancer, Snapshot(Members("a")));
+        Assert.Equal(["a"], PickIds(balancer, 1));
+    }
+
+    [Fact]
     public void An_unknown_policy_is_refused_naming_the_valid_ones()
     {
         var error = Assert.Throws<ArgumentException>(() => BalancerActor.Props("user", _discovery.Ref, Balancers.Exact, "fastest"));

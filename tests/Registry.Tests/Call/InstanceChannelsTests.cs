@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using Registry.Host.Client;
 using Registry.Tests.Registration;
 
@@ -42,5 +43,55 @@ public sealed class InstanceChannelsTests
         await channels.DisposeAsync();
 
         Assert.Equal((0, 0), (leaked, twice));
+    }
+
+    [Fact]
+    public async Task Every_channel_handed_out_is_disposed_with_the_pool_even_one_asked_for_while_it_is_disposed()
+    {
+        await using var process = new RegistryUnderTest(["http://127.0.0.1:1"]);
+        var handedOut = new ConcurrentBag<InstanceChannel>();
+        var refused = 0;
+        for (var round = 0; round < 100; round++)
+        {
+            var channels = new InstanceChannels(process.System, "user", UserCallSettings.Default);
+            // Four threads ask for channels to new addresses until the pool refuses; it is disposed once each has one.
+            var first = Enumerable.Range(0, 4).Select(_ => new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).ToArray();
+            var getters = first.Select((started, thread) => Task.Run(() =>
+            {
+                for (var port = 1; ; port++)
+                {
+                    try
+                    {
+                        handedOut.Add(channels.Get($"127.0.{thread}.{round}:{port}"));
+                        started.TrySetResult();
+                    }
+                    catch (ObjectDisposedException)
+                    {
+                        Interlocked.Increment(ref refused);
+                        return;
+                    }
+                }
+            })).ToArray();
+            await Task.WhenAll(first.Select(f => f.Task));
+            await channels.DisposeAsync();
+            await Task.WhenAll(getters);
+        }
+
+        Assert.Equal(400, refused);
+        var open = handedOut.Count(c => !IsDisposed(c));
+        Assert.True(open == 0, $"{open} of {handedOut.Count} channels handed out were left open");
+    }
+
+    private static bool IsDisposed(InstanceChannel channel)
+    {
+        try
+        {
+            channel.Channel.CreateCallInvoker();
+            return false;
+        }
+        catch (ObjectDisposedException)
+        {
+            return true;
+        }
     }
 }
