@@ -12,7 +12,7 @@ namespace Registry.Balancing;
 /// hot path. Answers <see cref="Pick"/>, <see cref="ReportFailure"/>, <see cref="ReportSuccess"/> and
 /// <see cref="GetBalancer"/> for callers that go through messages.
 /// </summary>
-internal sealed class BalancerActor : ReceiveActor
+internal sealed class BalancerActor : ReceiveActor, IWithTimers
 {
     private readonly string _service;
     private readonly IActorRef _discovery;
@@ -54,6 +54,8 @@ internal sealed class BalancerActor : ReceiveActor
         return Akka.Actor.Props.CreateBy(new FactoryProducer<BalancerActor>(() => new BalancerActor(service, discovery, balancer)));
     }
 
+    public ITimerScheduler Timers { get; set; } = null!;
+
     protected override void PreStart()
     {
         Context.Watch(_discovery);
@@ -82,7 +84,11 @@ internal sealed class BalancerActor : ReceiveActor
             _balancer.SetStale(s.Stale);
         });
         Receive<MembershipEvent>(e => _log.Debug("'{0}': {1} before the first snapshot ignored", _service, e.GetType().Name));
-        Receive<Status.Failure>(f => _log.Error(f.Cause, "'{0}': the discovery actor failed on the subscription; subscribing again in {1}", _service, _subscription.Failed(Context)));
+        Receive<Status.Failure>(f =>
+        {
+            var delay = _subscription.Failed(Timers);
+            _log.Error(f.Cause, "'{0}': the discovery actor failed on the subscription; subscribing again in {1}", _service, delay);
+        });
         Common();
     }
 
@@ -137,6 +143,7 @@ internal sealed class BalancerActor : ReceiveActor
         Receive<ReportFailure>(r => Report(r.InstanceId, success: false));
         Receive<ReportSuccess>(r => Report(r.InstanceId, success: true));
         Receive<GetBalancer>(_ => Sender.Tell(_balancer));
+        Receive<MembershipSubscription.Resubscribe>(_ => _subscription.Start(Self));
         Receive<Terminated>(t => t.ActorRef.Equals(_discovery), _ =>
         {
             _log.Warning("'{0}': the discovery actor stopped; keeping the last {1} instance(s) as stale", _service, _members.Count);

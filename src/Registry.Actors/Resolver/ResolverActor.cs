@@ -14,7 +14,7 @@ namespace Registry;
 /// change of the set of addresses, hands the channel <see cref="ResolverResult.ForResult(IReadOnlyList{BalancerAddress})"/>.
 /// A stale membership keeps the last addresses; an empty one is reported as <see cref="StatusCode.Unavailable"/>.
 /// </summary>
-internal sealed class ResolverActor : ReceiveActor
+internal sealed class ResolverActor : ReceiveActor, IWithTimers
 {
     private readonly string _service;
     private readonly IActorRef _discovery;
@@ -37,6 +37,8 @@ internal sealed class ResolverActor : ReceiveActor
     public static Props Props(string service, IActorRef discovery, Action<ResolverResult> listener) =>
         Akka.Actor.Props.Create(() => new ResolverActor(service, discovery, listener));
 
+    public ITimerScheduler Timers { get; set; } = null!;
+
     protected override void PreStart()
     {
         Context.Watch(_discovery);
@@ -56,7 +58,11 @@ internal sealed class ResolverActor : ReceiveActor
         Receive<MembershipStale>(s => s.Service == _service && s.Stale, s =>
             Deliver(ResolverResult.ForFailure(new GrpcStatus(StatusCode.Unavailable,
                 $"the membership of '{_service}' is not known yet: {s.Reason ?? "etcd is unreachable"}"))));
-        Receive<Akka.Actor.Status.Failure>(f => _log.Error(f.Cause, "registry:///{0}: the discovery actor failed on the subscription; subscribing again in {1}", _service, _subscription.Failed(Context)));
+        Receive<Akka.Actor.Status.Failure>(f =>
+        {
+            var delay = _subscription.Failed(Timers);
+            _log.Error(f.Cause, "registry:///{0}: the discovery actor failed on the subscription; subscribing again in {1}", _service, delay);
+        });
         Common();
     }
 
@@ -76,6 +82,7 @@ internal sealed class ResolverActor : ReceiveActor
 
     private void Common()
     {
+        Receive<MembershipSubscription.Resubscribe>(_ => _subscription.Start(Self));
         Receive<Refresh>(_ =>
         {
             if (_last is not null) Deliver(_last);

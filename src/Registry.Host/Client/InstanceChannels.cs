@@ -14,14 +14,20 @@ internal sealed class InstanceChannels : IAsyncDisposable
 {
     private static long _count;
     private readonly ConcurrentDictionary<string, Entry> _channels = new(StringComparer.Ordinal);
-    private readonly UserCallSettings _settings;
+    private readonly Func<string, InstanceChannel> _create;
     private readonly IActorRef _follower;
     private ImmutableHashSet<string>? _members;
     private int _disposed;
 
     public InstanceChannels(ActorSystem system, string service, UserCallSettings settings)
+        : this(system, service, settings, address => InstanceChannel.Create(address, settings))
     {
-        _settings = settings;
+    }
+
+    /// <summary>A pool whose channels <paramref name="create"/> makes, one per address.</summary>
+    internal InstanceChannels(ActorSystem system, string service, UserCallSettings settings, Func<string, InstanceChannel> create)
+    {
+        _create = create;
         var props = InstanceChannelsActor.Props(service, ServiceRegistry.Get(system).Discovery, this, settings.RetireGrace);
         _follower = system.ActorOf(props, $"instance-channels-{service}-{Interlocked.Increment(ref _count)}");
     }
@@ -34,7 +40,7 @@ internal sealed class InstanceChannels : IAsyncDisposable
         InstanceChannel? channel;
         // An entry retired between the look-up and the creation has no channel: the address gets a new entry, checked
         // below like any other.
-        do channel = (entry = _channels.GetOrAdd(address, static a => new Entry(a))).Get(_settings);
+        do channel = (entry = _channels.GetOrAdd(address, static a => new Entry(a))).Get(_create);
         while (channel is null);
         // Disposed meanwhile, DisposeAsync may have listed the entries before this one was added. Read with a full
         // fence after the add: either DisposeAsync lists the entry or this sees it disposed, and whichever of the two
@@ -42,7 +48,7 @@ internal sealed class InstanceChannels : IAsyncDisposable
         if (Interlocked.CompareExchange(ref _disposed, 0, 0) != 0)
         {
             if (_channels.TryRemove(new KeyValuePair<string, Entry>(address, entry))) entry.Retire()?.Dispose();
-            throw new ObjectDisposedException(GetType().FullName);
+            ObjectDisposedException.ThrowIf(true, this);
         }
         // Picked just before its instance left, after the follower retired its channel: this one is retired too.
         if (Volatile.Read(ref _members) is { } members && !members.Contains(address)) _follower.Tell(new InstanceChannelsActor.Recheck(address));
@@ -72,13 +78,13 @@ internal sealed class InstanceChannels : IAsyncDisposable
         private bool _retired;
 
         /// <summary>The channel, created on first use; null when the entry was retired before one was created.</summary>
-        public InstanceChannel? Get(UserCallSettings settings)
+        public InstanceChannel? Get(Func<string, InstanceChannel> create)
         {
             if (Volatile.Read(ref _channel) is { } channel) return channel;
             lock (_lock)
             {
                 if (_retired) return null;
-                if (_channel is null) Volatile.Write(ref _channel, InstanceChannel.Create(address, settings));
+                if (_channel is null) Volatile.Write(ref _channel, create(address));
                 return _channel;
             }
         }

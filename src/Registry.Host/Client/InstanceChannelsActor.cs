@@ -51,7 +51,12 @@ internal sealed class InstanceChannelsActor : ReceiveActor, IWithTimers
         });
         Receive<Recheck>(r => RetireIfGone(r.Address));
         Receive<MembershipEvent>(_ => { });
-        Receive<Status.Failure>(f => _log.Error(f.Cause, "'{0}': the discovery actor failed on the subscription; subscribing again in {1}", _service, _subscription.Failed(Context)));
+        Receive<Status.Failure>(f =>
+        {
+            var delay = _subscription.Failed(Timers);
+            _log.Error(f.Cause, "'{0}': the discovery actor failed on the subscription; subscribing again in {1}", _service, delay);
+        });
+        Receive<MembershipSubscription.Resubscribe>(_ => _subscription.Start(Self));
         Receive<DisposeRetired>(d =>
         {
             if (_retired.Remove(d.Channel)) d.Channel.Dispose();

@@ -46,14 +46,20 @@ public sealed class InstanceChannelsTests
     }
 
     [Fact]
-    public async Task Every_channel_handed_out_is_disposed_with_the_pool_even_one_asked_for_while_it_is_disposed()
+    public async Task Every_channel_is_disposed_with_the_pool_even_one_asked_for_while_it_is_disposed()
     {
         await using var process = new RegistryUnderTest(["http://127.0.0.1:1"]);
+        var created = new ConcurrentBag<InstanceChannel>();
         var handedOut = new ConcurrentBag<InstanceChannel>();
         var refused = 0;
         for (var round = 0; round < 100; round++)
         {
-            var channels = new InstanceChannels(process.System, "user", UserCallSettings.Default);
+            var channels = new InstanceChannels(process.System, "user", UserCallSettings.Default, address =>
+            {
+                var channel = InstanceChannel.Create(address, UserCallSettings.Default);
+                created.Add(channel);
+                return channel;
+            });
             // Four threads ask for channels to new addresses until the pool refuses; it is disposed once each has one.
             var first = Enumerable.Range(0, 4).Select(_ => new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).ToArray();
             var getters = first.Select((started, thread) => Task.Run(() =>
@@ -78,8 +84,9 @@ public sealed class InstanceChannelsTests
         }
 
         Assert.Equal(400, refused);
-        var open = handedOut.Count(c => !IsDisposed(c));
-        Assert.True(open == 0, $"{open} of {handedOut.Count} channels handed out were left open");
+        // A channel created for a Get the pool then refused was never handed out: the pool must dispose it as well.
+        var open = created.Count(c => !IsDisposed(c));
+        Assert.True(open == 0, $"{open} of {created.Count} channels created were left open ({handedOut.Count} handed out)");
     }
 
     private static bool IsDisposed(InstanceChannel channel)

@@ -1,15 +1,12 @@
 using Akka.Actor;
-using Akka.Configuration;
-using Akka.TestKit;
 using Grpc.Net.Client.Balancer;
 using Registry.Tests.Balancing;
 
 namespace Registry.Tests.Call;
 
 /// <summary>The actor behind the <c>registry:///</c> resolver, against a probe that plays the discovery actor.</summary>
-public sealed class ResolverActorTests : Akka.TestKit.Xunit2.TestKit
+public sealed class ResolverActorTests() : Akka.TestKit.Xunit2.TestKit("akka.loglevel = WARNING")
 {
-    private static readonly Config Quiet = ConfigurationFactory.ParseString("akka.loglevel = WARNING");
     private static readonly TimeSpan Wait = TimeSpan.FromSeconds(5);
 
     [Fact]
