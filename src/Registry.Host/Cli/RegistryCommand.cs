@@ -17,11 +17,12 @@ internal static class RegistryCommand
     /// <param name="stdout">Where output goes: JSON lines, tables, help.</param>
     /// <param name="stderr">Where messages for humans and logs written by the command itself go.</param>
     /// <param name="environment">Reads environment variables; <see cref="Environment.GetEnvironmentVariable(string)"/> when null.</param>
-    /// <param name="ct">Cancelling it stops the command as SIGTERM would.</param>
+    /// <param name="ct">Cancelling it stops the command as SIGTERM would; so does a write to <paramref name="stdout"/> that fails, and the command then exits 1.</param>
     public static async Task<int> InvokeAsync(string[] args, TextWriter stdout, TextWriter stderr,
         Func<string, string?>? environment = null, CancellationToken ct = default)
     {
-        var io = new CliIo(stdout, stderr, environment ?? Environment.GetEnvironmentVariable);
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        var io = new CliIo(stdout, stderr, environment ?? Environment.GetEnvironmentVariable, stop);
         var parse = Create(io).Parse(args);
         if (OptionParsing.FirstProblem(parse) is { } problem)
         {
@@ -30,7 +31,7 @@ internal static class RegistryCommand
         }
         try
         {
-            return await parse.InvokeAsync(new InvocationConfiguration
+            var code = await parse.InvokeAsync(new InvocationConfiguration
             {
                 Output = stdout,
                 Error = stderr,
@@ -38,13 +39,14 @@ internal static class RegistryCommand
                 // Program turns SIGINT/SIGTERM into a cancellation of ct, and a running host's console lifetime stops it
                 // on them too: System.CommandLine must not handle them as well, or it would cut CoordinatedShutdown short.
                 ProcessTerminationTimeout = null,
-            }, ct);
+            }, stop.Token);
+            return io.OutputFailed ? Failed : code;
         }
-        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        catch (OperationCanceledException) when (stop.IsCancellationRequested)
         {
             // Stopped while it started, before it could handle the stop itself: nothing to clean up. A clean stop, as
             // register, watch and serve make once running; list, call and demo report an interruption themselves.
-            return Ok;
+            return io.OutputFailed ? Failed : Ok;
         }
         catch (UsageException e)
         {

@@ -1,0 +1,71 @@
+using System.Diagnostics;
+using Registry.Tests.Infrastructure;
+
+namespace Registry.Tests.Cli;
+
+/// <summary>
+/// A command whose stdout cannot be written (<c>&gt;/dev/full</c>): it says so on stderr, stops as on SIGTERM (a
+/// registration is removed) and exits 1.
+/// </summary>
+public sealed class FailedStdoutEndToEndTests(EtcdNode etcd) : IClassFixture<EtcdNode>
+{
+    private const string Told = "registry: cannot write to stdout, stopping: ";
+
+    [Fact]
+    public async Task Register_deregisters_and_exits_1_when_its_events_cannot_be_written()
+    {
+        var service = CliTestData.UniqueService();
+        var key = $"/services/{service}/127.0.0.1:18086";
+        using var client = etcd.CreateClient();
+        await using var watch = await client.WatchKeyAsync(key);
+        using var register = StartToFullDevice("register", "--service", service, "--address", "127.0.0.1:18086", "--etcd", etcd.Endpoint);
+        var stderr = register.StandardError.ReadToEndAsync();
+        try
+        {
+            await register.WaitForExitAsync().WaitAsync(RegistryProcess.Patience);
+
+            Assert.True(register.ExitCode == 1, $"exit {register.ExitCode}: {await stderr}");
+            Assert.Contains(Told, await stderr);
+            // Registered (its first event is what could not be written), then deregistered on the stop.
+            await watch.WaitForAsync(e => e.Kind == WatchedEventKind.Delete, TimeSpan.FromSeconds(10));
+            Assert.Equal([WatchedEventKind.Put, WatchedEventKind.Delete], watch.Events.Select(e => e.Kind));
+        }
+        finally
+        {
+            if (!register.HasExited) register.Kill(entireProcessTree: true);
+        }
+    }
+
+    [Fact]
+    public async Task Watch_exits_1_when_its_output_cannot_be_written()
+    {
+        var service = CliTestData.UniqueService();
+        using var client = etcd.CreateClient();
+        await CliTestData.PutAsync(client, CliTestData.Instance(service, "a", "10.0.0.1:80"));
+        using var watch = StartToFullDevice("watch", "--json", "--service", service, "--etcd", etcd.Endpoint);
+        var stderr = watch.StandardError.ReadToEndAsync();
+        try
+        {
+            await watch.WaitForExitAsync().WaitAsync(RegistryProcess.Patience);
+
+            Assert.True(watch.ExitCode == 1, $"exit {watch.ExitCode}: {await stderr}");
+            Assert.Single((await stderr).Split('\n'), line => line.StartsWith(Told, StringComparison.Ordinal));
+        }
+        finally
+        {
+            if (!watch.HasExited) watch.Kill(entireProcessTree: true);
+        }
+    }
+
+    /// <summary>Starts the command with its stdout on /dev/full, where every write fails (ENOSPC).</summary>
+    private static Process StartToFullDevice(params string[] args)
+    {
+        var start = new ProcessStartInfo("sh") { RedirectStandardError = true };
+        start.ArgumentList.Add("-c");
+        start.ArgumentList.Add("exec dotnet \"$@\" >/dev/full");
+        start.ArgumentList.Add("sh");
+        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "registry.dll"));
+        foreach (var arg in args) start.ArgumentList.Add(arg);
+        return Process.Start(start)!;
+    }
+}
