@@ -55,7 +55,7 @@ public static partial class InstanceValidation
     private static partial Regex BracketedIPv6Text();
 
     /// <summary>
-    /// Returns null when <paramref name="address"/> is host:port with port 1–65535, else what is wrong. The host is a
+    /// Returns null when <paramref name="address"/> is host:port with port 1–65535 (no leading zeros), else what is wrong. The host is a
     /// DNS name (labels of ASCII letters, digits, '-' and '_' that start and end with a letter or digit, the last one not
     /// a number), a dotted IPv4 address
     /// (four numbers 0–255 without leading zeros) or a bracketed IPv6 address without zone: an accepted address is
@@ -71,6 +71,8 @@ public static partial class InstanceValidation
         if (host.Contains(':') && !host.StartsWith('[')) return problem;
         if (!int.TryParse(address.AsSpan(colon + 1), NumberStyles.None, CultureInfo.InvariantCulture, out var port) || port is < 1 or > 65535)
             return problem;
+        // 080 would name port 80 under another id: one endpoint registered twice.
+        if (address[colon + 1] == '0') return $"address '{address}': expected the port without leading zeros";
         return IsHost(host)
             ? null
             : $"address '{address}': expected host:port with a DNS name, a dotted IPv4 address or a bracketed IPv6 address without zone as host";

@@ -129,6 +129,13 @@ public sealed class InstanceValidationTests
         Assert.Equal($"address '{address}': expected host:port with port 1-65535", InstanceValidation.CheckAddress(address));
 
     [Theory]
+    [InlineData("host:080")]
+    [InlineData("10.0.0.1:05106")]
+    [InlineData("[::1]:0443")]
+    public void Rejects_a_port_with_leading_zeros_which_would_register_one_endpoint_under_two_ids(string address) =>
+        Assert.Equal($"address '{address}': expected the port without leading zeros", InstanceValidation.CheckAddress(address));
+
+    [Theory]
     [InlineData(1, false)]
     [InlineData(2, true)]
     [InlineData(3600, true)]
