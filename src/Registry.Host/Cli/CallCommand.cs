@@ -109,16 +109,26 @@ internal sealed class CallCommand : Command
         return summary.Failures == 0 ? RegistryCommand.Ok : RegistryCommand.Failed;
     }
 
-    /// <summary>Waits, at most <paramref name="wait"/>, until the balancer has an instance to pick; says so on stderr.</summary>
+    /// <summary>
+    /// Waits, at most <paramref name="wait"/>, until the balancer has an instance to pick; says so on stderr when none
+    /// came within <see cref="MembershipSubscriber.Patience"/> (the first listing of a reachable etcd comes sooner).
+    /// </summary>
     private async Task<bool> WaitForInstanceAsync(ServiceBalancer balancer, TimeSpan wait, CancellationToken ct)
     {
-        if (balancer.Available.Count > 0) return true;
-        _io.Warn($"waiting up to {wait.TotalSeconds:0}s for an instance of '{balancer.Service}'");
         var started = Stopwatch.GetTimestamp();
+        var told = false;
         try
         {
             // The balancer's snapshot is read without a round trip; a short poll is the cheapest wait on it.
-            while (balancer.Available.Count == 0 && Stopwatch.GetElapsedTime(started) < wait) await Task.Delay(WaitStep, ct);
+            while (balancer.Available.Count == 0 && Stopwatch.GetElapsedTime(started) < wait)
+            {
+                if (!told && Stopwatch.GetElapsedTime(started) >= MembershipSubscriber.Patience)
+                {
+                    told = true;
+                    _io.Warn($"waiting up to {wait.TotalSeconds:0}s for an instance of '{balancer.Service}'");
+                }
+                await Task.Delay(WaitStep, ct);
+            }
         }
         catch (OperationCanceledException)
         {

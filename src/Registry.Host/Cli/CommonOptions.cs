@@ -64,13 +64,17 @@ internal sealed class CommonOptions
             if (string.IsNullOrWhiteSpace(fromEnvironment)) endpoints = [new Uri(DefaultEndpoint)];
             else if (ParseEndpoints(EtcdVariable, [fromEnvironment], out endpoints) is { } problem) throw new UsageException(problem);
         }
-        var level = LogLevel.Warning;
-        if (parse.GetValue(Verbose)) level = LogLevel.Debug;
-        else if (io.Environment(LogLevelVariable) is { Length: > 0 } name)
-            level = Enum.TryParse<LogLevel>(name, ignoreCase: true, out var parsed) && Enum.IsDefined(parsed)
-                ? parsed
-                : throw new UsageException($"{LogLevelVariable} '{name}': expected one of {string.Join(", ", Enum.GetNames<LogLevel>())}");
-        return new CommonSettings(endpoints!, parse.GetValue(Prefix) ?? InstanceCodec.DefaultPrefix, level);
+        return new CommonSettings(endpoints!, parse.GetValue(Prefix) ?? InstanceCodec.DefaultPrefix, ResolveLogLevel(parse, io));
+    }
+
+    /// <summary>The log level alone, for a command that reaches no etcd of the user's; a bad variable is a <see cref="UsageException"/>.</summary>
+    public LogLevel ResolveLogLevel(ParseResult parse, CliIo io)
+    {
+        if (parse.GetValue(Verbose)) return LogLevel.Debug;
+        if (io.Environment(LogLevelVariable) is not { Length: > 0 } name) return LogLevel.Warning;
+        return Enum.TryParse<LogLevel>(name, ignoreCase: true, out var parsed) && Enum.IsDefined(parsed)
+            ? parsed
+            : throw new UsageException($"{LogLevelVariable} '{name}': expected one of {string.Join(", ", Enum.GetNames<LogLevel>())}");
     }
 
     private static string? ParseEndpoints(string source, IReadOnlyList<string> values, out IReadOnlyList<Uri>? endpoints)

@@ -20,9 +20,15 @@ internal sealed class DemoCommand : Command
 
     private async Task<int> TourAsync(ParseResult parse, CancellationToken ct)
     {
+        // Inherited from the root, but the tour runs on an etcd and a prefix of its own.
+        foreach (var option in new Option[] { _common.Etcd, _common.Prefix })
+        {
+            if (parse.GetResult(option) is not null) throw new UsageException($"{option.Name}: does not apply to demo, which starts an etcd of its own");
+        }
+        var level = _common.ResolveLogLevel(parse, _io);
         try
         {
-            return await new DemoTour(_io, _common.Resolve(parse, _io).LogLevel).RunAsync(ct);
+            return await new DemoTour(_io, level).RunAsync(ct);
         }
         catch (Exception e) when (e is InvalidOperationException or TimeoutException)
         {

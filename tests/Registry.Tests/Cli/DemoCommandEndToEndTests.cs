@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Text.RegularExpressions;
+using Registry.Host.Cli;
 using Registry.Tests.Infrastructure;
 
 namespace Registry.Tests.Cli;
@@ -17,6 +18,8 @@ public sealed partial class DemoCommandEndToEndTests
         var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
         start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "registry.dll"));
         start.ArgumentList.Add("demo");
+        // The tour runs on an etcd of its own: it does not even read the user's.
+        start.Environment[CommonOptions.EtcdVariable] = "not a URL";
         using var demo = Process.Start(start)!;
         var stderr = demo.StandardError.ReadToEndAsync();
         var stdout = await demo.StandardOutput.ReadToEndAsync().WaitAsync(TimeSpan.FromSeconds(90));

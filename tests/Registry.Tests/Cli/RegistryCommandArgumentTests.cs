@@ -52,6 +52,9 @@ public sealed class RegistryCommandArgumentTests
     [InlineData("watch --service a/b", "registry: --service 'a/b': expected 1-128 characters of letters, digits, '.', '_' or '-'")]
     [InlineData("watch --json extra", "registry: 'extra': unexpected argument for 'registry watch'")]
     [InlineData("watch --follow", "registry: '--follow': unknown option for 'registry watch'")]
+    [InlineData("demo --etcd http://10.0.0.1:2379", "registry: --etcd: does not apply to demo, which starts an etcd of its own")]
+    [InlineData("demo --prefix /x/", "registry: --prefix: does not apply to demo, which starts an etcd of its own")]
+    [InlineData("register --service user --address 127.0.0.1:080", "registry: --address '127.0.0.1:080': expected the port without leading zeros")]
     [InlineData("frobnicate", "registry: 'frobnicate': unknown command; expected one of: register, list, watch, serve, call, demo")]
     [InlineData("", "registry: no command given; expected one of: register, list, watch, serve, call, demo (see 'registry --help')")]
     public async Task Bad_argument_exits_2_with_one_line_naming_it(string commandLine, string expected)
