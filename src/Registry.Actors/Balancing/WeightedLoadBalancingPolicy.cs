@@ -3,14 +3,19 @@ namespace Registry.Balancing;
 /// <summary>
 /// <c>weighted</c>: smooth weighted round-robin as nginx does it — each instance gets its registered weight's share
 /// of the calls, interleaved (weights 5, 1, 1 give a a b a c a a) rather than in bursts. The schedule of one period
-/// is computed once per snapshot, as the balancer builds it, so a pick is one increment and one array read.
+/// is computed once per snapshot, as the balancer builds it, so a pick is one increment and one array read. The turn
+/// is the policy's, not the schedule's: a snapshot rebuilt more often than once a period (an instance flapping in and
+/// out of ejection, etcd blinking) would otherwise start every schedule again at its first turns and starve the rest.
 /// </summary>
 internal sealed class WeightedLoadBalancingPolicy : ILoadBalancingPolicy, IPreparedPolicy
 {
-    // Longer periods (huge or coprime weights) are scaled down to this many turns, keeping shares within ~0.01 %.
+    // Longer periods (huge or coprime weights) are scaled down to about this many turns: each weight is rounded down
+    // to whole turns (at least one), so a share can be short by up to one turn in the period (weights 20000, 3, 3:
+    // 2 turns rather than ~2.5 for each small one).
     private const int MaxPeriod = 1 << 14;
 
     private Schedule? _schedule;
+    private int _turn = -1;
 
     public string Name => LoadBalancingPolicies.Weighted;
 
@@ -27,7 +32,7 @@ internal sealed class WeightedLoadBalancingPolicy : ILoadBalancingPolicy, IPrepa
             if (schedule is null || instances.Version >= schedule.Instances.Version) Volatile.Write(ref _schedule, built);
             schedule = built;
         }
-        var turn = (uint)Interlocked.Increment(ref schedule.Turn) % (uint)schedule.Order.Length;
+        var turn = (uint)Interlocked.Increment(ref _turn) % (uint)schedule.Order.Length;
         return schedule.Order[turn];
     }
 
@@ -35,7 +40,6 @@ internal sealed class WeightedLoadBalancingPolicy : ILoadBalancingPolicy, IPrepa
     {
         public readonly AvailableInstances Instances;
         public readonly int[] Order;
-        public int Turn = -1;
 
         public Schedule(AvailableInstances instances)
         {

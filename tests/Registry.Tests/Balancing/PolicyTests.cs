@@ -32,6 +32,25 @@ public sealed class PolicyTests
     }
 
     [Fact]
+    public void Weighted_keeps_its_place_in_the_schedule_when_the_snapshot_is_rebuilt_every_few_picks()
+    {
+        var members = "abcdefgh".Select(id => Balancers.Instance(id.ToString(), weight: id == 'a' ? 2 : 1)).ToArray();
+        var balancer = Balancers.Create("weighted", members);
+        var picks = new List<string>();
+
+        // A stale flag flipping (etcd blinking) builds a new snapshot, and with it a new schedule, every four picks.
+        for (var round = 0; round < 90; round++)
+        {
+            for (var i = 0; i < 4; i++) picks.Add(balancer.PickId());
+            balancer.SetStale(round % 2 == 0);
+        }
+
+        // 360 picks are 40 periods of 9 turns: a gets 2 turns a period, every other instance 1.
+        var tally = picks.CountBy(id => id).ToDictionary();
+        Assert.Equal(members.ToDictionary(m => m.Id, m => 40 * m.Weight), tally);
+    }
+
+    [Fact]
     public void Weighted_interleaves_picks_as_nginx_smooth_round_robin_does()
     {
         var balancer = Balancers.Create("weighted", [Balancers.Instance("a", 5), Balancers.Instance("b", 1), Balancers.Instance("c", 1)]);
