@@ -13,8 +13,6 @@ internal sealed partial class WatcherActor
 
     private sealed record WatchEnded(int Generation, Exception Reason);
 
-    private sealed record Reopen(int Generation);
-
     private sealed record CheckSilence(int Generation, long BatchesSeen);
 
     /// <summary>

@@ -7,9 +7,11 @@ namespace Registry.Discovery;
 
 /// <summary>
 /// Watches one service (or every service, for <see cref="DiscoverySupervisor.AllServices"/>) in etcd and reports
-/// exactly what changed: lists the prefix at revision R, watches from R+1 with previous values, resumes from the
-/// last revision it saw after a disconnect, re-lists on compaction and reports the difference against what it had.
-/// A stream that stays silent past <c>registry.discovery.silence-timeout</c> is re-opened. While etcd is
+/// exactly what changed: lists the prefix at revision R, watches from R+1 with previous values, and after a broken
+/// stream or a compaction lists again and reports the difference against what it had. It does not resume from the
+/// last revision it saw: etcd may be back without its data, its new history already past that revision, and a watch
+/// resumed there would miss what came before and keep instances that left.
+/// A stream that stays silent past <c>registry.discovery.silence-timeout</c> is dropped the same way. While etcd is
 /// unreachable it keeps the last membership, flagged stale. Values that do not parse are skipped with one warning
 /// per key and revision. Once its last subscriber has left it asks the DiscoverySupervisor to stop it.
 /// </summary>
@@ -120,11 +122,10 @@ internal sealed partial class WatcherActor : ReceiveActor, IWithTimers, IWithUnb
         });
         Receive<Batch>(b => b.Generation == _generation, b => OnBatch(b.Events));
         Receive<WatchEnded>(w => w.Generation == _generation, w => OnWatchEnded(w.Reason));
-        Receive<Reopen>(r => r.Generation == _generation, _ => OpenWatch());
         Receive<CheckSilence>(c => c.Generation == _generation, c =>
         {
             if (c.BatchesSeen != _batches) return;
-            _log.Warning("watch of {0} silent for {1}; re-opening it", _prefix, _settings.Discovery.SilenceTimeout);
+            _log.Warning("watch of {0} silent for {1}; dropping it and listing again", _prefix, _settings.Discovery.SilenceTimeout);
             OnWatchEnded(new TimeoutException($"no response for {_settings.Discovery.SilenceTimeout}"));
         });
     }
@@ -181,7 +182,8 @@ internal sealed partial class WatcherActor : ReceiveActor, IWithTimers, IWithUnb
         }
         else
         {
-            // A re-list after compaction or a long disconnect: report exactly the difference, then that it is live.
+            // A re-list after a broken stream or compaction: report exactly the difference, then that it is live.
+            _log.Info("listed {0} again at revision {1}", _prefix, _revision);
             foreach (var (key, old) in previous)
             {
                 if (!_members.ContainsKey(key)) Emit(new InstanceDown(old.Service, old, _revision));
@@ -224,7 +226,7 @@ internal sealed partial class WatcherActor : ReceiveActor, IWithTimers, IWithUnb
         Timers.StartSingleTimer("silence", new CheckSilence(_generation, _batches), _settings.Discovery.SilenceTimeout);
 
     /// <summary>
-    /// Applies a watch response. The first one only confirms the watch was created: etcd cancels a watch resumed below
+    /// Applies a watch response. The first one only confirms the watch was created: etcd cancels a watch opened below
     /// its compaction after that, so the view is live again only with the next (events, or a progress notification).
     /// </summary>
     private void OnBatch(WatchBatch batch)
@@ -235,7 +237,7 @@ internal sealed partial class WatcherActor : ReceiveActor, IWithTimers, IWithUnb
         _created = true;
         if (created && batch.Revision < _revision)
         {
-            // A member a little behind, or etcd restarted with its data lost or restored: the watch, resumed in its
+            // A member a little behind, or etcd restarted with its data lost or restored: the watch, opened in its
             // future, would miss every change until etcd's revision passed ours. A linearizable listing tells them apart.
             _log.Info("etcd answered the watch of {0} at revision {1}, behind the view's {2}; re-listing", _prefix, batch.Revision, _revision);
             _watch?.Cancel();
@@ -250,9 +252,9 @@ internal sealed partial class WatcherActor : ReceiveActor, IWithTimers, IWithUnb
     }
 
     /// <summary>
-    /// Applies one event; the revision to resume from advances with events only. Progress notifications prove the
-    /// stream alive but do not move it: etcd before 3.4.25 / 3.5.8 can send a progress revision ahead of events still
-    /// queued (etcd-io/etcd#15220), and resuming past them would lose those events.
+    /// Applies one event; the view's revision advances with events only. Progress notifications prove the stream alive
+    /// but do not move it: etcd before 3.4.25 / 3.5.8 can send a progress revision ahead of events still queued
+    /// (etcd-io/etcd#15220).
     /// </summary>
     private void Apply(WatchEvent change)
     {
@@ -291,7 +293,7 @@ internal sealed partial class WatcherActor : ReceiveActor, IWithTimers, IWithUnb
             return;
         }
         MarkStale($"watch broke: {EtcdErrors.Describe(reason)}");
-        Timers.StartSingleTimer("reopen", new Reopen(_generation), _settings.Retry.Delay(_failures++));
+        Timers.StartSingleTimer("list", new List(), _settings.Retry.Delay(_failures++));
     }
 
     /// <summary>
