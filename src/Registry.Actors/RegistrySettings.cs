@@ -54,6 +54,8 @@ internal sealed record RegistrySettings(
             throw Invalid("prefix", $"'{settings.Prefix}': expected a path that starts and ends with '/'");
         if (BeforeServiceUnbindTimeout(config) is var phase && settings.DeregisterTimeout >= phase)
             throw Invalid("deregister-timeout", $"{settings.DeregisterTimeout} must be below {phase}, the timeout of the CoordinatedShutdown phase it runs in ({ShutdownSection}.{PhaseTimeout}, else {ShutdownSection}.{DefaultPhaseTimeout})");
+        if (settings.KeyCheckInterval > TimeSpan.FromSeconds(InstanceValidation.MaxTtlSeconds))
+            throw Invalid("key-check-interval", $"{settings.KeyCheckInterval}: expected at most {TimeSpan.FromSeconds(InstanceValidation.MaxTtlSeconds)}, the longest TTL");
         if (settings.Discovery.SilenceTimeout <= settings.Discovery.ProgressInterval)
             throw Invalid("discovery.silence-timeout", "must exceed discovery.progress-interval");
         return settings;

@@ -30,6 +30,8 @@ internal static class EtcdChannel
             // etcd answers a listing, or a watch resumed from an old revision, in one message however large; grpc-dotnet
             // would refuse one over 4 MB, every time. etcd's Go client lifts the limit too.
             MaxReceiveMessageSize = null,
+            // Disposing the channel closes its connections; left to the pool, each stayed open (and pinged) ~75 s.
+            DisposeHttpClient = true,
             HttpHandler = new KeepAliveCoalescingHandler(new SocketsHttpHandler
             {
                 ConnectTimeout = settings.CallTimeout,

@@ -140,7 +140,8 @@ internal sealed partial class LeaseKeeper : IDisposable
             else
             {
                 if (kept.Failures++ == 0) news = new RenewalFailing(kept.LeaseId, EtcdErrors.Describe(renewal.Exception?.GetBaseException() ?? new OperationCanceledException()));
-                Schedule(new Due(kept, IsCheck: false), now + Ticks(_settings.Retry.Delay(kept.Failures - 1)));
+                // Never later than a renewal would come: a back-off configured near the TTL would let the lease expire.
+                Schedule(new Due(kept, IsCheck: false), now + Math.Min(Ticks(_settings.Retry.Delay(kept.Failures - 1)), kept.RenewTicks));
             }
         }
         if (news is not null) kept.Owner.Tell(news);

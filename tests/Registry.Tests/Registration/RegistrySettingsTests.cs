@@ -38,6 +38,7 @@ public sealed class RegistrySettingsTests
     [InlineData("registry.ttl = abc", "registry.ttl: 'abc': expected a positive duration")]
     [InlineData("registry.ttl = 2.9s", "registry.ttl: 00:00:02.9000000: expected whole seconds")]
     [InlineData("registry.renew-interval = Auto", "registry.renew-interval: 'Auto'")]
+    [InlineData("registry.key-check-interval = 50d", "registry.key-check-interval: 50.00:00:00: expected at most 01:00:00, the longest TTL")]
     [InlineData("registry.retry.random-factor = x", "registry.retry.random-factor: 'x': expected a number from 0 to 1")]
     [InlineData("registry.retry.random-factor = NaN", "registry.retry.random-factor: NaN: expected a number from 0 to 1")]
     [InlineData("registry.etcd.reconnect-min-backoff = 10s", "registry.etcd.reconnect-max-backoff: must not be below")]
