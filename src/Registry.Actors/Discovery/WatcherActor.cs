@@ -39,6 +39,7 @@ internal sealed partial class WatcherActor : ReceiveActor, IWithTimers, IWithUnb
     private int _generation;
     private long _listing;
     private bool _created;
+    private bool _liveOnCreated;
     private int _failures;
     private long _batches;
     private long _subscribes;
@@ -159,7 +160,6 @@ internal sealed partial class WatcherActor : ReceiveActor, IWithTimers, IWithUnb
         // etcd itself went back.
         if (_listed && listing.Revision < _revision)
             _log.Warning("etcd's revision went back from {0} to {1} (its data lost or restored from a backup); reporting the difference for {2}", _revision, listing.Revision, _prefix);
-        _failures = 0;
         if (_warnedAt.Count > 0)
         {
             // Values deleted while the watch was down leave no Delete event to forget their warnings by.
@@ -182,7 +182,9 @@ internal sealed partial class WatcherActor : ReceiveActor, IWithTimers, IWithUnb
         }
         else
         {
-            // A re-list after a broken stream or compaction: report exactly the difference, then that it is live.
+            // A re-list after a broken stream or compaction: report exactly the difference; a stale view is live again
+            // once the new watch is created. Were every watch refused, it would otherwise flip between stale and live
+            // at each listing, and the back-off (reset only by a watch that works) would never grow.
             _log.Info("listed {0} again at revision {1}", _prefix, _revision);
             foreach (var (key, old) in previous)
             {
@@ -193,7 +195,7 @@ internal sealed partial class WatcherActor : ReceiveActor, IWithTimers, IWithUnb
                 if (!previous.TryGetValue(key, out var old)) Emit(new InstanceUp(now.Service, now, _revision));
                 else if (old != now) Emit(new InstanceUpdated(now.Service, old, now, _revision));
             }
-            ClearStale();
+            _liveOnCreated = _stale;
         }
         OpenWatch();
     }
@@ -227,7 +229,8 @@ internal sealed partial class WatcherActor : ReceiveActor, IWithTimers, IWithUnb
 
     /// <summary>
     /// Applies a watch response. The first one only confirms the watch was created: etcd cancels a watch opened below
-    /// its compaction after that, so the view is live again only with the next (events, or a progress notification).
+    /// its compaction after that, so the view is live again only with the next (events, or a progress notification),
+    /// unless a listing just made it whole.
     /// </summary>
     private void OnBatch(WatchBatch batch)
     {
@@ -244,6 +247,11 @@ internal sealed partial class WatcherActor : ReceiveActor, IWithTimers, IWithUnb
             _generation = Interlocked.Increment(ref _generations);
             Self.Tell(new List());
             return;
+        }
+        if (created && _liveOnCreated)
+        {
+            _liveOnCreated = false;
+            ClearStale();
         }
         if (created && batch.Events.Count == 0) return;
         _failures = 0;

@@ -27,7 +27,7 @@ internal static class EtcdChannel
             ServiceProvider = services,
             InitialReconnectBackoff = settings.ReconnectMinBackoff,
             MaxReconnectBackoff = settings.ReconnectMaxBackoff,
-            // etcd answers a listing, or a watch resumed from an old revision, in one message however large; grpc-dotnet
+            // etcd answers a listing, or a watch catching up on many changes, in one message however large; grpc-dotnet
             // would refuse one over 4 MB, every time. etcd's Go client lifts the limit too.
             MaxReceiveMessageSize = null,
             // Disposing the channel closes its connections; left to the pool, each stayed open (and pinged) ~75 s.

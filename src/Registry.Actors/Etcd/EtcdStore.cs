@@ -142,7 +142,7 @@ internal sealed class EtcdStore : IRegistryStore
         }, stop.Token);
         // Progress is asked for only once the watch is created, one interval later. Asked for while a held connection
         // queues the requests, etcd before 3.4.25 / 3.5.8 would answer them all on the heal, at once and whether the
-        // watch has caught up or not, before it cancels a watch resumed below its compaction: the view would look live.
+        // watch has caught up or not, before it cancels a watch opened below its compaction: the view would look live.
         Task? progress = null;
         try
         {

@@ -50,9 +50,19 @@ internal sealed class CliIo(TextWriter output, TextWriter error, Func<string, st
                 failure = e;
             }
         }
-        Warn($"cannot write to stdout, stopping: {failure.Message}");
-        // Outside the lock: the stop runs the command's shutdown, whose last events are written here too.
-        stop.Cancel();
+        try
+        {
+            Warn($"cannot write to stdout, stopping: {failure.Message}");
+        }
+        catch (IOException)
+        {
+            // stderr fails too (both on one full disk): the stop and the exit code still say it.
+        }
+        finally
+        {
+            // Outside the lock: the stop runs the command's shutdown, whose last events are written here too.
+            stop.Cancel();
+        }
     }
 
     /// <summary>Writes one <c>registry: …</c> line to stderr.</summary>

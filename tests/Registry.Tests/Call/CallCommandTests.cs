@@ -32,7 +32,6 @@ public sealed partial class CallCommandTests(EtcdNode etcd) : IClassFixture<Etcd
         Assert.All(byInstance.Values, count => Assert.True(count > 0));
         Assert.Equal(300, byInstance.Values.Sum());
         Assert.True(summary.GetProperty("p99Ms").GetDouble() >= summary.GetProperty("p50Ms").GetDouble());
-        Assert.DoesNotContain("waiting up to", stderr);
     }
 
     [Fact]

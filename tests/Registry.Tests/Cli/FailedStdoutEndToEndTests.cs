@@ -57,12 +57,33 @@ public sealed class FailedStdoutEndToEndTests(EtcdNode etcd) : IClassFixture<Etc
         }
     }
 
-    /// <summary>Starts the command with its stdout on /dev/full, where every write fails (ENOSPC).</summary>
-    private static Process StartToFullDevice(params string[] args)
+    [Fact]
+    public async Task Watch_exits_1_when_stderr_cannot_be_written_either()
     {
-        var start = new ProcessStartInfo("sh") { RedirectStandardError = true };
+        var service = CliTestData.UniqueService();
+        using var client = etcd.CreateClient();
+        await CliTestData.PutAsync(client, CliTestData.Instance(service, "a", "10.0.0.1:80"));
+        using var watch = StartToFullDevice(["watch", "--json", "--service", service, "--etcd", etcd.Endpoint], stderrToo: true);
+        try
+        {
+            await watch.WaitForExitAsync().WaitAsync(RegistryProcess.Patience);
+
+            Assert.Equal(1, watch.ExitCode);
+        }
+        finally
+        {
+            if (!watch.HasExited) watch.Kill(entireProcessTree: true);
+        }
+    }
+
+    private static Process StartToFullDevice(params string[] args) => StartToFullDevice(args, stderrToo: false);
+
+    /// <summary>Starts the command with its stdout (and stderr, <paramref name="stderrToo"/>) on /dev/full, where every write fails (ENOSPC).</summary>
+    private static Process StartToFullDevice(string[] args, bool stderrToo)
+    {
+        var start = new ProcessStartInfo("sh") { RedirectStandardError = !stderrToo };
         start.ArgumentList.Add("-c");
-        start.ArgumentList.Add("exec dotnet \"$@\" >/dev/full");
+        start.ArgumentList.Add(stderrToo ? "exec dotnet \"$@\" >/dev/full 2>&1" : "exec dotnet \"$@\" >/dev/full");
         start.ArgumentList.Add("sh");
         start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "registry.dll"));
         foreach (var arg in args) start.ArgumentList.Add(arg);

@@ -44,7 +44,7 @@ public sealed class WatcherChurnTests(EtcdNode etcd) : IClassFixture<EtcdNode>
         await client.CompactAsync();
         proxy.Heal();
 
-        // etcd confirms the resumed watch before it cancels it for the compaction: live again only after the re-list.
+        // The watcher lists again after the cut (the history it missed is compacted) and is live once its new watch is.
         await watcher.WaitUntilAsync(v => !v.Stale, "live again", TimeSpan.FromSeconds(15));
         Assert.Equal(await DiscoveryUnderTest.EtcdViewAsync(client, prefix), watcher.View.ToSorted());
     }

@@ -53,7 +53,8 @@ public sealed class WatcherFailoverTests
         using var fresh = etcd.CreateClient();
         await fresh.PutAsync($"{Prefix}10.0.0.3:80", Value(3));
 
-        // The watch resumed at the old revision + 1, in the new etcd's future, would see nothing until etcd passed it.
+        // A watch resumed at the old revision + 1, in the new etcd's future, would see nothing until etcd passed it: the
+        // watcher lists again instead.
         await watcher.ConvergeAsync(fresh, Prefix, TimeSpan.FromSeconds(20));
         await fresh.PutAsync($"{Prefix}10.0.0.4:80", Value(4));
         await watcher.ConvergeAsync(fresh, Prefix, TimeSpan.FromSeconds(10));

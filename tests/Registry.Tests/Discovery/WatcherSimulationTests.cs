@@ -90,7 +90,7 @@ public sealed class WatcherSimulationTests : Akka.TestKit.Xunit2.TestKit
     }
 
     [Fact]
-    public async Task Changes_made_while_the_watch_was_broken_arrive_once_each_after_it_resumes()
+    public async Task Changes_made_while_the_watch_was_broken_arrive_once_each_after_the_heal()
     {
         await PutAsync(User(1));
         await PutAsync(User(2));
@@ -238,6 +238,27 @@ public sealed class WatcherSimulationTests : Akka.TestKit.Xunit2.TestKit
     }
 
     [Fact]
+    public async Task A_watch_refused_after_every_listing_leaves_the_view_stale_without_flipping()
+    {
+        await PutAsync(User(1));
+        Subscribe();
+        var lists = _etcd.Calls(StoreOperation.List);
+
+        // After the heal every listing works and every watch is refused: the view stays stale, said once.
+        _etcd.BeforeCall = op => op == StoreOperation.Watch
+            ? Task.FromException(new StoreUnavailableException("watch refused (simulated)"))
+            : Task.CompletedTask;
+        _etcd.MakeUnavailable();
+        Assert.True(ExpectMsg<MembershipStale>(Wait).Stale);
+        _etcd.Heal();
+        AwaitCondition(() => _etcd.Calls(StoreOperation.List) >= lists + 3, Wait);
+
+        ExpectNoMsg(TimeSpan.FromMilliseconds(200));
+        _etcd.BeforeCall = null;
+        Assert.False(FishForMessage<MembershipStale>(_ => true, Wait).Stale);
+    }
+
+    [Fact]
     public async Task After_etcd_lost_its_data_a_failed_re_list_is_retried_and_the_view_follows_etcd()
     {
         await PutAsync(User(1));
@@ -298,8 +319,7 @@ public sealed class WatcherSimulationTests : Akka.TestKit.Xunit2.TestKit
         ExpectMsg<InstanceUp>(Wait);
         Assert.Equal(1, watcher.UnderlyingActor.WarnedValues);
 
-        // Deleted while the watch is down, its Delete compacted away (the compaction is at a later write, so the watch
-        // cannot resume at the Delete): only the re-list can tell.
+        // Deleted while the watch is down, its Delete compacted away: only the re-list can tell.
         _etcd.MakeUnavailable();
         FishForMessage<MembershipStale>(s => s.Stale, Wait);
         await _writer.DeleteAsync("/services/user/gone", default);

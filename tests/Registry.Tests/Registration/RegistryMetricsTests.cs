@@ -66,7 +66,7 @@ public sealed class RegistryMetricsTests : Akka.TestKit.Xunit2.TestKit, IDisposa
         _etcd.MakeUnavailable();
         FishForMessage<MembershipStale>(s => s.Stale, Wait);
         _etcd.Heal();
-        // A change proves the resumed watch live (its creation alone does not).
+        // The view is live again once the watcher has listed again and its new watch is created; a change shows it too.
         var instance = ServiceInstance.Create(_service, "127.0.0.1:8080");
         await _etcd.PutAsync(InstanceCodec.Key(_settings.Prefix, _service, instance.Id), InstanceCodec.Encode(instance), 0, Registry.Etcd.PutCondition.Always, default);
         FishForMessage<MembershipStale>(s => !s.Stale, Wait);
