@@ -55,10 +55,10 @@ public static partial class InstanceValidation
     private static partial Regex BracketedIPv6Text();
 
     /// <summary>
-    /// Returns null when <paramref name="address"/> is host:port with port 1–65535 (no leading zeros), else what is wrong. The host is a
-    /// DNS name (labels of ASCII letters, digits, '-' and '_' that start and end with a letter or digit, the last one not
-    /// a number), a dotted IPv4 address
-    /// (four numbers 0–255 without leading zeros) or a bracketed IPv6 address without zone: an accepted address is
+    /// Returns null when <paramref name="address"/> is host:port with port 1–65535 (no leading zeros), else what is
+    /// wrong. The host is a DNS name (labels of ASCII letters, digits, '-' and '_' that start and end with a letter or
+    /// digit, the last one not a number), a dotted IPv4 address (four numbers 0–255 without leading zeros) or a
+    /// bracketed IPv6 address without zone: an accepted address is
     /// the same host and port as the URI <c>http://{address}</c> a channel connects to.
     /// </summary>
     public static string? CheckAddress(string? address)
