@@ -26,7 +26,7 @@ internal sealed record RegistrySettings(
     public static RegistrySettings From(Config config)
     {
         var c = new SettingReader(config.WithFallback(Reference).GetConfig("registry"), "registry");
-        var endpoints = ParseEndpoints(c.Config.GetStringList("etcd.endpoints"));
+        var endpoints = ParseEndpoints(EndpointValues(c.Config));
         var ttl = c.Positive("ttl");
         if (ttl.Ticks % TimeSpan.TicksPerSecond != 0) throw Invalid("ttl", $"{ttl}: expected whole seconds");
         var settings = new RegistrySettings(
@@ -91,6 +91,24 @@ internal sealed record RegistrySettings(
         if (endpoints.Select(e => e.Scheme).Distinct().Count() > 1)
             throw Invalid("etcd.endpoints", "mixes http and https; use one scheme for all endpoints");
         return endpoints;
+    }
+
+    /// <summary><c>etcd.endpoints</c>: a list of URL strings, or one string (both may hold comma-separated URLs).</summary>
+    private static IReadOnlyList<string> EndpointValues(Config registry)
+    {
+        var value = registry.GetValue("etcd.endpoints");
+        if (value is null || value.IsEmpty) return [];
+        if (value.IsString() && value.GetString() is { } one) return [one];
+        var notAList = Invalid("etcd.endpoints", "expected a list of URLs, or one string of comma-separated URLs");
+        if (!value.IsArray()) throw notAList;
+        var items = new List<string>();
+        foreach (var item in value.GetArray())
+        {
+            // HOCON's null reads as a string that is null.
+            if (item is not { IsEmpty: false } || !item.IsString() || item.GetString() is not { } url) throw notAList;
+            items.Add(url);
+        }
+        return items;
     }
 
     /// <summary>

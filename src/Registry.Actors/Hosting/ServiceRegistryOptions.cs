@@ -47,5 +47,6 @@ public sealed class ServiceRegistryOptions
         if (TtlSeconds is { } ttl) yield return (nameof(TtlSeconds), $"ttl = {ttl.ToString(CultureInfo.InvariantCulture)}s");
     }
 
-    private static string Quote(string value) => "\"" + value.Replace("\\", "\\\\").Replace("\"", "\\\"") + "\"";
+    // A null string is rendered as HOCON's null, which the settings then refuse naming the key.
+    private static string Quote(string? value) => value is null ? "null" : "\"" + value.Replace("\\", "\\\\").Replace("\"", "\\\"") + "\"";
 }

@@ -14,6 +14,7 @@ public sealed class ServiceRegistryOptionsTests
         { "ServiceRegistryOptions.TtlSeconds: registry.ttl: ttl 1: expected whole seconds from 2 to 3600", o => o.TtlSeconds = 1 },
         { "ServiceRegistryOptions.Prefix: registry.prefix: 'services'", o => o.Prefix = "services" },
         { "ServiceRegistryOptions.Endpoints: registry.etcd.endpoints: '127.0.0.1:2379'", o => o.Endpoints = ["127.0.0.1:2379"] },
+        { "ServiceRegistryOptions.Endpoints: registry.etcd.endpoints: expected a list of URLs", o => o.Endpoints = [null!] },
     };
 
     [Theory]

@@ -38,6 +38,9 @@ public sealed class RegistrySettingsTests
     [InlineData("registry.ttl = abc", "registry.ttl: 'abc': expected a positive duration")]
     [InlineData("registry.ttl = 2.9s", "registry.ttl: 00:00:02.9000000: expected whole seconds")]
     [InlineData("registry.renew-interval = Auto", "registry.renew-interval: 'Auto'")]
+    [InlineData("registry.etcd.endpoints = {a = 1}", "registry.etcd.endpoints: expected a list of URLs, or one string of comma-separated URLs")]
+    [InlineData("registry.etcd.endpoints = [[\"http://a:1\"]]", "registry.etcd.endpoints: expected a list of URLs, or one string of comma-separated URLs")]
+    [InlineData("registry.etcd.endpoints = [null]", "registry.etcd.endpoints: expected a list of URLs, or one string of comma-separated URLs")]
     [InlineData("registry.key-check-interval = 50d", "registry.key-check-interval: 50.00:00:00: expected at most 01:00:00, the longest TTL")]
     [InlineData("registry.retry.random-factor = x", "registry.retry.random-factor: 'x': expected a number from 0 to 1")]
     [InlineData("registry.retry.random-factor = NaN", "registry.retry.random-factor: NaN: expected a number from 0 to 1")]
@@ -69,6 +72,12 @@ public sealed class RegistrySettingsTests
         Assert.Contains("akka.coordinated-shutdown.phases.before-service-unbind.timeout", error.Message);
         Assert.Contains("00:00:02", error.Message);
     }
+
+    [Fact]
+    public void Endpoints_may_be_one_string_rather_than_a_list() =>
+        Assert.Equal(
+            [new Uri("http://a:1"), new Uri("http://b:2")],
+            Parse("registry.etcd.endpoints = \"http://a:1,http://b:2\"").Endpoints);
 
     [Fact]
     public void Endpoints_may_be_one_comma_separated_string() =>
