@@ -19,12 +19,17 @@ public static class ServiceRegistryHostingExtensions
     public static AkkaConfigurationBuilder AddServiceRegistry(this AkkaConfigurationBuilder builder, Action<ServiceRegistryOptions>? configure = null)
     {
         // A second call configures the same options, as a second Configure<TOptions> would: what it sets wins, what
-        // it leaves alone stays as set before; the registry and its actors are added once.
+        // it leaves alone stays as set before; the registry and its actors are added once. It configures a copy, so a
+        // call refused as invalid leaves the options as they were.
         var setup = builder.Setups.OfType<ServiceRegistrySetup>().SingleOrDefault();
-        var options = setup?.Options ?? new ServiceRegistryOptions();
+        var options = setup?.Options.Clone() ?? new ServiceRegistryOptions();
         configure?.Invoke(options);
         options.Validate();
-        if (setup is not null) return builder;
+        if (setup is not null)
+        {
+            setup.Options = options;
+            return builder;
+        }
         return builder
             .AddSetup(new ServiceRegistrySetup(options))
             .WithActors((system, registry, resolver) =>

@@ -18,6 +18,9 @@ public sealed class ServiceRegistryOptions
     /// <summary>Default lease TTL in whole seconds (2–3600); null keeps the configured one.</summary>
     public long? TtlSeconds { get; set; }
 
+    /// <summary>A copy to configure, kept only if it is valid.</summary>
+    internal ServiceRegistryOptions Clone() => (ServiceRegistryOptions)MemberwiseClone();
+
     /// <summary>Renders the options that are set as HOCON under <c>registry</c>.</summary>
     public string ToHocon() => "registry {\n" + string.Concat(SetOptions().Select(o => $"  {o.Hocon}\n")) + "}";
 

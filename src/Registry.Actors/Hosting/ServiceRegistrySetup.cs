@@ -10,7 +10,8 @@ namespace Registry.Hosting;
 /// </summary>
 internal sealed class ServiceRegistrySetup(ServiceRegistryOptions options) : Setup
 {
-    public ServiceRegistryOptions Options { get; } = options;
+    /// <summary>The options; a later <c>AddServiceRegistry</c> replaces them with a valid copy it configured.</summary>
+    public ServiceRegistryOptions Options { get; set; } = options;
 
     /// <summary><paramref name="config"/> with the options that are set over it.</summary>
     public Config Apply(Config config) => ConfigurationFactory.ParseString(Options.ToHocon()).WithFallback(config);

@@ -17,6 +17,17 @@ public sealed class ServiceRegistryOptionsTests
         { "ServiceRegistryOptions.Endpoints: registry.etcd.endpoints: expected a list of URLs", o => o.Endpoints = [null!] },
     };
 
+    [Fact]
+    public void A_later_call_refused_as_invalid_leaves_the_options_as_they_were()
+    {
+        var builder = new AkkaConfigurationBuilder(new ServiceCollection(), "options");
+        builder.AddServiceRegistry(o => o.TtlSeconds = 5);
+
+        Assert.Throws<ConfigurationException>(() => builder.AddServiceRegistry(o => o.TtlSeconds = 1));
+
+        Assert.Equal("registry {\n  ttl = 5s\n}", builder.Setups.OfType<ServiceRegistrySetup>().Single().Options.ToHocon());
+    }
+
     [Theory]
     [MemberData(nameof(InvalidOptions))]
     public void An_invalid_option_fails_when_applied_naming_the_option_and_its_key(string expected, Action<ServiceRegistryOptions> configure)
