@@ -50,8 +50,8 @@ internal sealed record RegistrySettings(
             throw Invalid("etcd.stream-max-backoff", "must not be below etcd.stream-min-backoff");
         if (InstanceValidation.CheckTtl(settings.TtlSeconds) is { } ttlProblem)
             throw Invalid("ttl", ttlProblem);
-        if (string.IsNullOrEmpty(settings.Prefix) || !settings.Prefix.StartsWith('/') || !settings.Prefix.EndsWith('/'))
-            throw Invalid("prefix", $"'{settings.Prefix}': expected a path that starts and ends with '/'");
+        if (InstanceValidation.CheckPrefix(settings.Prefix) is { } prefixProblem)
+            throw Invalid("prefix", prefixProblem);
         if (BeforeServiceUnbindTimeout(config) is var phase && settings.DeregisterTimeout >= phase)
             throw Invalid("deregister-timeout", $"{settings.DeregisterTimeout} must be below {phase}, the timeout of the CoordinatedShutdown phase it runs in ({ShutdownSection}.{PhaseTimeout}, else {ShutdownSection}.{DefaultPhaseTimeout})");
         if (settings.KeyCheckInterval > TimeSpan.FromSeconds(InstanceValidation.MaxTtlSeconds))

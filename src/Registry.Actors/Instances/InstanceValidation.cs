@@ -32,6 +32,19 @@ public static partial class InstanceValidation
             ? null
             : $"service '{service}': expected 1-128 characters of letters, digits, '.', '_' or '-'";
 
+    /// <summary>
+    /// Returns null when <paramref name="prefix"/> is a key prefix: a path that starts and ends with '/', with at least
+    /// one segment, none empty, of printable characters without spaces; else what is wrong (without the key's name).
+    /// </summary>
+    internal static string? CheckPrefix(string? prefix)
+    {
+        if (string.IsNullOrEmpty(prefix) || !prefix.StartsWith('/') || !prefix.EndsWith('/'))
+            return $"'{prefix}': expected a path that starts and ends with '/'";
+        if (prefix.Length == 1 || prefix.Contains("//", StringComparison.Ordinal) || prefix.Any(c => char.IsControl(c) || char.IsWhiteSpace(c)))
+            return $"'{prefix}': expected one or more segments, none empty, without spaces or control characters (such as /services/)";
+        return null;
+    }
+
     /// <summary>Returns null when <paramref name="id"/> is a valid instance id, else what is wrong.</summary>
     public static string? CheckId(string? id) =>
         !string.IsNullOrEmpty(id) && id.Length <= 256 && !id.Contains('/') && !id.Any(char.IsControl)

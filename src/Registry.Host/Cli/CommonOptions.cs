@@ -94,7 +94,5 @@ internal sealed class CommonOptions
     }
 
     private static string? CheckPrefix(string prefix) =>
-        prefix.Length > 0 && prefix.StartsWith('/') && prefix.EndsWith('/')
-            ? null
-            : $"prefix '{prefix}': expected a path that starts and ends with '/'";
+        InstanceValidation.CheckPrefix(prefix) is { } problem ? $"prefix {problem}" : null;
 }
