@@ -84,11 +84,7 @@ internal sealed class BalancerActor : ReceiveActor, IWithTimers
             _balancer.SetStale(s.Stale);
         });
         Receive<MembershipEvent>(e => _log.Debug("'{0}': {1} before the first snapshot ignored", _service, e.GetType().Name));
-        Receive<Status.Failure>(f =>
-        {
-            var delay = _subscription.Failed(Timers);
-            _log.Error(f.Cause, "'{0}': the discovery actor failed on the subscription; subscribing again in {1}", _service, delay);
-        });
+        Receive<Status.Failure>(f => _subscription.Failed(f, Timers, _log));
         Common();
     }
 

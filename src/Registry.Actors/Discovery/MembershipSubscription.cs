@@ -1,4 +1,5 @@
 using Akka.Actor;
+using Akka.Event;
 
 namespace Registry.Discovery;
 
@@ -17,14 +18,14 @@ internal sealed class MembershipSubscription(string service, IActorRef discovery
     public void Start(IActorRef subscriber) => discovery.Tell(new SubscribeMembership(service), subscriber);
 
     /// <summary>
-    /// Sends the subscriber a <see cref="Resubscribe"/> after a back-off, on its own timers (cancelled when it stops or
-    /// restarts); returns the delay.
+    /// Logs the discovery actor's failure on the subscription and sends the subscriber a <see cref="Resubscribe"/> after
+    /// a back-off, on its own timers (cancelled when it stops or restarts).
     /// </summary>
-    public TimeSpan Failed(ITimerScheduler timers)
+    public void Failed(Status.Failure failure, ITimerScheduler timers, ILoggingAdapter log)
     {
         var delay = Retry.Delay(_failures++);
         timers.StartSingleTimer(Resubscribe.Instance, Resubscribe.Instance, delay);
-        return delay;
+        log.Error(failure.Cause, "'{0}': the discovery actor failed on the subscription; subscribing again in {1}", service, delay);
     }
 
     /// <summary>Unsubscribes <paramref name="subscriber"/>.</summary>

@@ -58,11 +58,7 @@ internal sealed class ResolverActor : ReceiveActor, IWithTimers
         Receive<MembershipStale>(s => s.Service == _service && s.Stale, s =>
             Deliver(ResolverResult.ForFailure(new GrpcStatus(StatusCode.Unavailable,
                 $"the membership of '{_service}' is not known yet: {s.Reason ?? "etcd is unreachable"}"))));
-        Receive<Akka.Actor.Status.Failure>(f =>
-        {
-            var delay = _subscription.Failed(Timers);
-            _log.Error(f.Cause, "registry:///{0}: the discovery actor failed on the subscription; subscribing again in {1}", _service, delay);
-        });
+        Receive<Akka.Actor.Status.Failure>(f => _subscription.Failed(f, Timers, _log));
         Common();
     }
 

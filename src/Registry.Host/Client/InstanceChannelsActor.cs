@@ -51,11 +51,7 @@ internal sealed class InstanceChannelsActor : ReceiveActor, IWithTimers
         });
         Receive<Recheck>(r => RetireIfGone(r.Address));
         Receive<MembershipEvent>(_ => { });
-        Receive<Status.Failure>(f =>
-        {
-            var delay = _subscription.Failed(Timers);
-            _log.Error(f.Cause, "'{0}': the discovery actor failed on the subscription; subscribing again in {1}", _service, delay);
-        });
+        Receive<Status.Failure>(f => _subscription.Failed(f, Timers, _log));
         Receive<MembershipSubscription.Resubscribe>(_ => _subscription.Start(Self));
         Receive<DisposeRetired>(d =>
         {
