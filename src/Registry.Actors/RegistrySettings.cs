@@ -36,7 +36,7 @@ internal sealed record RegistrySettings(
             c.Positive("etcd.reconnect-max-backoff"),
             c.Positive("etcd.stream-min-backoff"),
             c.Positive("etcd.stream-max-backoff"),
-            c.Config.GetString("prefix"),
+            c.String("prefix", "a key prefix such as /services/"),
             (long)ttl.TotalSeconds,
             AutoOrPositive(c, "renew-interval"),
             AutoOrPositive(c, "key-check-interval"),
@@ -133,7 +133,7 @@ internal sealed record RegistrySettings(
     }
 
     private static TimeSpan? AutoOrPositive(SettingReader c, string path) =>
-        c.Config.GetString(path) == "auto" ? null : c.Positive(path);
+        c.Config.GetValue(path) is { } value && value.IsString() && value.GetString() == "auto" ? null : c.Positive(path, "auto or a positive duration");
 
     private static ConfigurationException Invalid(string path, string problem) => new($"registry.{path}: {problem}");
 

@@ -12,10 +12,11 @@ internal sealed class SettingReader(Config config, string section)
 
     public ConfigurationException Invalid(string path, string problem) => new($"{section}.{path}: {problem}");
 
-    public TimeSpan Positive(string path)
+    /// <summary>A duration above zero; <paramref name="expected"/> names what the setting takes in the error.</summary>
+    public TimeSpan Positive(string path, string expected = "a positive duration")
     {
-        var value = Read(path, () => config.GetTimeSpan(path, allowInfinite: false), "a positive duration");
-        return value > TimeSpan.Zero ? value : throw Invalid(path, $"{value}: expected a positive duration");
+        var value = Read(path, () => config.GetTimeSpan(path, allowInfinite: false), expected);
+        return value > TimeSpan.Zero ? value : throw Invalid(path, $"{value}: expected {expected}");
     }
 
     /// <summary>A number from 0 to 1.</summary>
@@ -24,6 +25,10 @@ internal sealed class SettingReader(Config config, string section)
         var value = Read(path, () => config.GetDouble(path), "a number from 0 to 1");
         return value is >= 0 and <= 1 ? value : throw Invalid(path, $"{value}: expected a number from 0 to 1");
     }
+
+    /// <summary>A single string (HOCON's null is none).</summary>
+    public string String(string path, string expected) =>
+        Read(path, () => config.GetString(path) ?? throw new FormatException("null"), expected);
 
     public double Double(string path, string expected) => Read(path, () => config.GetDouble(path), expected);
 
@@ -37,9 +42,23 @@ internal sealed class SettingReader(Config config, string section)
 
     private T Read<T>(string path, Func<T> read, string expected)
     {
+        // Akka reads a missing key as zero, and a list or an object as an empty string.
+        var value = config.GetValue(path);
+        var shape = value switch
+        {
+            null => "missing",
+            _ when value.IsArray() => "a list",
+            _ when value.IsObject() => "an object",
+            _ => null,
+        };
+        if (shape is not null) throw Invalid(path, $"{shape}: expected {expected}");
         try
         {
             return read();
+        }
+        catch (OverflowException)
+        {
+            throw Invalid(path, $"'{config.GetString(path)}': too large; expected {expected}");
         }
         catch (Exception e) when (e is not ConfigurationException)
         {

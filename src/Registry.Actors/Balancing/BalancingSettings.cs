@@ -23,9 +23,9 @@ internal sealed record BalancingSettings(
     {
         var c = new SettingReader(config.WithFallback(RegistrySettings.Reference).GetConfig("registry.balancing"), "registry.balancing");
 
-        var policy = c.Config.GetString("policy");
-        if (!LoadBalancingPolicies.Names.Contains(policy))
-            throw c.Invalid("policy", $"'{policy}' is not one of {string.Join(", ", LoadBalancingPolicies.Names)}");
+        var policies = $"one of {string.Join(", ", LoadBalancingPolicies.Names)}";
+        var policy = c.String("policy", policies);
+        if (!LoadBalancingPolicies.Names.Contains(policy)) throw c.Invalid("policy", $"'{policy}' is not {policies}");
 
         var ejection = new Backoff(
             c.Positive("ejection.base-backoff"), c.Positive("ejection.max-backoff"), c.Fraction("ejection.random-factor"));

@@ -22,6 +22,7 @@ public sealed class BalancingSettingsTests
 
     [Theory]
     [InlineData("registry.balancing.policy = foo", "registry.balancing.policy: 'foo' is not one of random, round-robin, weighted, p2c, hash")]
+    [InlineData("registry.balancing.policy = [p2c]", "registry.balancing.policy: a list: expected one of random, round-robin, weighted, p2c, hash")]
     [InlineData("registry.balancing.ejection.base-backoff = 0s", "registry.balancing.ejection.base-backoff")]
     [InlineData("registry.balancing.ejection.max-backoff = 10ms", "registry.balancing.ejection.max-backoff: must not be below base-backoff")]
     [InlineData("registry.balancing.ejection.random-factor = 2", "registry.balancing.ejection.random-factor: 2")]
