@@ -19,6 +19,9 @@ internal enum RegistrationState
 
     /// <summary>A newer process took the id; this one stopped registering it.</summary>
     Conflict,
+
+    /// <summary>The registration's actor crashed and waits for its restart; its lease is not renewed meanwhile.</summary>
+    Restarting,
 }
 
 /// <summary>
@@ -40,6 +43,7 @@ internal sealed record RegistrationHealthSnapshot(ImmutableSortedDictionary<stri
             RegistrationEventKind.RenewFailed => RegistrationState.RenewFailing,
             RegistrationEventKind.LeaseLost => RegistrationState.LeaseLost,
             RegistrationEventKind.Conflict => RegistrationState.Conflict,
+            RegistrationEventKind.Restarting => RegistrationState.Restarting,
             _ => RegistrationState.Held,
         };
         return Registrations.TryGetValue(e.Key, out var current) && current == state ? this : new(Registrations.SetItem(e.Key, state));

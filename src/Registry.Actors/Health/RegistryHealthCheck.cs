@@ -5,12 +5,13 @@ namespace Registry.Health;
 /// <summary>
 /// Reports the registrations and the discovery of one actor system from <see cref="RegistryHealth"/>, without a message
 /// round trip: healthy when every registration is held (or there is none) and every watched service's view is live (or
-/// none is watched); degraded while a registration waits for etcd, fails its renewals or replaces a lost lease, or a
-/// watched service's view is stale (calls still go to its last known members); the registration's failure status
-/// (unhealthy by default) while a registration stopped for a conflict, until it is deregistered or registered again.
-/// The description names the keys and services and what is wrong; <see cref="HealthCheckResult.Data"/> maps every key
-/// to its state (<c>held</c>, <c>delayed</c>, <c>renew-failing</c>, <c>lease-lost</c>, <c>conflict</c>) and every
-/// watched service, as <c>discovery:</c> and its name, to <c>live</c> or <c>stale</c>.
+/// none is watched); degraded while a registration waits for etcd, fails its renewals, replaces a lost lease or waits
+/// for its crashed actor's restart, or a watched service's view is stale (calls still go to its last known members);
+/// the registration's failure status (unhealthy by default) while a registration stopped for a conflict, until it is
+/// deregistered or registered again. The description names the keys and services and what is wrong;
+/// <see cref="HealthCheckResult.Data"/> maps every key to its state (<c>held</c>, <c>delayed</c>, <c>renew-failing</c>,
+/// <c>lease-lost</c>, <c>restarting</c>, <c>conflict</c>) and every watched service, as <c>discovery:</c> and its name,
+/// to <c>live</c> or <c>stale</c>.
 /// </summary>
 internal sealed class RegistryHealthCheck(RegistryHealth health) : IHealthCheck
 {
@@ -25,6 +26,7 @@ internal sealed class RegistryHealthCheck(RegistryHealth health) : IHealthCheck
     [
         (RegistrationState.Conflict, "conflict, a newer process took the id"),
         (RegistrationState.LeaseLost, "lease lost, registering again"),
+        (RegistrationState.Restarting, "crashed, restarting"),
         (RegistrationState.RenewFailing, "renewals failing"),
         (RegistrationState.Delayed, "waiting for etcd to register"),
     ];
@@ -86,6 +88,7 @@ internal sealed class RegistryHealthCheck(RegistryHealth health) : IHealthCheck
         RegistrationState.RenewFailing => "renew-failing",
         RegistrationState.LeaseLost => "lease-lost",
         RegistrationState.Conflict => "conflict",
+        RegistrationState.Restarting => "restarting",
         _ => state.ToString(),
     };
 }

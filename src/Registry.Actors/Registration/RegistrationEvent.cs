@@ -28,6 +28,12 @@ public enum RegistrationEventKind
 
     /// <summary>The lease was revoked; the instance left the registry.</summary>
     Deregistered,
+
+    /// <summary>
+    /// The registration's actor crashed; it is started again after a back-off and re-attaches to its lease, which is not
+    /// renewed meanwhile. The next event says how that went.
+    /// </summary>
+    Restarting,
 }
 
 /// <summary>A change in one registration's state, published on the actor system's EventStream.</summary>

@@ -254,6 +254,8 @@ public sealed partial class RegistrySupervisor : ReceiveActor, IWithTimers
         _log.Warning("registration of {0} crashed; starting it again in {1:0} ms", entry.Key, delay.TotalMilliseconds);
         _entries[entry.Key] = entry with { Restarts = entry.Restarts + 1 };
         Timers.StartSingleTimer(entry.Key, new RestartChild(entry.Key), delay);
+        RegistrationEvents.Publish(Context.System, new RegistrationEvent(RegistrationEventKind.Restarting, entry.Instance, entry.Key, entry.LeaseId,
+            $"its actor crashed; started again in {delay.TotalMilliseconds:0} ms, its lease not renewed until then"));
     }
 
     /// <summary>Revokes the lease of a registration whose actor is gone (crashed, waiting for its restart).</summary>

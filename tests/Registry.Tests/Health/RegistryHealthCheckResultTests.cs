@@ -21,13 +21,14 @@ public sealed class RegistryHealthCheckResultTests
             ("/s/a/2", RegistrationState.RenewFailing),
             ("/s/a/3", RegistrationState.Held),
             ("/s/a/4", RegistrationState.Conflict),
-            ("/s/a/5", RegistrationState.LeaseLost)), HealthStatus.Unhealthy);
+            ("/s/a/5", RegistrationState.LeaseLost),
+            ("/s/a/6", RegistrationState.Restarting)), HealthStatus.Unhealthy);
 
         Assert.Equal(HealthStatus.Unhealthy, result.Status);
         Assert.Equal(
-            "conflict, a newer process took the id: /s/a/4; lease lost, registering again: /s/a/5; renewals failing: /s/a/2; waiting for etcd to register: /s/a/1; 1 held",
+            "conflict, a newer process took the id: /s/a/4; lease lost, registering again: /s/a/5; crashed, restarting: /s/a/6; renewals failing: /s/a/2; waiting for etcd to register: /s/a/1; 1 held",
             result.Description);
-        Assert.Equal(["delayed", "renew-failing", "held", "conflict", "lease-lost"], result.Data.OrderBy(d => d.Key).Select(d => d.Value));
+        Assert.Equal(["delayed", "renew-failing", "held", "conflict", "lease-lost", "restarting"], result.Data.OrderBy(d => d.Key).Select(d => d.Value));
     }
 
     [Fact]
@@ -49,6 +50,7 @@ public sealed class RegistryHealthCheckResultTests
     [InlineData(RegistrationEventKind.RenewFailed, nameof(RegistrationState.RenewFailing))]
     [InlineData(RegistrationEventKind.LeaseLost, nameof(RegistrationState.LeaseLost))]
     [InlineData(RegistrationEventKind.Conflict, nameof(RegistrationState.Conflict))]
+    [InlineData(RegistrationEventKind.Restarting, nameof(RegistrationState.Restarting))]
     public void Each_event_sets_its_keys_state(RegistrationEventKind kind, string state)
     {
         var snapshot = RegistrationHealthSnapshot.Empty.Apply(Event(RegistrationEventKind.RenewFailed)).Apply(Event(kind));

@@ -125,6 +125,26 @@ public sealed class RegistryHealthCheckTests : Akka.TestKit.Xunit2.TestKit
     }
 
     [Fact]
+    public async Task Degraded_while_a_crashed_registration_waits_to_re_attach()
+    {
+        RegisterAndAwait(User());
+        await AwaitHealthAsync(HealthStatus.Healthy, "1 registration held");
+        var child = await Sys.ActorSelection(_registry.Path / "*").ResolveOne(Wait);
+        // The restarted actor's read of its key is held on the wire, so it stays between its crash and its re-attach.
+        var read = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        _etcd.AfterCall = operation => operation == StoreOperation.Get ? read.Task : Task.CompletedTask;
+        Watch(child);
+
+        child.Tell(Kill.Instance);
+        ExpectTerminated(child, Wait);
+        var restarting = await AwaitHealthAsync(HealthStatus.Degraded, $"crashed, restarting: {Key}");
+        Assert.Equal("restarting", restarting.Data[Key]);
+
+        read.SetResult();
+        await AwaitHealthAsync(HealthStatus.Healthy, "1 registration held");
+    }
+
+    [Fact]
     public async Task Unhealthy_once_a_newer_process_takes_the_id_and_healthy_again_once_it_is_deregistered()
     {
         RegisterAndAwait(User());

@@ -171,6 +171,9 @@ public sealed class RegistrationSimulationTests : Akka.TestKit.Xunit2.TestKit
         child.Tell(Kill.Instance);
         ExpectTerminated(child, Wait);
 
+        var restarting = ExpectEvent(RegistrationEventKind.Restarting);
+        Assert.Equal(registered.LeaseId, restarting.LeaseId);
+        Assert.Contains("crashed; started again in", restarting.Detail);
         var reattached = ExpectEvent(RegistrationEventKind.Registered);
         Assert.Equal(registered.LeaseId, reattached.LeaseId);
         Assert.Contains("re-attached", reattached.Detail);
