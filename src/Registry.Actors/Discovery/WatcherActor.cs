@@ -7,10 +7,11 @@ namespace Registry.Discovery;
 
 /// <summary>
 /// Watches one service (or every service, for <see cref="DiscoverySupervisor.AllServices"/>) in etcd and reports
-/// exactly what changed: lists the prefix at revision R, watches from R+1 with previous values, and after a broken
-/// stream or a compaction lists again and reports the difference against what it had. It does not resume from the
-/// last revision it saw: etcd may be back without its data, its new history already past that revision, and a watch
-/// resumed there would miss what came before and keep instances that left.
+/// exactly what changed: lists the prefix at revision R, watches from R with previous values (the changes at R itself,
+/// already listed, change nothing), and after a broken stream or a compaction lists again and reports the difference
+/// against what it had. It does not resume from the last revision it saw: etcd may be back without its data, its new
+/// history already past that revision, and a watch resumed there would miss what came before and keep instances that
+/// left.
 /// A stream that stays silent past <c>registry.discovery.silence-timeout</c> is dropped the same way. While etcd is
 /// unreachable it keeps the last membership, flagged stale. Values that do not parse are skipped with one warning
 /// per key and revision. Once its last subscriber has left it asks the DiscoverySupervisor to stop it.
@@ -208,7 +209,11 @@ internal sealed partial class WatcherActor : ReceiveActor, IWithTimers, IWithUnb
         _created = false;
         var self = Self;
         var ct = _watch.Token;
-        var from = _revision + 1;
+        // From R, not R+1: etcd without the fix of etcd-io/etcd#18089 (Debian's 3.4.23 among them) loses a deletion at the
+        // compact revision once it restarts, so a watch from R+1 after a compaction at R+1 would be served without that
+        // deletion and never cancelled. From R it is cancelled instead (R is below the compact revision) and the view
+        // lists again.
+        var from = _revision;
         _ = Task.Run(async () =>
         {
             try

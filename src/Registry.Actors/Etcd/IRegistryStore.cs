@@ -99,7 +99,7 @@ internal sealed class LeaseNotFoundException(long leaseId)
 
 /// <summary>The requested watch revision is older than the store's compaction point.</summary>
 internal sealed class RevisionCompactedException(long compactRevision)
-    : Exception($"revision compacted at {compactRevision}: re-list, then watch from the listing's revision + 1")
+    : Exception($"revision compacted at {compactRevision}: re-list, then watch from the listing's revision")
 {
     /// <summary>The compaction revision etcd reported.</summary>
     public long CompactRevision { get; } = compactRevision;

@@ -177,6 +177,30 @@ public sealed class WatcherSimulationTests : Akka.TestKit.Xunit2.TestKit
         Assert.Equal(await EtcdViewAsync(), view.ToSorted());
     }
 
+    [Fact]
+    public async Task A_deletion_at_the_compact_revision_is_not_missed_on_an_etcd_that_drops_it()
+    {
+        _etcd.DropsDeletionAtCompactRevision = true;
+        await PutAsync(User(1));
+        await PutAsync(User(2));
+        // The first watch opens only once User(1) was deleted after the listing and etcd compacted at that deletion.
+        var compacted = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var watches = 0;
+        _etcd.BeforeCall = op => op == StoreOperation.Watch && Interlocked.Increment(ref watches) == 1 ? compacted.Task : Task.CompletedTask;
+        var view = new MembershipView();
+        view.Apply(Subscribe());
+        Assert.Equal(2, view.ToSorted().Count);
+
+        await DeleteAsync(User(1));
+        _etcd.Compact(_etcd.Revision);
+        compacted.SetResult();
+
+        var down = (InstanceDown)FishForMessage<MembershipEvent>(e => e is InstanceDown, Wait);
+        Assert.Equal(User(1), down.Instance);
+        view.Apply(down);
+        Assert.Equal(await EtcdViewAsync(), view.ToSorted());
+    }
+
     private static string Describe(MembershipEvent e) => e switch
     {
         InstanceUp up => $"up {up.Instance.Id}",

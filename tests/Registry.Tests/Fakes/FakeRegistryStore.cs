@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using Registry.Etcd;
 
@@ -238,6 +239,17 @@ internal sealed class FakeRegistryStore : IRegistryStore
         }
     }
 
+    /// <summary>
+    /// True to act as etcd without the fix of etcd-io/etcd#18089 (Debian's 3.4.23 among them) once it has restarted: a
+    /// deletion at the compact revision is lost with the history before it, so a watch from that revision never sees
+    /// it and is not cancelled either. Shared by every connection.
+    /// </summary>
+    public bool DropsDeletionAtCompactRevision
+    {
+        get { lock (_etcd.Gate) return _etcd.DropsDeletionAtCompactRevision; }
+        set { lock (_etcd.Gate) _etcd.DropsDeletionAtCompactRevision = value; }
+    }
+
     /// <summary>Drops the history before <paramref name="revision"/> and cancels the watches still behind it.</summary>
     public void Compact(long revision)
     {
@@ -302,6 +314,8 @@ internal sealed class FakeRegistryStore : IRegistryStore
     /// <summary>The next response of a watch; null once the watch was closed without an error.</summary>
     private async Task<WatchBatch?> NextBatchAsync(Subscription watch, CancellationToken ct)
     {
+        // A progress notification is due one interval after the last response, whatever else changes in the store.
+        long? progressAt = null;
         while (true)
         {
             ct.ThrowIfCancellationRequested();
@@ -315,7 +329,7 @@ internal sealed class FakeRegistryStore : IRegistryStore
                 }
                 if (_fault != CallFault.Hang && watch.Pending.TryDequeue(out var batch))
                 {
-                    return batch;
+                    return _etcd.AsSent(batch);
                 }
                 if (_fault != CallFault.Hang && watch.Cancellation is { } cancelled)
                 {
@@ -326,18 +340,31 @@ internal sealed class FakeRegistryStore : IRegistryStore
             }
             if (ProgressInterval is not { } every)
             {
+                progressAt = null;
                 await changed.WaitAsync(ct);
                 continue;
             }
-            try
+            progressAt ??= Stopwatch.GetTimestamp() + (long)(every.TotalSeconds * Stopwatch.Frequency);
+            var left = Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), progressAt.Value);
+            if (left > TimeSpan.Zero)
             {
-                await changed.WaitAsync(every, ct);
-            }
-            catch (TimeoutException)
-            {
-                lock (_etcd.Gate)
+                try
                 {
-                    if (_fault == CallFault.None && !watch.Ended) return new WatchBatch(_etcd.Revision, []);
+                    await changed.WaitAsync(left, ct);
+                    continue;
+                }
+                catch (TimeoutException)
+                {
+                }
+            }
+            progressAt = null;
+            lock (_etcd.Gate)
+            {
+                // As etcd since 3.4.25 / 3.5.8: progress only from a watch that has sent everything queued, so its
+                // revision is never ahead of an event still to come.
+                if (_fault == CallFault.None && !watch.Ended && watch.Pending.Count == 0 && watch.Cancellation is null)
+                {
+                    return new WatchBatch(_etcd.Revision, []);
                 }
             }
         }
@@ -370,6 +397,8 @@ internal sealed class FakeRegistryStore : IRegistryStore
         public long Revision { get; private set; } = 1;
 
         public long CompactRevision { get; private set; }
+
+        public bool DropsDeletionAtCompactRevision { get; set; }
 
         public Task Changed => _changed.Task;
 
@@ -495,7 +524,7 @@ internal sealed class FakeRegistryStore : IRegistryStore
                 return watch;
             }
             // History goes out in one response that reports the current revision, as etcd's syncWatchers sends it.
-            List<WatchEvent> replay = [.. _history.Where(watch.Wants).Select(WithReadablePrevious)];
+            List<WatchEvent> replay = [.. _history.Where(watch.Wants)];
             if (replay.Count > 0)
             {
                 watch.Pending.Enqueue(new WatchBatch(Revision, replay));
@@ -510,7 +539,8 @@ internal sealed class FakeRegistryStore : IRegistryStore
             ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(revision, CompactRevision);
             ArgumentOutOfRangeException.ThrowIfGreaterThan(revision, Revision);
             CompactRevision = revision;
-            _history.RemoveAll(e => e.Current.ModRevision < revision);
+            _history.RemoveAll(e => e.Current.ModRevision < revision
+                || (DropsDeletionAtCompactRevision && e.Kind == WatchEventKind.Delete && e.Current.ModRevision == revision));
             // Undelivered responses stand for etcd's send buffers: a watch whose consumer has not taken events older
             // than the compaction is a slow watcher, which etcd cancels with the compact revision.
             foreach (var watch in Watches.Where(w => w.HasPendingBefore(revision)).ToList())
@@ -595,10 +625,15 @@ internal sealed class FakeRegistryStore : IRegistryStore
             Pulse();
         }
 
-        // etcd reads an event's previous value at ModRevision - 1 when it sends it (api/v3rpc/watch.go sendLoop);
-        // once that revision is compacted the read fails and the event goes out without it.
-        private WatchEvent WithReadablePrevious(WatchEvent e) =>
-            e.Current.ModRevision - 1 < CompactRevision ? e with { Previous = null } : e;
+        /// <summary>
+        /// <paramref name="batch"/> as it goes out: etcd reads an event's previous value at ModRevision - 1 when it
+        /// sends it (api/v3rpc/watch.go sendLoop); once that revision is compacted the read fails and the event goes
+        /// out without it, queued before the compaction or not.
+        /// </summary>
+        public WatchBatch AsSent(WatchBatch batch) =>
+            batch.Events.Any(e => e.Previous is not null && e.Current.ModRevision - 1 < CompactRevision)
+                ? batch with { Events = [.. batch.Events.Select(e => e.Current.ModRevision - 1 < CompactRevision ? e with { Previous = null } : e)] }
+                : batch;
 
         private void End(Subscription watch, Exception? failure)
         {

@@ -386,6 +386,39 @@ public sealed class FakeRegistryStoreTests
     }
 
     [Fact]
+    public async Task An_old_etcd_drops_a_deletion_at_the_compact_revision_and_still_serves_a_watch_from_it()
+    {
+        _store.DropsDeletionAtCompactRevision = true;
+        await Put("/s/a", "1");
+        await Put("/s/b", "1");
+        await _store.DeleteAsync("/s/a", CancellationToken.None);
+        _store.Compact(4);
+        await using var watch = Watch(_store, "/s/", 4);
+        var first = OpenAsync(watch);
+
+        await Put("/s/c", "1");
+
+        var only = Assert.Single((await CurrentAsync(watch, first)).Events);
+        Assert.Equal(("/s/c", 5L), (only.Current.Key, only.Current.ModRevision));
+    }
+
+    [Fact]
+    public async Task An_event_queued_before_a_compaction_at_its_revision_goes_out_without_its_previous_value()
+    {
+        await Put("/s/a", "1");
+        // Taken one response at a time: the change stays queued until the compaction.
+        await using var watch = _store.WatchAsync("/s/", 3, CancellationToken.None).GetAsyncEnumerator();
+        Assert.Empty((await NextAsync(watch)).Events);
+        await Put("/s/a", "2");
+
+        _store.Compact(3);
+
+        var changed = Assert.Single((await NextAsync(watch)).Events);
+        Assert.Equal(3, changed.Current.ModRevision);
+        Assert.Null(changed.Previous);
+    }
+
+    [Fact]
     public async Task Compaction_cancels_a_watch_still_behind_it_and_spares_one_that_caught_up()
     {
         await using var behind = Watch(_store, "/s/", 2);
@@ -432,6 +465,65 @@ public sealed class FakeRegistryStoreTests
         var progress = await NextAsync(watch);
         Assert.Equal(3, progress.Revision);
         Assert.Empty(progress.Events);
+    }
+
+    [Fact]
+    public async Task Progress_notifications_keep_coming_while_other_prefixes_change()
+    {
+        var store = new FakeRegistryStore { ProgressInterval = TimeSpan.FromMilliseconds(50) };
+        var writer = store.Connect();
+        using var stop = new CancellationTokenSource();
+        // Another prefix changes every few milliseconds: more often than the interval, so a timer it restarted never fires.
+        var writes = Task.Run(async () =>
+        {
+            for (var i = 0; !stop.IsCancellationRequested; i++)
+            {
+                await writer.PutAsync("/other/x", Encoding.UTF8.GetBytes($"{i}"), 0, PutCondition.Always, CancellationToken.None);
+                await Task.Delay(5);
+            }
+        });
+        await using var watch = Watch(store, "/s/", store.Revision + 1);
+        await NextAsync(watch);
+
+        var progress = await NextAsync(watch);
+        var later = await NextAsync(watch);
+
+        await stop.CancelAsync();
+        await writes;
+        Assert.Empty(progress.Events);
+        Assert.Empty(later.Events);
+        Assert.True(later.Revision > progress.Revision);
+    }
+
+    [Fact]
+    public async Task A_progress_notification_never_reports_a_revision_ahead_of_an_event_still_to_come()
+    {
+        var store = new FakeRegistryStore { ProgressInterval = TimeSpan.FromMilliseconds(1) };
+        var writer = store.Connect();
+        const int writes = 500;
+        await using var watch = Watch(store, "/s/", 2);
+        await NextAsync(watch);
+        var writing = Task.Run(async () =>
+        {
+            for (var i = 0; i < writes; i++)
+            {
+                await writer.PutAsync("/s/a", Encoding.UTF8.GetBytes($"{i}"), 0, PutCondition.Always, CancellationToken.None);
+                if (i % 3 == 0) await Task.Delay(1);
+            }
+        });
+
+        long reported = 0;
+        var late = new List<string>();
+        for (var last = 0L; last < writes + 1;)
+        {
+            var batch = await NextAsync(watch);
+            if (batch.Events.Count == 0) reported = Math.Max(reported, batch.Revision);
+            foreach (var e in batch.Events.Where(e => e.Current.ModRevision <= reported)) late.Add($"event at {e.Current.ModRevision} after progress at {reported}");
+            last = batch.Events.Select(e => e.Current.ModRevision).DefaultIfEmpty(last).Max();
+        }
+
+        await writing;
+        Assert.Empty(late);
     }
 
     [Fact]
