@@ -1,7 +1,8 @@
 namespace Registry;
 
 /// <summary>
-/// Subscribes the sender to one service's membership: it gets a <see cref="MembershipSnapshot"/> first, then every
+/// Subscribes the sender to one service's membership: it gets a <see cref="MembershipSnapshot"/> first (preceded by a
+/// <see cref="MembershipStale"/> while etcd cannot be read before the first listing), then every
 /// <see cref="MembershipEvent"/> in order, until it stops or sends <see cref="UnsubscribeMembership"/>. Sent without a
 /// sender, it is ignored with a warning: nobody could receive the events or end the subscription.
 /// Sent to the registry's discovery actor (<c>ServiceRegistry.Discovery</c>), which starts the service's watcher on first use. A subscriber

@@ -4,15 +4,19 @@ namespace Registry;
 
 /// <summary>
 /// A change in the membership of one service, as a WatcherActor observed it in etcd. Sent to the service's direct
-/// subscribers in revision order, and published on the actor system's EventStream for every service someone watches
-/// (once per change, whoever watches it; subscribers of <see cref="DiscoverySupervisor.AllServices"/> get theirs
-/// directly).
+/// subscribers in the order it was observed, and published on the actor system's EventStream for every service someone
+/// watches (once per change, whoever watches it; subscribers of <see cref="DiscoverySupervisor.AllServices"/> get
+/// theirs directly). Revisions grow but for one case: after etcd came back without its data or from an older backup,
+/// the difference is reported at etcd's new, lower revision. Apply events in order; do not drop one for its revision.
 /// </summary>
 /// <param name="Service">The service whose membership changed.</param>
 /// <param name="Revision">The etcd revision the watcher's view is at after this event.</param>
 public abstract record MembershipEvent(string Service, long Revision);
 
-/// <summary>The whole membership at <paramref name="Revision"/>; the first message a subscriber gets.</summary>
+/// <summary>
+/// The whole membership at <paramref name="Revision"/>; the first message a subscriber gets, but for a
+/// <see cref="MembershipStale"/> while etcd cannot be read before the first listing.
+/// </summary>
 /// <param name="Service">The service.</param>
 /// <param name="Instances">The live instances, ordered by id.</param>
 /// <param name="Revision">The etcd revision the view is at.</param>
@@ -23,7 +27,10 @@ public sealed record MembershipSnapshot(string Service, ImmutableArray<ServiceIn
 /// <summary>An instance joined.</summary>
 public sealed record InstanceUp(string Service, ServiceInstance Instance, long Revision) : MembershipEvent(Service, Revision);
 
-/// <summary>An instance left (its key was deleted or its lease expired); <paramref name="Instance"/> is what it was.</summary>
+/// <summary>
+/// An instance left: its key was deleted, its lease expired, or its key now holds a value that is skipped (not a valid
+/// instance). <paramref name="Instance"/> is what it was.
+/// </summary>
 public sealed record InstanceDown(string Service, ServiceInstance Instance, long Revision) : MembershipEvent(Service, Revision);
 
 /// <summary>An instance's value changed (address, weight, metadata…).</summary>

@@ -23,7 +23,7 @@ public sealed record ServiceInstance(
     public static readonly ImmutableSortedDictionary<string, string> EmptyMetadata =
         ImmutableSortedDictionary.Create<string, string>(StringComparer.Ordinal);
 
-    /// <summary>Creates an instance whose id is its address, with no metadata and weight 1.</summary>
+    /// <summary>Creates an instance with no metadata and weight 1; its id is <paramref name="id"/>, else its address.</summary>
     public static ServiceInstance Create(string service, string address, string? id = null) =>
         new(service, id ?? address, address, EmptyMetadata, 1, null, DateTimeOffset.UtcNow);
 
