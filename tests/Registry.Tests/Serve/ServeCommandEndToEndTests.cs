@@ -34,8 +34,7 @@ public sealed class ServeCommandEndToEndTests(EtcdNode etcd, ITestOutputHelper o
         var reply = await UserCalls.OnNewConnectionAsync(address, 42);
         Assert.Equal(address, reply.ServedBy);
         Assert.Equal(address, InstanceCodec.Decode(Encoding.UTF8.GetBytes(put.Value)).Address);
-        var registered = await serve.NextEventAsync();
-        Assert.Equal("registered", registered.GetProperty("event").GetString());
+        var registered = await serve.NextEventAsync("registered");
         Assert.Equal(put.Key, registered.GetProperty("key").GetString());
     }
 
@@ -45,8 +44,7 @@ public sealed class ServeCommandEndToEndTests(EtcdNode etcd, ITestOutputHelper o
         var service = UserCalls.UniqueService("serve-term");
         var address = FreeAddress();
         using var serve = Serve(service, address, "--drain", "1");
-        var registered = await serve.NextEventAsync();
-        Assert.Equal("registered", registered.GetProperty("event").GetString());
+        var registered = await serve.NextEventAsync("registered");
         using var client = etcd.CreateClient();
         await using var watch = await client.WatchKeyAsync(registered.GetProperty("key").GetString()!);
         using var channel = UserCalls.Channel(address);
@@ -70,8 +68,7 @@ public sealed class ServeCommandEndToEndTests(EtcdNode etcd, ITestOutputHelper o
         var exited = clock.Elapsed;
 
         Assert.Equal(address, reply.ServedBy);
-        var deregistered = await serve.NextEventAsync();
-        Assert.Equal("deregistered", deregistered.GetProperty("event").GetString());
+        var deregistered = await serve.NextEventAsync("deregistered");
         Assert.Equal(registered.GetProperty("lease").GetString(), deregistered.GetProperty("lease").GetString());
         output.WriteLine($"SIGTERM -> key deleted {deleted.TotalMilliseconds:0} ms; in-flight call done {finished.TotalMilliseconds:0} ms; exit {exited.TotalMilliseconds:0} ms");
     }
@@ -81,7 +78,7 @@ public sealed class ServeCommandEndToEndTests(EtcdNode etcd, ITestOutputHelper o
     {
         const int ttl = 2;
         using var serve = Serve(UserCalls.UniqueService("serve-kill"), FreeAddress(), "--ttl", ttl.ToString());
-        var registered = await serve.NextEventAsync();
+        var registered = await serve.NextEventAsync("registered");
         using var client = etcd.CreateClient();
         await using var watch = await client.WatchKeyAsync(registered.GetProperty("key").GetString()!);
 
@@ -100,12 +97,12 @@ public sealed class ServeCommandEndToEndTests(EtcdNode etcd, ITestOutputHelper o
         var service = UserCalls.UniqueService("serve-twin");
         // A TTL of 2 s: the older process checks its key every TTL, so it notices the newer one within 2 s.
         using var older = Serve(service, FreeAddress(), "--id", "twin", "--ttl", "2");
-        Assert.Equal("registered", (await older.NextEventAsync()).GetProperty("event").GetString());
+        await older.NextEventAsync("registered");
         var newerAddress = FreeAddress();
         using var newer = Serve(service, newerAddress, "--id", "twin", "--ttl", "2");
-        Assert.Equal("registered", (await newer.NextEventAsync()).GetProperty("event").GetString());
+        await newer.NextEventAsync("registered");
 
-        Assert.Equal("conflict", (await older.NextEventAsync()).GetProperty("event").GetString());
+        await older.NextEventAsync("conflict");
         Assert.Equal(1, await older.WaitForExitAsync());
 
         using var client = etcd.CreateClient();
