@@ -25,7 +25,9 @@ public sealed class ShutdownTests(EtcdNode etcd) : IClassFixture<EtcdNode>
         Assert.Null(await client.GetAsync(a.Key));
         Assert.Null(await client.GetAsync(b.Key));
         Assert.Equal(-1, await client.LeaseTimeToLiveAsync(a.LeaseId));
-        Assert.Equal(RegistrationEventKind.Deregistered, (await registry.NextAsync(RegistrationEventKind.Deregistered)).Kind);
+        Assert.Equal(-1, await client.LeaseTimeToLiveAsync(b.LeaseId));
+        RegistrationEvent[] deregistered = [await registry.NextAsync(RegistrationEventKind.Deregistered), await registry.NextAsync(RegistrationEventKind.Deregistered)];
+        Assert.Equal(new[] { (a.Key, a.LeaseId), (b.Key, b.LeaseId) }.Order(), deregistered.Select(e => (e.Key, e.LeaseId)).Order());
     }
 
     [Fact]
