@@ -212,6 +212,8 @@ public sealed class BalancerActorTests : Akka.TestKit.Xunit2.TestKit
         balancer.Tell(new ReportFailure("zz"), TestActor);
 
         Assert.Equal(["a", "b"], HotPath(balancer).AvailableIds());
+        // A crash would show as the restarted actor subscribing again; the hot path alone survives it.
+        _discovery.ExpectNoMsg(TimeSpan.FromMilliseconds(200));
     }
 
     [Fact]
