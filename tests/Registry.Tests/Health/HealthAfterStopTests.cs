@@ -39,15 +39,9 @@ public sealed class HealthAfterStopTests : Akka.TestKit.Xunit2.TestKit
         return ExpectMsg<Registered>(Wait);
     }
 
-    /// <summary>The supervisor's child whose name holds <paramref name="address"/>.</summary>
-    private IActorRef Child(string address)
-    {
-        var probe = CreateTestProbe();
-        Sys.ActorSelection(_registry.Path + "/*").Tell(new Identify(null), probe.Ref);
-        var found = new List<IActorRef>();
-        while (probe.ReceiveOne(TimeSpan.FromMilliseconds(500)) is ActorIdentity { Subject: { } subject }) found.Add(subject);
-        return found.Single(c => c.Path.Name.Contains(Uri.EscapeDataString(address)));
-    }
+    /// <summary>The supervisor's child for <paramref name="address"/>, named after its key and incarnation.</summary>
+    private Task<IActorRef> ChildAsync(string address) =>
+        Sys.ActorSelection(_registry.Path / $"{Uri.EscapeDataString($"/services/user/{address}")}-*").ResolveOne(Wait);
 
     private static RegistrationHealthSnapshot Health(ActorSystem system) => RegistryHealth.Get(system).Registrations;
 
@@ -56,8 +50,8 @@ public sealed class HealthAfterStopTests : Akka.TestKit.Xunit2.TestKit
     {
         RegisterAndAwait(User());
         RegisterAndAwait(User("127.0.0.1:8081"));
-        var childX = Child("127.0.0.1:8080");
-        var childA = Child("127.0.0.1:8081");
+        var childX = await ChildAsync("127.0.0.1:8080");
+        var childA = await ChildAsync("127.0.0.1:8081");
         Watch(childA);
         childA.Tell(Kill.Instance);
         ExpectTerminated(childA, Wait);
@@ -98,11 +92,11 @@ public sealed class HealthAfterStopTests : Akka.TestKit.Xunit2.TestKit
     }
 
     [Fact]
-    public void A_registration_whose_actor_dies_while_deregistering_is_revoked_and_leaves_the_health_state()
+    public async Task A_registration_whose_actor_dies_while_deregistering_is_revoked_and_leaves_the_health_state()
     {
         var registered = RegisterAndAwait(User());
         AwaitAssert(() => Assert.Equal(RegistrationState.Held, Health(Sys).Registrations[KeyX]), Wait);
-        var child = Child("127.0.0.1:8080");
+        var child = await ChildAsync("127.0.0.1:8080");
         var revoke = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         _etcd.BeforeCall = op => op == StoreOperation.RevokeLease ? revoke.Task : Task.CompletedTask;
 
