@@ -10,7 +10,7 @@ internal static class CliTestData
     /// <summary>A service name no other test uses, so tests sharing an etcd never see each other's keys.</summary>
     public static string UniqueService() => $"svc-{Guid.NewGuid():N}"[..16];
 
-    /// <summary>An etcd URL on a port nothing listens on right now.</summary>
+    /// <summary>An etcd URL on a port nothing listens on, for the whole run: FreePorts hands it to no one else.</summary>
     public static string UnreachableEndpoint() => $"http://127.0.0.1:{FreePorts.Take(1)[0]}";
 
     /// <summary>An instance with a fixed registration time, so a test can compare it with what comes back.</summary>

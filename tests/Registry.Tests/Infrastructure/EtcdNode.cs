@@ -19,7 +19,6 @@ public sealed class EtcdNode : IAsyncLifetime, IAsyncDisposable, IDisposable
     private static readonly TimeSpan StopGrace = TimeSpan.FromSeconds(10);
     private static readonly TimeSpan ProbeTimeout = TimeSpan.FromSeconds(1);
     private static readonly TimeSpan ProbeInterval = TimeSpan.FromMilliseconds(50);
-    private static readonly TimeSpan PortRetryDelay = TimeSpan.FromMilliseconds(200);
 
     private readonly bool _standalone;
     private EtcdMemberSpec? _spec;
@@ -117,21 +116,9 @@ public sealed class EtcdNode : IAsyncLifetime, IAsyncDisposable, IDisposable
     public async Task RestartAsync(CancellationToken ct = default)
     {
         await StopAsync();
-        for (var attempt = 1; ; attempt++)
-        {
-            Launch();
-            try
-            {
-                await WaitUntilServingAsync(ct);
-                return;
-            }
-            catch (EtcdStartException e) when (e.PortTaken && attempt < StartAttempts)
-            {
-                // Our port can be in use for a moment, e.g. as the local end of some outgoing connection.
-                Kill();
-                await Task.Delay(PortRetryDelay, ct);
-            }
-        }
+        // Its ports are still free: FreePorts hands a port out once per run, and none is the local end of a connection.
+        Launch();
+        await WaitUntilServingAsync(ct);
     }
 
     public void Dispose()

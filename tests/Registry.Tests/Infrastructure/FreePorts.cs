@@ -3,34 +3,82 @@ using System.Net.Sockets;
 
 namespace Registry.Tests.Infrastructure;
 
-/// <summary>Picks TCP ports on 127.0.0.1 that are free right now.</summary>
+/// <summary>
+/// Hands out TCP ports on 127.0.0.1 for the servers the tests start (etcd, Kestrel) and for addresses nothing may
+/// listen on. A port is handed out once per test process and stays its holder's for the whole run: an etcd killed and
+/// restarted binds its ports again, an address meant to refuse connections keeps refusing them. The ports lie below
+/// the kernel's ephemeral range (Linux: 32768-60999 by default, /proc/sys/net/ipv4/ip_local_port_range), so no
+/// outgoing connection takes one as its local end. Test processes running at the same time (several checkouts) each
+/// take a block of their own, claimed by locking a file, which the OS releases when the process ends.
+/// </summary>
 public static class FreePorts
 {
-    /// <summary>
-    /// Returns <paramref name="count"/> distinct free ports. All listeners are held until every port is picked so
-    /// the kernel cannot hand out the same port twice; another process may still take one before it is used, which
-    /// is why the fixtures retry a start that fails to bind.
-    /// </summary>
+    private const int FirstPort = 20000;
+    private const int BlockSize = 1000;
+    private const int Blocks = 12;
+
+    private static readonly object Gate = new();
+    private static FileStream? _blockLock;
+    private static int _blockStart;
+    private static int _taken;
+
+    /// <summary>Returns <paramref name="count"/> ports never handed out before in this run, free right now.</summary>
     public static int[] Take(int count)
     {
-        var listeners = new List<TcpListener>(count);
+        lock (Gate)
+        {
+            if (_blockLock is null) ClaimBlock();
+            var ports = new int[count];
+            for (var i = 0; i < count; i++) ports[i] = NextFree();
+            return ports;
+        }
+    }
+
+    private static void ClaimBlock()
+    {
+        for (var block = 0; block < Blocks; block++)
+        {
+            var start = FirstPort + block * BlockSize;
+            try
+            {
+                // FileShare.None takes an exclusive flock: a block held by another running test process fails here.
+                _blockLock = new FileStream(Path.Combine(Path.GetTempPath(), $"registry-tests-ports-{start}.lock"),
+                    FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+                _blockStart = start;
+                return;
+            }
+            catch (IOException)
+            {
+                // another test process has this block
+            }
+        }
+
+        throw new InvalidOperationException($"all {Blocks} port blocks from {FirstPort} are held by other test processes");
+    }
+
+    private static int NextFree()
+    {
+        while (_taken < BlockSize)
+        {
+            var port = _blockStart + _taken++;
+            // Something outside the tests may listen on a port of the block: skip it.
+            if (CanListen(port)) return port;
+        }
+
+        throw new InvalidOperationException($"this test process has used all {BlockSize} ports from {_blockStart}");
+    }
+
+    private static bool CanListen(int port)
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, port);
         try
         {
-            for (var i = 0; i < count; i++)
-            {
-                var listener = new TcpListener(IPAddress.Loopback, 0);
-                listener.Start();
-                listeners.Add(listener);
-            }
-
-            return listeners.Select(l => ((IPEndPoint)l.LocalEndpoint).Port).ToArray();
+            listener.Start();
+            return true;
         }
-        finally
+        catch (SocketException)
         {
-            foreach (var listener in listeners)
-            {
-                listener.Dispose();
-            }
+            return false;
         }
     }
 }
