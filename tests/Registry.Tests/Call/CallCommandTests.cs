@@ -101,20 +101,20 @@ public sealed partial class CallCommandTests(EtcdNode etcd) : IClassFixture<Etcd
         foreach (var arg in args) start.ArgumentList.Add(arg);
         start.Environment.Remove(CommonOptions.EtcdVariable);
         start.Environment.Remove(CommonOptions.LogLevelVariable);
-        using var process = Process.Start(start)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
+        using var registry = ChildProcess.Start(start);
+        var stdout = registry.Process.StandardOutput.ReadToEndAsync();
+        var stderr = registry.Process.StandardError.ReadToEndAsync();
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
         try
         {
-            await process.WaitForExitAsync(timeout.Token);
+            await registry.Process.WaitForExitAsync(timeout.Token);
         }
         catch (OperationCanceledException)
         {
-            process.Kill(entireProcessTree: true);
+            registry.Process.Kill(entireProcessTree: true);
             throw new Xunit.Sdk.XunitException($"registry {string.Join(' ', args)} did not exit; stderr:\n{await stderr}");
         }
-        return (process.ExitCode, await stdout, await stderr);
+        return (registry.Process.ExitCode, await stdout, await stderr);
     }
 
     /// <summary>Three registered UserService instances of one service.</summary>

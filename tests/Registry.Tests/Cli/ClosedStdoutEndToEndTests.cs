@@ -16,65 +16,44 @@ public sealed class ClosedStdoutEndToEndTests(EtcdNode etcd) : IClassFixture<Etc
         using var client = etcd.CreateClient();
         await CliTestData.PutAsync(client, CliTestData.Instance(service, "a", "10.0.0.1:80"));
         using var watch = StartWatch(service);
-        var stderr = watch.StandardError.ReadToEndAsync();
-        try
-        {
-            Assert.Contains("\"event\":\"snapshot\"", await watch.StandardOutput.ReadLineAsync().WaitAsync(RegistryProcess.Patience));
+        var stderr = watch.Process.StandardError.ReadToEndAsync();
+        Assert.Contains("\"event\":\"snapshot\"", await watch.Process.StandardOutput.ReadLineAsync().WaitAsync(RegistryProcess.Patience));
 
-            watch.StandardOutput.Dispose();
+        watch.Process.StandardOutput.Dispose();
 
-            await watch.WaitForExitAsync().WaitAsync(RegistryProcess.Patience);
-            Assert.True(watch.ExitCode == 0, $"exit {watch.ExitCode}: {await stderr}");
-        }
-        finally
-        {
-            if (!watch.HasExited) watch.Kill(entireProcessTree: true);
-        }
+        await watch.Process.WaitForExitAsync().WaitAsync(RegistryProcess.Patience);
+        Assert.True(watch.Process.ExitCode == 0, $"exit {watch.Process.ExitCode}: {await stderr}");
     }
 
     [Fact]
     public async Task Watch_exits_0_when_its_reader_is_gone_before_it_starts()
     {
         using var watch = StartWatch(CliTestData.UniqueService());
-        var stderr = watch.StandardError.ReadToEndAsync();
+        var stderr = watch.Process.StandardError.ReadToEndAsync();
         // Closed at once: the process is still loading the runtime, long before its host runs.
-        watch.StandardOutput.Dispose();
-        try
-        {
-            await watch.WaitForExitAsync().WaitAsync(RegistryProcess.Patience);
-            Assert.True(watch.ExitCode == 0, $"exit {watch.ExitCode}: {await stderr}");
-        }
-        finally
-        {
-            if (!watch.HasExited) watch.Kill(entireProcessTree: true);
-        }
+        watch.Process.StandardOutput.Dispose();
+        await watch.Process.WaitForExitAsync().WaitAsync(RegistryProcess.Patience);
+        Assert.True(watch.Process.ExitCode == 0, $"exit {watch.Process.ExitCode}: {await stderr}");
     }
 
     [Fact]
     public async Task The_demo_exits_1_as_interrupted_when_its_reader_is_gone_before_it_starts()
     {
         using var demo = Start("demo");
-        var stderr = demo.StandardError.ReadToEndAsync();
-        demo.StandardOutput.Dispose();
-        try
-        {
-            await demo.WaitForExitAsync().WaitAsync(RegistryProcess.Patience);
-            Assert.True(demo.ExitCode == 1, $"exit {demo.ExitCode}: {await stderr}");
-            Assert.Contains("demo interrupted", await stderr);
-        }
-        finally
-        {
-            if (!demo.HasExited) demo.Kill(entireProcessTree: true);
-        }
+        var stderr = demo.Process.StandardError.ReadToEndAsync();
+        demo.Process.StandardOutput.Dispose();
+        await demo.Process.WaitForExitAsync().WaitAsync(RegistryProcess.Patience);
+        Assert.True(demo.Process.ExitCode == 1, $"exit {demo.Process.ExitCode}: {await stderr}");
+        Assert.Contains("demo interrupted", await stderr);
     }
 
-    private Process StartWatch(string service) => Start("watch", "--json", "--service", service, "--etcd", etcd.Endpoint);
+    private ChildProcess StartWatch(string service) => Start("watch", "--json", "--service", service, "--etcd", etcd.Endpoint);
 
-    private static Process Start(params string[] args)
+    private static ChildProcess Start(params string[] args)
     {
         var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
         start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "registry.dll"));
         foreach (var arg in args) start.ArgumentList.Add(arg);
-        return Process.Start(start)!;
+        return ChildProcess.Start(start);
     }
 }

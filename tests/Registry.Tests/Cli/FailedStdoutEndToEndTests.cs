@@ -19,21 +19,14 @@ public sealed class FailedStdoutEndToEndTests(EtcdNode etcd) : IClassFixture<Etc
         using var client = etcd.CreateClient();
         await using var watch = await client.WatchKeyAsync(key);
         using var register = StartToFullDevice("register", "--service", service, "--address", "127.0.0.1:18086", "--etcd", etcd.Endpoint);
-        var stderr = register.StandardError.ReadToEndAsync();
-        try
-        {
-            await register.WaitForExitAsync().WaitAsync(RegistryProcess.Patience);
+        var stderr = register.Process.StandardError.ReadToEndAsync();
+        await register.Process.WaitForExitAsync().WaitAsync(RegistryProcess.Patience);
 
-            Assert.True(register.ExitCode == 1, $"exit {register.ExitCode}: {await stderr}");
-            Assert.Contains(Told, await stderr);
-            // Registered (its first event is what could not be written), then deregistered on the stop.
-            await watch.WaitForAsync(e => e.Kind == WatchedEventKind.Delete, TimeSpan.FromSeconds(10));
-            Assert.Equal([WatchedEventKind.Put, WatchedEventKind.Delete], watch.Events.Select(e => e.Kind));
-        }
-        finally
-        {
-            if (!register.HasExited) register.Kill(entireProcessTree: true);
-        }
+        Assert.True(register.Process.ExitCode == 1, $"exit {register.Process.ExitCode}: {await stderr}");
+        Assert.Contains(Told, await stderr);
+        // Registered (its first event is what could not be written), then deregistered on the stop.
+        await watch.WaitForAsync(e => e.Kind == WatchedEventKind.Delete, TimeSpan.FromSeconds(10));
+        Assert.Equal([WatchedEventKind.Put, WatchedEventKind.Delete], watch.Events.Select(e => e.Kind));
     }
 
     [Fact]
@@ -43,18 +36,11 @@ public sealed class FailedStdoutEndToEndTests(EtcdNode etcd) : IClassFixture<Etc
         using var client = etcd.CreateClient();
         await CliTestData.PutAsync(client, CliTestData.Instance(service, "a", "10.0.0.1:80"));
         using var watch = StartToFullDevice("watch", "--json", "--service", service, "--etcd", etcd.Endpoint);
-        var stderr = watch.StandardError.ReadToEndAsync();
-        try
-        {
-            await watch.WaitForExitAsync().WaitAsync(RegistryProcess.Patience);
+        var stderr = watch.Process.StandardError.ReadToEndAsync();
+        await watch.Process.WaitForExitAsync().WaitAsync(RegistryProcess.Patience);
 
-            Assert.True(watch.ExitCode == 1, $"exit {watch.ExitCode}: {await stderr}");
-            Assert.Single((await stderr).Split('\n'), line => line.StartsWith(Told, StringComparison.Ordinal));
-        }
-        finally
-        {
-            if (!watch.HasExited) watch.Kill(entireProcessTree: true);
-        }
+        Assert.True(watch.Process.ExitCode == 1, $"exit {watch.Process.ExitCode}: {await stderr}");
+        Assert.Single((await stderr).Split('\n'), line => line.StartsWith(Told, StringComparison.Ordinal));
     }
 
     [Fact]
@@ -64,22 +50,15 @@ public sealed class FailedStdoutEndToEndTests(EtcdNode etcd) : IClassFixture<Etc
         using var client = etcd.CreateClient();
         await CliTestData.PutAsync(client, CliTestData.Instance(service, "a", "10.0.0.1:80"));
         using var watch = StartToFullDevice(["watch", "--json", "--service", service, "--etcd", etcd.Endpoint], stderrToo: true);
-        try
-        {
-            await watch.WaitForExitAsync().WaitAsync(RegistryProcess.Patience);
+        await watch.Process.WaitForExitAsync().WaitAsync(RegistryProcess.Patience);
 
-            Assert.Equal(1, watch.ExitCode);
-        }
-        finally
-        {
-            if (!watch.HasExited) watch.Kill(entireProcessTree: true);
-        }
+        Assert.Equal(1, watch.Process.ExitCode);
     }
 
-    private static Process StartToFullDevice(params string[] args) => StartToFullDevice(args, stderrToo: false);
+    private static ChildProcess StartToFullDevice(params string[] args) => StartToFullDevice(args, stderrToo: false);
 
     /// <summary>Starts the command with its stdout (and stderr, <paramref name="stderrToo"/>) on /dev/full, where every write fails (ENOSPC).</summary>
-    private static Process StartToFullDevice(string[] args, bool stderrToo)
+    private static ChildProcess StartToFullDevice(string[] args, bool stderrToo)
     {
         var start = new ProcessStartInfo("sh") { RedirectStandardError = !stderrToo };
         start.ArgumentList.Add("-c");
@@ -87,6 +66,6 @@ public sealed class FailedStdoutEndToEndTests(EtcdNode etcd) : IClassFixture<Etc
         start.ArgumentList.Add("sh");
         start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "registry.dll"));
         foreach (var arg in args) start.ArgumentList.Add(arg);
-        return Process.Start(start)!;
+        return ChildProcess.Start(start);
     }
 }

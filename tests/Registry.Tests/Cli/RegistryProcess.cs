@@ -9,8 +9,8 @@ namespace Registry.Tests.Cli;
 
 /// <summary>
 /// The built <c>registry</c> binary as a child process (<c>dotnet registry.dll …</c>): its stdout line by line, its
-/// stderr collected, signals to end it. Disposing kills it if it still runs; an <see cref="OrphanGuard"/> kills it
-/// should the test process die first.
+/// stderr collected, signals to end it. Disposing kills it, with every process it started, if it still runs; an
+/// <see cref="OrphanGuard"/> kills it should the test process die first.
 /// </summary>
 internal sealed class RegistryProcess : IDisposable
 {
@@ -28,7 +28,7 @@ internal sealed class RegistryProcess : IDisposable
     private RegistryProcess(Process process)
     {
         _process = process;
-        _guard = new OrphanGuard(process.Id);
+        _guard = OrphanGuard.Watch(process);
         _process.OutputDataReceived += (_, e) =>
         {
             if (e.Data is null) _lines.Writer.TryComplete();
@@ -179,11 +179,8 @@ internal sealed class RegistryProcess : IDisposable
     {
         try
         {
-            if (!_process.HasExited)
-            {
-                _process.Kill();
-                _process.WaitForExit();
-            }
+            _process.Kill(entireProcessTree: true); // a no-op once it has exited
+            _process.WaitForExit();
         }
         finally
         {

@@ -20,14 +20,7 @@ internal sealed class EtcdProcess : IDisposable
         _process.ErrorDataReceived += (_, e) => Record(e.Data);
         _process.BeginOutputReadLine();
         _process.BeginErrorReadLine();
-        _guard = new OrphanGuard(process.Id);
-        // Once etcd is gone the guard has nothing left to protect and its pid may be reused.
-        _process.EnableRaisingEvents = true;
-        _process.Exited += (_, _) => _guard.Dispose();
-        if (_process.HasExited)
-        {
-            _guard.Dispose();
-        }
+        _guard = OrphanGuard.Watch(process);
     }
 
     public bool HasExited => _process.HasExited;

@@ -6,14 +6,14 @@ namespace Registry.Tests.Infrastructure;
 /// SIGKILLs a process if this test process dies without cleaning up (crash, kill -9, hang timeout), which no
 /// in-process hook survives. A <c>sh</c> child blocks reading a pipe only this process holds open; when this
 /// process dies the pipe closes, the read returns, and the shell kills the target. Disposing the guard kills the
-/// shell first, so it can never fire at a reused pid.
+/// shell first, and so does the target's exit: the guard can never fire at a reused pid.
 /// </summary>
 internal sealed class OrphanGuard : IDisposable
 {
     private readonly Process _shell;
     private int _disposed;
 
-    public OrphanGuard(int pid)
+    private OrphanGuard(int pid)
     {
         var start = new ProcessStartInfo("/bin/sh")
         {
@@ -25,6 +25,20 @@ internal sealed class OrphanGuard : IDisposable
         start.ArgumentList.Add("-c");
         start.ArgumentList.Add($"read _; kill -9 {pid}");
         _shell = Process.Start(start) ?? throw new InvalidOperationException("could not start /bin/sh for the orphan guard");
+    }
+
+    /// <summary>Guards <paramref name="process"/> until it exits by itself or the guard is disposed.</summary>
+    public static OrphanGuard Watch(Process process)
+    {
+        var guard = new OrphanGuard(process.Id);
+        process.EnableRaisingEvents = true;
+        process.Exited += (_, _) => guard.Dispose();
+        if (process.HasExited)
+        {
+            guard.Dispose();
+        }
+
+        return guard;
     }
 
     public void Dispose()
