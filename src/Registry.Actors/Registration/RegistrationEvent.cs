@@ -30,8 +30,8 @@ public enum RegistrationEventKind
     Deregistered,
 
     /// <summary>
-    /// The registration's actor crashed; it is started again after a back-off and re-attaches to its lease, which is not
-    /// renewed meanwhile. The next event says how that went.
+    /// The registration's actor crashed; it is started again after a back-off and re-attaches to the lease it held (not
+    /// renewed meanwhile), or registers anew if it held none. The next event says how that went.
     /// </summary>
     Restarting,
 }
