@@ -22,7 +22,7 @@ internal sealed class InstanceState(ServiceBalancer owner, ServiceInstance insta
     /// <summary>The current registration; replaced in place (under the owner's lock) when only its value changed.</summary>
     public ServiceInstance Instance = instance;
 
-    /// <summary>Failures since the last success; raised under the owner's lock, reset by a success without it.</summary>
+    /// <summary>Failures since the last success; written under the owner's lock.</summary>
     public int ConsecutiveFailures;
 
     /// <summary><see cref="TimeProvider.GetTimestamp"/> at which the ejection ends; 0 when not ejected. Written under the owner's lock.</summary>

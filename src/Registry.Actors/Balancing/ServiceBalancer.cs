@@ -157,9 +157,14 @@ public sealed class ServiceBalancer
     /// <summary>A call on <paramref name="state"/>'s instance succeeded.</summary>
     internal void Succeeded(InstanceState state)
     {
-        // A success of a call that started before the ejection does not cut the back-off of the next one.
-        if (Volatile.Read(ref state.ConsecutiveFailures) != 0 && Volatile.Read(ref state.EjectedUntil) == 0)
-            Volatile.Write(ref state.ConsecutiveFailures, 0);
+        // Nothing to reset on the hot path; a reset takes the lock, or it could land between a failure's count and its
+        // ejection (an instance ejected with no failures counted, whose next back-off would start over).
+        if (Volatile.Read(ref state.ConsecutiveFailures) == 0) return;
+        lock (_lock)
+        {
+            // A success of a call that started before the ejection does not cut the back-off of the next one.
+            if (state.EjectedUntil == 0) state.ConsecutiveFailures = 0;
+        }
     }
 
     /// <summary>A call on <paramref name="state"/>'s instance failed: eject it unless the ejected share is full.</summary>

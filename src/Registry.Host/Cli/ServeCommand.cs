@@ -58,7 +58,11 @@ internal sealed class ServeCommand : Command
             HandleSignals = true,
             // The server stops by itself on a conflict; the printer is done with the event before the system stops.
             ConfigureAkka = akka => akka.AddStartup((system, _) => system.PrintRegistrationEvents(key, _io,
-                e => failed |= e.Kind == RegistrationEventKind.Conflict)),
+                e =>
+                {
+                    // Set only: this runs on the printer's thread while the command may set it too.
+                    if (e.Kind == RegistrationEventKind.Conflict) Volatile.Write(ref failed, true);
+                })),
         });
         try
         {
@@ -89,7 +93,7 @@ internal sealed class ServeCommand : Command
             var error = e.Failure.Kind == RegistrationFailure.Error;
             _io.Warn($"register {(error ? "failed" : "refused")}: {e.Failure.Reason}");
             refused = !error;
-            failed |= error;
+            if (error) Volatile.Write(ref failed, true);
             server.Lifetime.StopApplication();
         }
         catch (Exception) when (IsStopping())

@@ -98,6 +98,35 @@ public sealed class PassiveHealthTests
     }
 
     [Fact]
+    public void A_success_racing_a_failure_never_leaves_the_instance_ejected_with_no_failure_counted()
+    {
+        var balancer = Create("a", "b", "c");
+        var state = balancer.Find("a")!;
+        var broken = 0;
+        for (var round = 0; round < 2000; round++)
+        {
+            // Healthy again, as after a re-admission, then one thread's calls succeed while another's fails.
+            state.EjectedUntil = 0;
+            state.ConsecutiveFailures = 0;
+            _time.Advance(TimeSpan.FromSeconds(100));
+            using var go = new Barrier(2);
+            var succeeding = new Thread(() =>
+            {
+                go.SignalAndWait();
+                for (var i = 0; i < 2000; i++) balancer.Succeeded(state);
+            });
+            succeeding.Start();
+            go.SignalAndWait();
+            balancer.Failed(state);
+            succeeding.Join();
+            // Ejected means one failure counted: the next back-off doubles from there.
+            if (state.EjectedUntil != 0 && state.ConsecutiveFailures == 0) broken++;
+        }
+
+        Assert.Equal(0, broken);
+    }
+
+    [Fact]
     public void The_only_instance_is_never_ejected()
     {
         var balancer = Create("a");
