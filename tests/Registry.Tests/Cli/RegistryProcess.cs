@@ -9,8 +9,8 @@ namespace Registry.Tests.Cli;
 
 /// <summary>
 /// The built <c>registry</c> binary as a child process (<c>dotnet registry.dll …</c>): its stdout line by line, its
-/// stderr collected, signals to end it. Disposing kills it, with every process it started, if it still runs; an
-/// <see cref="OrphanGuard"/> kills it should the test process die first.
+/// stderr collected, signals to end it. A <see cref="ChildProcess"/>: disposing kills it, with every process it started,
+/// if it still runs; its guard kills it should the test process die first.
 /// </summary>
 internal sealed class RegistryProcess : IDisposable
 {
@@ -19,16 +19,16 @@ internal sealed class RegistryProcess : IDisposable
     private const int SigInt = 2;
     private const int SigTerm = 15;
 
+    private readonly ChildProcess _child;
     private readonly Process _process;
-    private readonly OrphanGuard _guard;
     private readonly Channel<string> _lines = Channel.CreateUnbounded<string>();
     private readonly List<string> _stderr = [];
     private TaskCompletionSource _stderrChanged = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    private RegistryProcess(Process process)
+    private RegistryProcess(ChildProcess child)
     {
-        _process = process;
-        _guard = OrphanGuard.Watch(process);
+        _child = child;
+        _process = child.Process;
         _process.OutputDataReceived += (_, e) =>
         {
             if (e.Data is null) _lines.Writer.TryComplete();
@@ -87,7 +87,7 @@ internal sealed class RegistryProcess : IDisposable
         start.Environment.Remove(CommonOptions.EtcdVariable);
         start.Environment.Remove(CommonOptions.LogLevelVariable);
         if (logLevel is not null) start.Environment[CommonOptions.LogLevelVariable] = logLevel;
-        return new RegistryProcess(Process.Start(start)!);
+        return new RegistryProcess(ChildProcess.Start(start));
     }
 
     /// <summary>The next stdout line; fails with the stderr so far when none comes within <paramref name="timeout"/>.</summary>
@@ -175,19 +175,7 @@ internal sealed class RegistryProcess : IDisposable
         return _process.ExitCode;
     }
 
-    public void Dispose()
-    {
-        try
-        {
-            _process.Kill(entireProcessTree: true); // a no-op once it has exited
-            _process.WaitForExit();
-        }
-        finally
-        {
-            _guard.Dispose();
-            _process.Dispose();
-        }
-    }
+    public void Dispose() => _child.Dispose();
 
     private void Signal(int signal)
     {
