@@ -26,9 +26,8 @@ internal sealed class SettingReader(Config config, string section)
         return value is >= 0 and <= 1 ? value : throw Invalid(path, $"{value}: expected a number from 0 to 1");
     }
 
-    /// <summary>A single string (HOCON's null is none).</summary>
-    public string String(string path, string expected) =>
-        Read(path, () => config.GetString(path) ?? throw new FormatException("null"), expected);
+    /// <summary>A single string.</summary>
+    public string String(string path, string expected) => Read(path, () => config.GetString(path)!, expected);
 
     public double Double(string path, string expected) => Read(path, () => config.GetDouble(path), expected);
 
@@ -42,13 +41,15 @@ internal sealed class SettingReader(Config config, string section)
 
     private T Read<T>(string path, Func<T> read, string expected)
     {
-        // Akka reads a missing key as zero, and a list or an object as an empty string.
+        // Akka reads a missing key as zero, and a list, an object or null as an empty string. It also reads an
+        // unset optional substitution as an object.
         var value = config.GetValue(path);
         var shape = value switch
         {
             null => "missing",
             _ when value.IsArray() => "a list",
-            _ when value.IsObject() => "an object",
+            _ when value.IsObject() => "an object (or an unset ${?VARIABLE} substitution)",
+            _ when value.IsString() && value.GetString() is null => "null",
             _ => null,
         };
         if (shape is not null) throw Invalid(path, $"{shape}: expected {expected}");

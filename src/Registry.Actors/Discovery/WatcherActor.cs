@@ -212,7 +212,8 @@ internal sealed partial class WatcherActor : ReceiveActor, IWithTimers, IWithUnb
         // From R, not R+1: etcd without the fix of etcd-io/etcd#18089 (Debian's 3.4.23 among them) loses a deletion at the
         // compact revision once it restarts, so a watch from R+1 after a compaction at R+1 would be served without that
         // deletion and never cancelled. From R it is cancelled instead (R is below the compact revision) and the view
-        // lists again.
+        // lists again. The price: etcd catches a watch from its current revision up on its 100 ms sync loop, so the
+        // changes of the first 100 ms after a listing can arrive that much later.
         var from = _revision;
         _ = Task.Run(async () =>
         {

@@ -85,7 +85,7 @@ internal sealed class ServeCommand : Command
         catch (SampleRegistrationException e) when (e.IsConflict)
         {
             // A newer process holds the id: the server stops by itself, and the conflict event is printed.
-            failed = true;
+            Volatile.Write(ref failed, true);
         }
         catch (SampleRegistrationException e) when (!IsStopping())
         {

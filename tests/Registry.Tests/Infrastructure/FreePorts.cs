@@ -8,8 +8,9 @@ namespace Registry.Tests.Infrastructure;
 /// listen on. A port is handed out once per test process and stays its holder's for the whole run: an etcd killed and
 /// restarted binds its ports again, an address meant to refuse connections keeps refusing them. The ports lie below
 /// the kernel's ephemeral range (Linux: 32768-60999 by default, /proc/sys/net/ipv4/ip_local_port_range), so no
-/// outgoing connection takes one as its local end. Test processes running at the same time (several checkouts) each
-/// take a block of their own, claimed by locking a file, which the OS releases when the process ends.
+/// outgoing connection takes one as its local end; a range that starts too low for a free block fails the run, naming
+/// it. Test processes running at the same time (several checkouts) each take a block of their own, claimed by locking
+/// a file, which the OS releases when the process ends.
 /// </summary>
 public static class FreePorts
 {
@@ -36,9 +37,15 @@ public static class FreePorts
 
     private static void ClaimBlock()
     {
+        var ephemeral = EphemeralRangeStart();
         for (var block = 0; block < Blocks; block++)
         {
             var start = FirstPort + block * BlockSize;
+            if (start + BlockSize > ephemeral)
+            {
+                throw new InvalidOperationException(
+                    $"no free port block from {FirstPort} below the ephemeral range, which starts at {ephemeral} ({RangeFile})");
+            }
             try
             {
                 // FileShare.None takes an exclusive flock: a block held by another running test process fails here.
@@ -54,6 +61,21 @@ public static class FreePorts
         }
 
         throw new InvalidOperationException($"all {Blocks} port blocks from {FirstPort} are held by other test processes");
+    }
+
+    private const string RangeFile = "/proc/sys/net/ipv4/ip_local_port_range";
+
+    /// <summary>The first port the kernel may give an outgoing connection; Linux's default when it cannot be read.</summary>
+    private static int EphemeralRangeStart()
+    {
+        try
+        {
+            return int.Parse(File.ReadAllText(RangeFile).Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries)[0]);
+        }
+        catch (IOException)
+        {
+            return 32768;
+        }
     }
 
     private static int NextFree()
