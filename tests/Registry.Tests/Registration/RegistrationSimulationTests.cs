@@ -502,6 +502,26 @@ public sealed class RegistrationSimulationTests : Akka.TestKit.Xunit2.TestKit
     }
 
     [Fact]
+    public async Task Shutdown_revokes_the_lease_of_a_crashed_registration_waiting_for_its_restart()
+    {
+        var slowRestart = ConfigurationFactory.ParseString("registry.restart { min-backoff = 30s, max-backoff = 30s }").WithFallback(Fast);
+        var registry = Sys.ActorOf(RegistrySupervisor.Props(_etcd, RegistrySettings.From(slowRestart)));
+        registry.Tell(new Register(User()), TestActor);
+        var registered = ExpectMsg<Registered>(Wait);
+        var child = await Sys.ActorSelection(registry.Path / "*").ResolveOne(Wait);
+        Watch(child);
+        child.Tell(Kill.Instance);
+        ExpectTerminated(child, Wait);
+        ExpectEvent(RegistrationEventKind.Restarting);
+
+        registry.Tell(RegistrySupervisor.DeregisterAll.Instance, TestActor);
+
+        ExpectMsg<RegistrySupervisor.AllDeregistered>(Wait);
+        Assert.Null(_etcd.Peek(registered.Key));
+        Assert.DoesNotContain(registered.LeaseId, _etcd.LiveLeases);
+    }
+
+    [Fact]
     public async Task Overlapping_requests_to_deregister_everything_are_all_answered()
     {
         var registered = RegisterAndAwait(User());
