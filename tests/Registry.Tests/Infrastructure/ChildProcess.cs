@@ -3,9 +3,10 @@ using System.Diagnostics;
 namespace Registry.Tests.Infrastructure;
 
 /// <summary>
-/// A process a test starts and reads through <see cref="Process"/> itself. Disposing kills it with every process it
-/// started (the demo's etcd and servers), whatever the test got to; an <see cref="OrphanGuard"/> kills it should the
-/// test process die first.
+/// A process a test starts and reads through <see cref="Process"/> itself, with every process it starts (the demo's
+/// etcd and servers). Disposing kills them all, whatever the test got to. It runs in a session of its own
+/// (<c>setsid</c>), so it leads a process group, which an <see cref="OrphanGuard"/> kills whole should the test
+/// process die first.
 /// </summary>
 internal sealed class ChildProcess : IDisposable
 {
@@ -14,13 +15,21 @@ internal sealed class ChildProcess : IDisposable
     private ChildProcess(Process process)
     {
         Process = process;
-        _guard = OrphanGuard.Watch(process);
+        _guard = OrphanGuard.Watch(process, group: true);
     }
 
     public Process Process { get; }
 
-    public static ChildProcess Start(ProcessStartInfo start) =>
-        new(Process.Start(start) ?? throw new InvalidOperationException($"could not start {start.FileName}"));
+    /// <summary>Starts <paramref name="start"/>, whose arguments must be in its ArgumentList, under <c>setsid</c>.</summary>
+    public static ChildProcess Start(ProcessStartInfo start)
+    {
+        if (start.Arguments.Length > 0) throw new ArgumentException("give the arguments in ArgumentList", nameof(start));
+        var program = start.FileName;
+        // setsid execs the program in place (the process is no group leader yet): the pid stays the program's.
+        start.ArgumentList.Insert(0, program);
+        start.FileName = "setsid";
+        return new(Process.Start(start) ?? throw new InvalidOperationException($"could not start {program}"));
+    }
 
     public void Dispose()
     {

@@ -1,0 +1,35 @@
+using System.Diagnostics;
+
+namespace Registry.Tests.Infrastructure;
+
+public sealed class OrphanGuardTests
+{
+    private static readonly TimeSpan Wait = TimeSpan.FromSeconds(10);
+
+    [Fact]
+    public async Task A_guard_of_a_process_group_kills_what_the_process_started_too()
+    {
+        // A shell in a session of its own, as ChildProcess starts one, that starts a sleep and prints its pid.
+        var start = new ProcessStartInfo("setsid") { RedirectStandardOutput = true, UseShellExecute = false };
+        foreach (var arg in new[] { "sh", "-c", "sleep 60 & echo $!; wait" }) start.ArgumentList.Add(arg);
+        using var leader = Process.Start(start)!;
+        var started = int.Parse((await leader.StandardOutput.ReadLineAsync())!);
+        using var guard = OrphanGuard.Watch(leader, group: true);
+
+        guard.Fire();
+
+        await leader.WaitForExitAsync().WaitAsync(Wait);
+        await AwaitGoneAsync(started);
+    }
+
+    /// <summary>Until <paramref name="pid"/> is gone or a zombie waiting to be reaped.</summary>
+    private static async Task AwaitGoneAsync(int pid)
+    {
+        var deadline = Stopwatch.StartNew();
+        while (File.Exists($"/proc/{pid}/stat") && !(await File.ReadAllTextAsync($"/proc/{pid}/stat")).Contains(") Z "))
+        {
+            Assert.True(deadline.Elapsed < Wait, $"process {pid} still runs");
+            await Task.Delay(20);
+        }
+    }
+}
