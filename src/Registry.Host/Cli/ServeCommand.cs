@@ -60,8 +60,8 @@ internal sealed class ServeCommand : Command
             ConfigureAkka = akka => akka.AddStartup((system, _) => system.PrintRegistrationEvents(key, _io,
                 e =>
                 {
-                    // Set only: this runs on the printer's thread while the command may set it too.
-                    if (e.Kind == RegistrationEventKind.Conflict) Volatile.Write(ref failed, true);
+                    // Only ever set, never read and written back: the printer's thread and the command's both set it.
+                    if (e.Kind == RegistrationEventKind.Conflict) failed = true;
                 })),
         });
         try
@@ -85,7 +85,7 @@ internal sealed class ServeCommand : Command
         catch (SampleRegistrationException e) when (e.IsConflict)
         {
             // A newer process holds the id: the server stops by itself, and the conflict event is printed.
-            Volatile.Write(ref failed, true);
+            failed = true;
         }
         catch (SampleRegistrationException e) when (!IsStopping())
         {
@@ -93,7 +93,7 @@ internal sealed class ServeCommand : Command
             var error = e.Failure.Kind == RegistrationFailure.Error;
             _io.Warn($"register {(error ? "failed" : "refused")}: {e.Failure.Reason}");
             refused = !error;
-            if (error) Volatile.Write(ref failed, true);
+            if (error) failed = true;
             server.Lifetime.StopApplication();
         }
         catch (Exception) when (IsStopping())
