@@ -68,13 +68,11 @@ internal sealed class RegisterCommand : Command
         {
             return;
         }
-        // A conflict is reported by its event (exit 1); a refusal while stopping is expected. A refusal is about the
-        // arguments (exit 2); an error is the registry's own failure (exit 1).
+        // A conflict is reported by its event (exit 1); a refusal while stopping is expected.
         if (reply is RegistrationFailed failed && !isStopping() && failed.Kind != RegistrationFailure.Conflict)
         {
-            var error = failed.Kind == RegistrationFailure.Error;
-            _io.Warn($"register {(error ? "failed" : "refused")}: {failed.Reason}");
-            exitCode.TrySetResult(error ? 1 : 2);
+            _io.Warn(failed.Describe());
+            exitCode.TrySetResult(failed.ExitCode());
         }
     }
 }

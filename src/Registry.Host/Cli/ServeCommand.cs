@@ -76,7 +76,7 @@ internal sealed class ServeCommand : Command
         }
         using var cancelled = ct.Register(server.Lifetime.StopApplication);
 
-        var refused = false;
+        int? exitCode = null;
         bool IsStopping() => server.Lifetime.ApplicationStopping.IsCancellationRequested || ct.IsCancellationRequested;
         try
         {
@@ -89,11 +89,8 @@ internal sealed class ServeCommand : Command
         }
         catch (SampleRegistrationException e) when (!IsStopping())
         {
-            // A refusal is about the arguments (exit 2); an error is the registry's own failure (exit 1).
-            var error = e.Failure.Kind == RegistrationFailure.Error;
-            _io.Warn($"register {(error ? "failed" : "refused")}: {e.Failure.Reason}");
-            refused = !error;
-            if (error) failed = true;
+            _io.Warn(e.Failure.Describe());
+            exitCode = e.Failure.ExitCode();
             server.Lifetime.StopApplication();
         }
         catch (Exception) when (IsStopping())
@@ -102,7 +99,7 @@ internal sealed class ServeCommand : Command
         }
 
         await server.Stopped;
-        return refused ? RegistryCommand.Usage : failed ? RegistryCommand.Failed : RegistryCommand.Ok;
+        return exitCode ?? (failed ? RegistryCommand.Failed : RegistryCommand.Ok);
     }
 
     /// <summary>The host's <c>registry.serve</c> settings with <c>--drain</c> over them.</summary>

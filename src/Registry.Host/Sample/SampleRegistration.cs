@@ -3,6 +3,7 @@ using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Registry.Host.Cli;
 
 namespace Registry.Host.Sample;
 
@@ -140,7 +141,7 @@ internal sealed class SampleRegistration(
 }
 
 /// <summary>The registry refused a sample server's registration, or a newer process took its id (<see cref="IsConflict"/>).</summary>
-internal sealed class SampleRegistrationException(RegistrationFailed failure) : Exception($"registration {(failure.Kind == RegistrationFailure.Error ? "failed" : "refused")}: {failure.Reason}")
+internal sealed class SampleRegistrationException(RegistrationFailed failure) : Exception(failure.Describe())
 {
     public RegistrationFailed Failure { get; } = failure;
 
