@@ -36,6 +36,40 @@ internal sealed class WeightedLoadBalancingPolicy : ILoadBalancingPolicy, IPrepa
         return schedule.Order[turn];
     }
 
+    /// <summary>
+    /// One period of smooth weighted round-robin: each turn every instance's current value grows by its weight and
+    /// the first instance with the highest value is picked and loses the period, so at turn t an instance picked k
+    /// times holds t · weight − period · k. Instances of one weight therefore keep their order among themselves: the
+    /// one picked fewest times, then the lowest index, which is a rotation through them in index order. So only each
+    /// weight's next instance competes in a turn: period × distinct weights steps, not period × instances (a
+    /// 2,000-instance service with weights 1 to 7 rebuilt its schedule on every ejection in ~80 ms).
+    /// </summary>
+    internal static int[] Smooth(int[] weights)
+    {
+        var period = (int)weights.Sum(w => (long)w);
+        var groups = weights.Select((weight, index) => (weight, index)).GroupBy(w => w.weight)
+            .Select(g => new Group(g.Key, g.Select(w => w.index).ToArray())).ToArray();
+        var order = new int[period];
+        for (var turn = 1; turn <= period; turn++)
+        {
+            Group? best = null;
+            var bestValue = 0L;
+            foreach (var group in groups)
+            {
+                // The group's next instance has been picked picks / size times.
+                var value = turn * (long)group.Weight - period * (long)(group.Picks / group.Members.Length);
+                if (best is null || value > bestValue || (value == bestValue && group.Next < best.Next))
+                {
+                    best = group;
+                    bestValue = value;
+                }
+            }
+            order[turn - 1] = best!.Next;
+            best.Picks++;
+        }
+        return order;
+    }
+
     private sealed class Schedule
     {
         public readonly AvailableInstances Instances;
@@ -44,27 +78,7 @@ internal sealed class WeightedLoadBalancingPolicy : ILoadBalancingPolicy, IPrepa
         public Schedule(AvailableInstances instances)
         {
             Instances = instances;
-            var weights = Weights(instances);
-            if (weights.All(w => w == 1))
-            {
-                // Equal weights: the schedule is plain round-robin, without the period × instances loop below.
-                Order = [.. Enumerable.Range(0, weights.Length)];
-                return;
-            }
-            var period = (int)weights.Sum(w => (long)w);
-            Order = new int[period];
-            var current = new long[weights.Length];
-            for (var turn = 0; turn < period; turn++)
-            {
-                var best = 0;
-                for (var i = 0; i < weights.Length; i++)
-                {
-                    current[i] += weights[i];
-                    if (current[i] > current[best]) best = i;
-                }
-                current[best] -= period;
-                Order[turn] = best;
-            }
+            Order = Smooth(Weights(instances));
         }
 
         /// <summary>The weights divided by their common divisor, scaled down when the period would be too long.</summary>
@@ -79,5 +93,15 @@ internal sealed class WeightedLoadBalancingPolicy : ILoadBalancingPolicy, IPrepa
         }
 
         private static long Gcd(long a, long b) => b == 0 ? a : Gcd(b, a % b);
+    }
+
+    /// <summary>The instances of one weight, in index order, and how many turns they have had.</summary>
+    private sealed class Group(int weight, int[] members)
+    {
+        public readonly int Weight = weight;
+        public readonly int[] Members = members;
+        public int Picks;
+
+        public int Next => Members[Picks % Members.Length];
     }
 }

@@ -63,6 +63,38 @@ public sealed class PolicyTests
     }
 
     [Fact]
+    public void Weighted_schedules_as_nginx_does_instance_by_instance()
+    {
+        var random = new Random(20261127);
+        var cases = new List<int[]> { new[] { 5, 1, 1 }, new[] { 1, 1, 1 }, new[] { 3 }, new[] { 2, 2, 1, 1, 2, 1 } };
+        for (var i = 0; i < 300; i++)
+            cases.Add(Enumerable.Range(0, random.Next(1, 60)).Select(_ => random.Next(1, i % 3 == 0 ? 4 : 12)).ToArray());
+
+        foreach (var weights in cases)
+            Assert.True(NginxSmooth(weights).SequenceEqual(WeightedLoadBalancingPolicy.Smooth(weights)), $"weights {string.Join(", ", weights)}");
+    }
+
+    /// <summary>nginx's smooth weighted round-robin as written: every instance's value grows by its weight each turn.</summary>
+    private static int[] NginxSmooth(int[] weights)
+    {
+        var period = weights.Sum();
+        var current = new long[weights.Length];
+        var order = new int[period];
+        for (var turn = 0; turn < period; turn++)
+        {
+            var best = 0;
+            for (var i = 0; i < weights.Length; i++)
+            {
+                current[i] += weights[i];
+                if (current[i] > current[best]) best = i;
+            }
+            current[best] -= period;
+            order[turn] = best;
+        }
+        return order;
+    }
+
+    [Fact]
     public void Random_spreads_picks_roughly_evenly()
     {
         var balancer = Balancers.Create("random", Balancers.Instances("a", "b", "c", "d"));
