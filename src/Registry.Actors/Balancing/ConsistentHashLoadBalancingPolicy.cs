@@ -12,7 +12,7 @@ internal sealed class ConsistentHashLoadBalancingPolicy(double loadFactor, int v
 
     public string Name => LoadBalancingPolicies.ConsistentHash;
 
-    public void Prepare(AvailableInstances instances) => Volatile.Write(ref _ring, new Ring(instances, virtualNodes));
+    public void Prepare(AvailableInstances instances) => Volatile.Write(ref _ring, new Ring(instances, virtualNodes, Volatile.Read(ref _ring)));
 
     public int Pick(AvailableInstances instances, string? key)
     {
@@ -22,7 +22,7 @@ internal sealed class ConsistentHashLoadBalancingPolicy(double loadFactor, int v
         // builds its own without replacing the newer one.
         if (ring is null || !ReferenceEquals(ring.Instances, instances))
         {
-            var built = new Ring(instances, virtualNodes);
+            var built = new Ring(instances, virtualNodes, ring);
             if (ring is null || instances.Version >= ring.Instances.Version) Volatile.Write(ref _ring, built);
             ring = built;
         }
@@ -43,28 +43,68 @@ internal sealed class ConsistentHashLoadBalancingPolicy(double loadFactor, int v
         return ring.Owners[start];
     }
 
-    private sealed class Ring
+    /// <summary>The sorted points of a snapshot's instances and the index of each point's owner.</summary>
+    internal sealed class Ring
     {
         public readonly AvailableInstances Instances;
         public readonly ulong[] Points;
         public readonly int[] Owners;
 
-        public Ring(AvailableInstances instances, int virtualNodes)
+        /// <summary>
+        /// Sorts every point of <paramref name="instances"/>, or, given the ring of an earlier snapshot, keeps its order:
+        /// the points of instances still there are taken over in one pass and the few new instances' points merged in.
+        /// An ejection or a membership change then costs a pass over the ring rather than sorting it again (10,000
+        /// instances are 1.6 million points).
+        /// </summary>
+        public Ring(AvailableInstances instances, int virtualNodes, Ring? previous)
         {
             Instances = instances;
             Points = new ulong[instances.Count * virtualNodes];
             Owners = new int[Points.Length];
-            for (var i = 0; i < instances.Count; i++)
+            var now = new Dictionary<string, int>(instances.Count, StringComparer.Ordinal);
+            for (var i = 0; i < instances.Count; i++) now[instances[i].Id] = i;
+
+            // Each earlier owner's index in this snapshot, or -1 when it is gone.
+            var moved = new int[previous?.Instances.Count ?? 0];
+            var kept = new bool[instances.Count];
+            for (var old = 0; old < moved.Length; old++)
+            {
+                moved[old] = now.TryGetValue(previous!.Instances[old].Id, out var index) ? index : -1;
+                if (moved[old] >= 0) kept[moved[old]] = true;
+            }
+
+            var added = Enumerable.Range(0, instances.Count).Where(i => !kept[i]).ToArray();
+            var addedPoints = new ulong[added.Length * virtualNodes];
+            var addedOwners = new int[addedPoints.Length];
+            for (var a = 0; a < added.Length; a++)
             {
                 // Points depend on the id only, so other instances' points stay put when one joins or leaves.
-                var seed = StableHash.Of(instances[i].Id);
+                var seed = StableHash.Of(instances[added[a]].Id);
                 for (var v = 0; v < virtualNodes; v++)
                 {
-                    Points[i * virtualNodes + v] = StableHash.Mix(seed + (ulong)v * 0x9E3779B97F4A7C15UL);
-                    Owners[i * virtualNodes + v] = i;
+                    addedPoints[a * virtualNodes + v] = StableHash.Mix(seed + (ulong)v * 0x9E3779B97F4A7C15UL);
+                    addedOwners[a * virtualNodes + v] = added[a];
                 }
             }
-            Array.Sort(Points, Owners);
+            Array.Sort(addedPoints, addedOwners);
+
+            var from = previous?.Points ?? [];
+            int next = 0, p = 0, q = 0;
+            while (next < Points.Length)
+            {
+                // The next earlier point whose owner stays, then the smaller of it and the next new point.
+                while (p < from.Length && moved[previous!.Owners[p]] < 0) p++;
+                if (p < from.Length && (q == addedPoints.Length || from[p] <= addedPoints[q]))
+                {
+                    Points[next] = from[p];
+                    Owners[next++] = moved[previous!.Owners[p++]];
+                }
+                else
+                {
+                    Points[next] = addedPoints[q];
+                    Owners[next++] = addedOwners[q++];
+                }
+            }
         }
 
         /// <summary>The first point at or after <paramref name="hash"/>, wrapping around.</summary>
