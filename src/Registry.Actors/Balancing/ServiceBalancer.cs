@@ -177,7 +177,10 @@ public sealed class ServiceBalancer
             var now = _time.GetTimestamp();
             // Calls in flight when the instance was ejected fail too; they do not lengthen its back-off.
             if (state.EjectedUntil > now || Array.IndexOf(view.States, state) < 0) return;
-            var failures = ++state.ConsecutiveFailures;
+            // Saturated: an instance kept in by a full ejected share can fail past int.MaxValue, and a count that wrapped
+            // to negative would eject it for no time at all.
+            if (state.ConsecutiveFailures < int.MaxValue) state.ConsecutiveFailures++;
+            var failures = state.ConsecutiveFailures;
             var ejected = view.States.Count(s => s.EjectedUntil > now);
             var allowed = _settings.MaxEjected(view.States.Length);
             if (ejected >= allowed)

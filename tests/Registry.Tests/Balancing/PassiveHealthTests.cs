@@ -47,6 +47,22 @@ public sealed class PassiveHealthTests
     }
 
     [Fact]
+    public void A_failure_count_at_its_limit_keeps_the_maximum_backoff()
+    {
+        var balancer = Create("a", "b", "c");
+        balancer.Find("a")!.ConsecutiveFailures = int.MaxValue;
+
+        for (var round = 0; round < 2; round++)
+        {
+            Fail(balancer, "a");
+            _time.Advance(TimeSpan.FromSeconds(8) - Tick);
+            Assert.DoesNotContain("a", balancer.AvailableIds());
+            _time.Advance(Tick);
+            Assert.Contains("a", balancer.AvailableIds());
+        }
+    }
+
+    [Fact]
     public void Consecutive_failures_double_the_backoff_up_to_its_maximum()
     {
         var balancer = Create("a", "b", "c");
