@@ -20,6 +20,7 @@ public sealed class ServiceRegistry : IExtension
     private readonly ExtendedActorSystem _system;
     private readonly BalancingSettings _balancing;
     private readonly ConcurrentDictionary<(string Service, string Policy), Lazy<IActorRef>> _balancers = new();
+    private long _balancersStarted;
 
     internal ServiceRegistry(ExtendedActorSystem system)
     {
@@ -87,8 +88,8 @@ public sealed class ServiceRegistry : IExtension
 
     /// <summary>
     /// The <c>BalancerActor</c> of <paramref name="service"/> with <paramref name="policy"/> (null: the configured
-    /// <c>registry.balancing.policy</c>), started on first use. Send it <see cref="Pick"/>, or ask it
-    /// <see cref="GetBalancer"/> for the <see cref="ServiceBalancer"/> hot paths pick from.
+    /// <c>registry.balancing.policy</c>), started on first use and again after it stopped. Send it <see cref="Pick"/>, or
+    /// ask it <see cref="GetBalancer"/> for the <see cref="ServiceBalancer"/> hot paths pick from.
     /// </summary>
     /// <exception cref="ArgumentException">The service name or the policy name is not valid; the message says which.</exception>
     public IActorRef Balancer(string service, string? policy = null)
@@ -100,20 +101,40 @@ public sealed class ServiceRegistry : IExtension
     }
 
     /// <summary>
-    /// The <c>BalancerActor</c> of <paramref name="service"/> picking with a policy of your own, started on first use;
-    /// a balancer of that service with a policy of the same <see cref="ILoadBalancingPolicy.Name"/> is reused.
+    /// The <c>BalancerActor</c> of <paramref name="service"/> picking with a policy of your own, started on first use and
+    /// again after it stopped; a balancer of that service with a policy of the same <see cref="ILoadBalancingPolicy.Name"/>
+    /// is reused.
     /// </summary>
     /// <param name="service">The service to balance over.</param>
     /// <param name="policy">The policy, for this balancer alone (policies may keep per-balancer state).</param>
+    /// <exception cref="ArgumentException">The service name is not valid, or the policy has no name.</exception>
     public IActorRef Balancer(string service, ILoadBalancingPolicy policy) => Balancer(service, policy.Name, () => policy);
 
     private IActorRef Balancer(string service, string name, Func<ILoadBalancingPolicy> policy)
     {
         if (InstanceValidation.CheckService(service) is { } problem) throw new ArgumentException(problem, nameof(service));
-        // '~' never occurs in a service name, so no other service and policy give the same actor name.
-        return _balancers.GetOrAdd((service, name), key => new Lazy<IActorRef>(() =>
-            _system.SystemActorOf(BalancerActor.Props(key.Service, Discovery, _balancing, policy()), $"balancer-{key.Service}~{Uri.EscapeDataString(key.Policy)}"))).Value;
+        if (string.IsNullOrEmpty(name)) throw new ArgumentException("the load-balancing policy has no name", nameof(policy));
+        return _balancers.GetOrAdd((service, name), key =>
+        {
+            Lazy<IActorRef>? entry = null;
+            entry = new Lazy<IActorRef>(() =>
+            {
+                var balancer = _system.SystemActorOf(BalancerActor.Props(key.Service, Discovery, _balancing, policy()), BalancerName(key.Service, key.Policy));
+                // A balancer that stops (sent Kill, say) is forgotten, so the next caller starts another: a dead one
+                // kept here would drop every pick for good.
+                _ = balancer.WatchAsync().ContinueWith(_ => _balancers.TryRemove(KeyValuePair.Create(key, entry!)), TaskScheduler.Default);
+                return balancer;
+            });
+            return entry;
+        }).Value;
     }
+
+    /// <summary>
+    /// Unique per balancer started, so a replacement never waits for its stopped predecessor's name. '~' never occurs
+    /// in a service name, so no other service and policy give the same name.
+    /// </summary>
+    private string BalancerName(string service, string policy) =>
+        $"balancer-{service}~{Uri.EscapeDataString(policy)}~{Interlocked.Increment(ref _balancersStarted)}";
 
     /// <summary>The hot-path <see cref="ServiceBalancer"/> of <see cref="Balancer(string, string)"/>.</summary>
     public Task<ServiceBalancer> BalancerAsync(string service, string? policy = null, CancellationToken ct = default) =>

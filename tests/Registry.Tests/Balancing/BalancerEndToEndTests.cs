@@ -77,6 +77,42 @@ public sealed class BalancerEndToEndTests(EtcdNode etcd) : IClassFixture<EtcdNod
     }
 
     /// <summary>A deliberately odd policy: always the last instance by id.</summary>
+    [Fact]
+    public async Task A_balancer_that_stopped_is_started_again_on_next_use()
+    {
+        await using var registry = new RegistryUnderTest([etcd.Endpoint], ttlSeconds: 10);
+        var service = $"svc{Guid.NewGuid():N}"[..12];
+        await registry.RegisterAsync(ServiceInstance.Create(service, "10.0.0.1:80"));
+        var extension = ServiceRegistry.Get(registry.System);
+        var first = extension.Balancer(service, "round-robin");
+
+        first.Tell(Kill.Instance);
+        await first.WatchAsync();
+
+        // Forgotten once it stopped: the next use starts another balancer, which picks.
+        await WaitUntilAsync(() => !extension.Balancer(service, "round-robin").Equals(first));
+        var hotPath = await extension.BalancerAsync(service, "round-robin");
+        await WaitUntilAsync(() => hotPath.Members.Length == 1);
+        Assert.Equal("10.0.0.1:80", (await extension.Balancer(service, "round-robin").Ask<Picked>(new Pick(), TimeSpan.FromSeconds(5))).Instance.Id);
+    }
+
+    [Fact]
+    public async Task A_policy_without_a_name_is_refused_saying_so()
+    {
+        await using var registry = new RegistryUnderTest([etcd.Endpoint]);
+
+        var error = Assert.Throws<ArgumentException>(() => ServiceRegistry.Get(registry.System).Balancer("user", new NamelessPolicy()));
+
+        Assert.Contains("the load-balancing policy has no name", error.Message);
+    }
+
+    private sealed class NamelessPolicy : ILoadBalancingPolicy
+    {
+        public string Name => "";
+
+        public int Pick(AvailableInstances instances, string? key) => 0;
+    }
+
     private sealed class LastInstancePolicy : ILoadBalancingPolicy
     {
         public string Name => "last";
