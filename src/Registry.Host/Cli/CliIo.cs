@@ -34,7 +34,7 @@ internal sealed class CliIo(TextWriter output, TextWriter error, Func<string, st
     /// </summary>
     public void WriteLine(string line)
     {
-        IOException failure;
+        Exception failure;
         lock (Out)
         {
             if (_outputFailed) return;
@@ -44,34 +44,39 @@ internal sealed class CliIo(TextWriter output, TextWriter error, Func<string, st
                 Out.Flush();
                 return;
             }
-            catch (IOException e)
+            catch (Exception e) when (IsWriteFailure(e))
             {
                 _outputFailed = true;
                 failure = e;
             }
         }
-        try
-        {
-            Warn($"cannot write to stdout, stopping: {failure.Message}");
-        }
-        catch (IOException)
-        {
-            // stderr fails too (both on one full disk): the stop and the exit code still say it.
-        }
-        finally
-        {
-            // Outside the lock: the stop runs the command's shutdown, whose last events are written here too.
-            stop.Cancel();
-        }
+        Warn($"cannot write to stdout, stopping: {(failure.InnerException ?? failure).Message}");
+        // Outside the lock: the stop runs the command's shutdown, whose last events are written here too.
+        stop.Cancel();
     }
 
-    /// <summary>Writes one <c>registry: …</c> line to stderr.</summary>
+    /// <summary>
+    /// Writes one <c>registry: …</c> line to stderr. When stderr cannot be written either (a full disk, a closed
+    /// descriptor), the line is dropped: the exit code still tells.
+    /// </summary>
     public void Warn(string message)
     {
         lock (Error)
         {
-            Error.WriteLine($"registry: {message}");
-            Error.Flush();
+            try
+            {
+                Error.WriteLine($"registry: {message}");
+                Error.Flush();
+            }
+            catch (Exception e) when (IsWriteFailure(e))
+            {
+            }
         }
     }
+
+    /// <summary>
+    /// A write that failed on its descriptor: an <see cref="IOException"/> (a full disk, a closed pipe), or for a closed
+    /// descriptor (EBADF) an <see cref="UnauthorizedAccessException"/>, as .NET reports it.
+    /// </summary>
+    private static bool IsWriteFailure(Exception e) => e is IOException or UnauthorizedAccessException;
 }

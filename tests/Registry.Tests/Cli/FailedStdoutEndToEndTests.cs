@@ -4,8 +4,8 @@ using Registry.Tests.Infrastructure;
 namespace Registry.Tests.Cli;
 
 /// <summary>
-/// A command whose stdout cannot be written (<c>&gt;/dev/full</c>): it says so on stderr, stops as on SIGTERM (a
-/// registration is removed) and exits 1.
+/// A command whose stdout cannot be written (<c>&gt;/dev/full</c>, or closed: <c>&gt;&amp;-</c>): it says so on stderr,
+/// stops as on SIGTERM (a registration is removed) and exits 1. A closed stderr changes no exit code.
 /// </summary>
 public sealed class FailedStdoutEndToEndTests(EtcdNode etcd) : IClassFixture<EtcdNode>
 {
@@ -49,20 +49,66 @@ public sealed class FailedStdoutEndToEndTests(EtcdNode etcd) : IClassFixture<Etc
         var service = CliTestData.UniqueService();
         using var client = etcd.CreateClient();
         await CliTestData.PutAsync(client, CliTestData.Instance(service, "a", "10.0.0.1:80"));
-        using var watch = StartToFullDevice(["watch", "--json", "--service", service, "--etcd", etcd.Endpoint], stderrToo: true);
+        using var watch = Start(FullDevice + " 2>&1", "watch", "--json", "--service", service, "--etcd", etcd.Endpoint);
         await watch.Process.WaitForExitAsync().WaitAsync(RegistryProcess.Patience);
 
         Assert.Equal(1, watch.Process.ExitCode);
     }
 
-    private static ChildProcess StartToFullDevice(params string[] args) => StartToFullDevice(args, stderrToo: false);
-
-    /// <summary>Starts the command with its stdout (and stderr, <paramref name="stderrToo"/>) on /dev/full, where every write fails (ENOSPC).</summary>
-    private static ChildProcess StartToFullDevice(string[] args, bool stderrToo)
+    [Fact]
+    public async Task Register_deregisters_and_exits_1_when_its_stdout_is_closed()
     {
-        var start = new ProcessStartInfo("sh") { RedirectStandardError = !stderrToo };
+        var service = CliTestData.UniqueService();
+        var key = $"/services/{service}/127.0.0.1:18087";
+        using var client = etcd.CreateClient();
+        await using var watch = await client.WatchKeyAsync(key);
+        using var register = Start(ClosedStdout, "register", "--service", service, "--address", "127.0.0.1:18087", "--etcd", etcd.Endpoint);
+        var stderr = register.Process.StandardError.ReadToEndAsync();
+        await register.Process.WaitForExitAsync().WaitAsync(RegistryProcess.Patience);
+
+        Assert.True(register.Process.ExitCode == 1, $"exit {register.Process.ExitCode}: {await stderr}");
+        Assert.Contains(Told + "Bad file descriptor", await stderr);
+        await watch.WaitForAsync(e => e.Kind == WatchedEventKind.Delete, TimeSpan.FromSeconds(10));
+        Assert.Equal([WatchedEventKind.Put, WatchedEventKind.Delete], watch.Events.Select(e => e.Kind));
+    }
+
+    [Fact]
+    public async Task Watch_exits_1_when_its_stdout_is_closed()
+    {
+        var service = CliTestData.UniqueService();
+        using var client = etcd.CreateClient();
+        await CliTestData.PutAsync(client, CliTestData.Instance(service, "a", "10.0.0.1:80"));
+        using var watch = Start(ClosedStdout, "watch", "--json", "--service", service, "--etcd", etcd.Endpoint);
+        var stderr = watch.Process.StandardError.ReadToEndAsync();
+        await watch.Process.WaitForExitAsync().WaitAsync(RegistryProcess.Patience);
+
+        Assert.True(watch.Process.ExitCode == 1, $"exit {watch.Process.ExitCode}: {await stderr}");
+        Assert.Single((await stderr).Split('\n'), line => line.StartsWith(Told, StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task A_bad_argument_exits_2_when_stderr_is_closed()
+    {
+        using var register = Start("2>&-", "register", "--service", "user", "--address", "127.0.0.1:18088", "--ttl", "1", "--etcd", etcd.Endpoint);
+        await register.Process.WaitForExitAsync().WaitAsync(RegistryProcess.Patience);
+
+        Assert.Equal(2, register.Process.ExitCode);
+    }
+
+    private const string FullDevice = ">/dev/full";
+    private const string ClosedStdout = ">&-";
+
+    private static ChildProcess StartToFullDevice(params string[] args) => Start(FullDevice, args);
+
+    /// <summary>
+    /// Starts the command with the shell <paramref name="redirection"/>: stdout on /dev/full, where every write fails
+    /// (ENOSPC), or a descriptor closed (EBADF). stderr is read unless the redirection names it.
+    /// </summary>
+    private static ChildProcess Start(string redirection, params string[] args)
+    {
+        var start = new ProcessStartInfo("sh") { RedirectStandardError = !redirection.Contains("2>", StringComparison.Ordinal) };
         start.ArgumentList.Add("-c");
-        start.ArgumentList.Add(stderrToo ? "exec dotnet \"$@\" >/dev/full 2>&1" : "exec dotnet \"$@\" >/dev/full");
+        start.ArgumentList.Add($"exec dotnet \"$@\" {redirection}");
         start.ArgumentList.Add("sh");
         start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "registry.dll"));
         foreach (var arg in args) start.ArgumentList.Add(arg);
