@@ -9,11 +9,14 @@ Console.SetOut(Console.Error);
 // thread that cancels it when stdout closes can outlive Main.
 var stop = new CancellationTokenSource();
 ClosedStdout.CancelWhenClosed(stop);
-// SIGTERM and SIGINT stop it the same way. Once the host runs, its console lifetime stops the host on them as well;
-// before, the runtime would end the process (exit 143), and during the host's start that lifetime alone would only
-// cancel the start (exit 1).
+// SIGTERM, SIGINT, SIGQUIT and SIGHUP (its terminal or ssh session closed) stop it the same way. Once the host runs,
+// its console lifetime stops the host on the first three as well; before, the runtime would end the process (exit
+// 143 for SIGTERM), and during the host's start that lifetime alone would only cancel the start (exit 1). On SIGHUP
+// the runtime would end the process at any time, leaving its registration to expire with its lease.
 using var terminate = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
 using var interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
+using var quit = PosixSignalRegistration.Create(PosixSignal.SIGQUIT, Stop);
+using var hangUp = PosixSignalRegistration.Create(PosixSignal.SIGHUP, Stop);
 return await RegistryCommand.InvokeAsync(args, stdout, Console.Error, ct: stop.Token);
 
 void Stop(PosixSignalContext signal)

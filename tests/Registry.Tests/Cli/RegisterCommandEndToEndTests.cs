@@ -64,6 +64,24 @@ public sealed class RegisterCommandEndToEndTests(EtcdNode etcd, ITestOutputHelpe
     }
 
     [Fact]
+    public async Task Register_deregisters_and_exits_0_on_SIGHUP()
+    {
+        var service = CliTestData.UniqueService();
+        var key = $"/services/{service}/127.0.0.1:18089";
+        using var client = etcd.CreateClient();
+        using var registry = RegistryProcess.Start("register", "--service", service, "--address", "127.0.0.1:18089", "--etcd", etcd.Endpoint);
+        await registry.NextEventAsync("registered");
+        await using var watch = await client.WatchKeyAsync(key);
+
+        // The terminal or ssh session it ran in closed.
+        registry.HangUp();
+
+        await watch.WaitForAsync(e => e.Kind == WatchedEventKind.Delete, TimeSpan.FromSeconds(10));
+        Assert.Equal(0, await registry.WaitForExitAsync());
+        await registry.NextEventAsync("deregistered");
+    }
+
+    [Fact]
     public async Task SIGTERM_while_etcd_is_unreachable_exits_0()
     {
         using var registry = RegistryProcess.Start("register", "--service", CliTestData.UniqueService(), "--address", "127.0.0.1:18082",

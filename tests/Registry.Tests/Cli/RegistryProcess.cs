@@ -16,6 +16,7 @@ internal sealed class RegistryProcess : IDisposable
 {
     public static readonly TimeSpan Patience = TimeSpan.FromSeconds(30);
 
+    private const int SigHup = 1;
     private const int SigInt = 2;
     private const int SigTerm = 15;
 
@@ -160,6 +161,9 @@ internal sealed class RegistryProcess : IDisposable
 
     /// <summary>SIGINT: the command stops as on Ctrl-C.</summary>
     public void Interrupt() => Signal(SigInt);
+
+    /// <summary>SIGHUP: the command stops as when its terminal or ssh session closes.</summary>
+    public void HangUp() => Signal(SigHup);
 
     /// <summary>SIGKILL: the process vanishes without deregistering anything.</summary>
     public void Kill() => _process.Kill();
