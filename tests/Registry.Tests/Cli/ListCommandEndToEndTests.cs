@@ -36,6 +36,21 @@ public sealed class ListCommandEndToEndTests(EtcdNode etcd) : IClassFixture<Etcd
     }
 
     [Fact]
+    public async Task The_table_shows_a_newline_in_a_value_as_an_escape_not_as_a_row()
+    {
+        var service = CliTestData.UniqueService();
+        using var client = etcd.CreateClient();
+        await CliTestData.PutAsync(client, CliTestData.Instance(service, "a", "10.0.0.1:80", 1, ("zone", "a\nfake  10.6.6.6:80")));
+
+        using var list = RegistryProcess.Start("list", "--service", service, "--etcd", etcd.Endpoint);
+
+        Assert.Equal(0, await list.WaitForExitAsync());
+        var lines = await list.ReadToEndAsync();
+        Assert.Equal(2, lines.Count);
+        Assert.EndsWith(@"zone=a\nfake  10.6.6.6:80", lines[1]);
+    }
+
+    [Fact]
     public async Task List_of_every_service_prints_a_table_sorted_by_service_and_id()
     {
         var first = CliTestData.UniqueService();
