@@ -102,7 +102,14 @@ internal sealed class CallCommand : Command
                 if (shown == FailuresShown + 1) _io.Warn("further failed calls are only counted");
             }, stop.Token);
         }
+        var stopped = stop.IsCancellationRequested;
         await host.StopAsync(CancellationToken.None);
+        if (summary.Calls == 0 && stopped)
+        {
+            // Stopped after an instance showed up but before a worker started a call.
+            _io.Warn("interrupted before the first call");
+            return RegistryCommand.Failed;
+        }
 
         if (parse.GetValue(_json)) _io.WriteLine(JsonLines.Summary(summary));
         else foreach (var line in Table(summary)) _io.WriteLine(line);
