@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Runtime.InteropServices;
 using System.Reflection;
 
 namespace Registry.Host.Demo;
@@ -41,11 +42,8 @@ internal sealed class ServeProcess : IAsyncDisposable
     /// <summary>SIGTERM: the instance deregisters, drains and stops; returns its exit code.</summary>
     public async Task<int> StopAsync()
     {
-        using (var kill = Process.Start("kill", ["-TERM", $"{_process.Id}"]))
-        {
-            await kill.WaitForExitAsync();
-            if (kill.ExitCode != 0) throw new InvalidOperationException($"kill -TERM {_process.Id} failed with exit code {kill.ExitCode}");
-        }
+        if (SendSignal(_process.Id, SigTerm) != 0)
+            throw new InvalidOperationException($"kill -TERM {_process.Id} failed: errno {Marshal.GetLastPInvokeError()}");
         await _process.WaitForExitAsync();
         return _process.ExitCode;
     }
@@ -72,4 +70,9 @@ internal sealed class ServeProcess : IAsyncDisposable
         start.ArgumentList.Add(Assembly.GetEntryAssembly()!.Location);
         return start;
     }
+
+    private const int SigTerm = 15;
+
+    [DllImport("libc", EntryPoint = "kill", SetLastError = true)]
+    private static extern int SendSignal(int pid, int signal);
 }
