@@ -21,6 +21,7 @@ public sealed class ServiceRegistry : IExtension
     private readonly BalancingSettings _balancing;
     private readonly ConcurrentDictionary<(string Service, string Policy), Lazy<IActorRef>> _balancers = new();
     private long _balancersStarted;
+    private volatile bool _closing;
 
     internal ServiceRegistry(ExtendedActorSystem system)
     {
@@ -42,7 +43,9 @@ public sealed class ServiceRegistry : IExtension
         shutdown.AddTask(CoordinatedShutdown.PhaseBeforeActorSystemTerminate, "registry-close-etcd", async () =>
         {
             // Followers stop before the client closes: a watch broken by the closing client would otherwise be reported
-            // as a stale view (a warning per service and balancer) in the middle of a normal stop.
+            // as a stale view (a warning per service and balancer) in the middle of a normal stop. Stopped balancers
+            // stay known from here on, so none is started again behind this stop.
+            _closing = true;
             await Task.WhenAll(_balancers.Values.Where(b => b.IsValueCreated).Select(b => StopAsync(b.Value)));
             await StopAsync(Discovery);
             await _store.DisposeAsync();
@@ -88,8 +91,9 @@ public sealed class ServiceRegistry : IExtension
 
     /// <summary>
     /// The <c>BalancerActor</c> of <paramref name="service"/> with <paramref name="policy"/> (null: the configured
-    /// <c>registry.balancing.policy</c>), started on first use and again after it stopped. Send it <see cref="Pick"/>, or
-    /// ask it <see cref="GetBalancer"/> for the <see cref="ServiceBalancer"/> hot paths pick from.
+    /// <c>registry.balancing.policy</c>), started on first use and again after it stopped (unless the registry is
+    /// closing). Send it <see cref="Pick"/>, or ask it <see cref="GetBalancer"/> for the <see cref="ServiceBalancer"/> hot
+    /// paths pick from; a <see cref="ServiceBalancer"/> taken from a balancer that stopped stays stale, so ask the new one.
     /// </summary>
     /// <exception cref="ArgumentException">The service name or the policy name is not valid; the message says which.</exception>
     public IActorRef Balancer(string service, string? policy = null)
@@ -102,8 +106,8 @@ public sealed class ServiceRegistry : IExtension
 
     /// <summary>
     /// The <c>BalancerActor</c> of <paramref name="service"/> picking with a policy of your own, started on first use and
-    /// again after it stopped; a balancer of that service with a policy of the same <see cref="ILoadBalancingPolicy.Name"/>
-    /// is reused.
+    /// again after it stopped, as <see cref="Balancer(string, string)"/>; a balancer of that service with a policy of the
+    /// same <see cref="ILoadBalancingPolicy.Name"/> is reused.
     /// </summary>
     /// <param name="service">The service to balance over.</param>
     /// <param name="policy">The policy, for this balancer alone (policies may keep per-balancer state).</param>
@@ -121,8 +125,11 @@ public sealed class ServiceRegistry : IExtension
             {
                 var balancer = _system.SystemActorOf(BalancerActor.Props(key.Service, Discovery, _balancing, policy()), BalancerName(key.Service, key.Policy));
                 // A balancer that stops (sent Kill, say) is forgotten, so the next caller starts another: a dead one
-                // kept here would drop every pick for good.
-                _ = balancer.WatchAsync().ContinueWith(_ => _balancers.TryRemove(KeyValuePair.Create(key, entry!)), TaskScheduler.Default);
+                // kept here would drop every pick for good. Not while the registry closes: that stops them all.
+                _ = balancer.WatchAsync().ContinueWith(_ =>
+                {
+                    if (!_closing) _balancers.TryRemove(KeyValuePair.Create(key, entry!));
+                }, TaskScheduler.Default);
                 return balancer;
             });
             return entry;

@@ -61,6 +61,7 @@ internal sealed class ConsistentHashLoadBalancingPolicy(double loadFactor, int v
             Instances = instances;
             Points = new ulong[instances.Count * virtualNodes];
             Owners = new int[Points.Length];
+            // Ids are unique in a snapshot (the watcher keys instances by id), so each earlier point maps to one owner.
             var now = new Dictionary<string, int>(instances.Count, StringComparer.Ordinal);
             for (var i = 0; i < instances.Count; i++) now[instances[i].Id] = i;
 

@@ -76,7 +76,6 @@ public sealed class BalancerEndToEndTests(EtcdNode etcd) : IClassFixture<EtcdNod
         public int Pick(AvailableInstances instances, string? key) => 0;
     }
 
-    /// <summary>A deliberately odd policy: always the last instance by id.</summary>
     [Fact]
     public async Task A_balancer_that_stopped_is_started_again_on_next_use()
     {
@@ -97,6 +96,19 @@ public sealed class BalancerEndToEndTests(EtcdNode etcd) : IClassFixture<EtcdNod
     }
 
     [Fact]
+    public async Task Balancers_stopped_by_the_registry_closing_are_not_started_again()
+    {
+        await using var registry = new RegistryUnderTest([etcd.Endpoint]);
+        var extension = ServiceRegistry.Get(registry.System);
+        var balancer = extension.Balancer("user", "round-robin");
+
+        await CoordinatedShutdown.Get(registry.System).Run(CoordinatedShutdown.ClrExitReason.Instance);
+
+        // The stopped one is still what the registry knows: no balancer is started behind the stop.
+        Assert.Equal(balancer, extension.Balancer("user", "round-robin"));
+    }
+
+    [Fact]
     public async Task A_policy_without_a_name_is_refused_saying_so()
     {
         await using var registry = new RegistryUnderTest([etcd.Endpoint]);
@@ -113,6 +125,7 @@ public sealed class BalancerEndToEndTests(EtcdNode etcd) : IClassFixture<EtcdNod
         public int Pick(AvailableInstances instances, string? key) => 0;
     }
 
+    /// <summary>A deliberately odd policy: always the last instance by id.</summary>
     private sealed class LastInstancePolicy : ILoadBalancingPolicy
     {
         public string Name => "last";

@@ -278,7 +278,7 @@ public sealed class WatcherSimulationTests : Akka.TestKit.Xunit2.TestKit
         AwaitCondition(() => _etcd.Calls(StoreOperation.List) >= healed + 3, Wait);
 
         // Each listing after the heal worked, and its watch was refused, before the next listing was asked for: a flip
-        // to live at any of them would be in the mailbox by now.
+        // to live at any of them would be here by now (TestKit's actors take a message on the sender's thread).
         ExpectNoMsg(TimeSpan.Zero);
         _etcd.BeforeCall = null;
         Assert.False(FishForMessage<MembershipStale>(_ => true, Wait).Stale);
@@ -513,7 +513,8 @@ public sealed class WatcherSimulationTests : Akka.TestKit.Xunit2.TestKit
         Assert.Equal(first, stream.ExpectMsg<InstanceUp>(Wait).Revision);
         Assert.Equal(second, stream.ExpectMsg<InstanceUp>(Wait).Revision);
         // Both watchers have handled both changes once each has answered a later subscription: a copy either one
-        // published (the event stream delivers as it is published) would be here by then.
+        // published would be here by then (the event stream delivers as it publishes, and TestKit's probes take a
+        // message on the sender's thread).
         var late = CreateTestProbe();
         foreach (var service in new[] { "user", DiscoverySupervisor.AllServices })
         {
@@ -543,7 +544,8 @@ public sealed class WatcherSimulationTests : Akka.TestKit.Xunit2.TestKit
         await PutAsync(User(1));
 
         other.ExpectMsg<InstanceUp>(Wait);
-        // The watcher tells every subscriber in one step: had this one still been subscribed, its copy would be here.
+        // The watcher tells every subscriber in one step: had this one still been subscribed, its copy would be here
+        // (TestKit's actors take a message on the sender's thread).
         ExpectNoMsg(TimeSpan.Zero);
     }
 }
