@@ -82,7 +82,8 @@ public sealed class SupervisorFailureTests : Akka.TestKit.Xunit2.TestKit
 
     /// <summary>
     /// The supervisor still holds both registrations (asked again, the same lease answers, nothing is granted), their
-    /// leases outlive the TTL, nothing was revoked, and new requests are served.
+    /// leases outlive the TTL, nothing was revoked, new requests are served, and the shutdown's deregistration revokes
+    /// every lease.
     /// </summary>
     private void AssertEveryRegistrationKept(Registered held, Registered other)
     {
@@ -107,6 +108,13 @@ public sealed class SupervisorFailureTests : Akka.TestKit.Xunit2.TestKit
         // The first registration to end is the one deregistered.
         Assert.Equal(other.Key, _events.FishForMessage<RegistrationEvent>(e => e.Kind == RegistrationEventKind.Deregistered, Wait).Key);
         Assert.Equal(held.LeaseId, _etcd.Peek(held.Key)?.LeaseId);
+
+        // And the shutdown's deregistration still revokes every lease left.
+        _registry.Tell(RegistrySupervisor.DeregisterAll.Instance, TestActor);
+        ExpectMsg<RegistrySupervisor.AllDeregistered>(Wait);
+        Assert.Null(_etcd.Peek(held.Key));
+        Assert.Null(_etcd.Peek(added.Key));
+        Assert.Equal(3, _etcd.Calls(StoreOperation.RevokeLease));
     }
 
     /// <summary>A metadata comparer that fails, standing for any bug met while the supervisor handles a message.</summary>
