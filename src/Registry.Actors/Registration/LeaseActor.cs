@@ -125,14 +125,22 @@ internal sealed partial class LeaseActor : ReceiveActor, IWithTimers
         var value = InstanceCodec.Encode(instance);
         // Null for a lease held before this attempt: it was not renewed while the actor acquired (or was down).
         long? grantedAt = null;
+        var condition = mayTakeOver ? PutCondition.Always : PutCondition.Absent;
         try
         {
             if (!mayTakeOver)
             {
                 var current = await _store.GetAsync(_key, ct);
-                if (current is not null)
+                if (current is not null && (lease == 0 || current.LeaseId != lease))
                 {
-                    if (lease == 0 || current.LeaseId != lease) return new Conflicted(current.LeaseId, lease);
+                    // Exactly this registration's value on another lease (etcd restored from a backup taken before this
+                    // lease, say) is its own: no other registration writes those bytes, which carry its registration
+                    // time. It is taken back below, only while it stays on that lease. Anything else is a newer one's.
+                    if (!current.Value.AsSpan().SequenceEqual(value)) return new Conflicted(current.LeaseId, lease);
+                    condition = PutCondition.BoundTo(current.LeaseId);
+                }
+                else if (current is not null)
+                {
                     if (await _store.TimeToLiveAsync(lease, ct) < 0) return new LeaseGone(lease);
                     if (current.Value.AsSpan().SequenceEqual(value)) return new Acquired(lease, instance, value, "re-attached to its lease", GrantedAt: null);
                     // The same registration written at another time (an earlier Register of it): kept as it is.
@@ -152,7 +160,7 @@ internal sealed partial class LeaseActor : ReceiveActor, IWithTimers
                 // Sent as this actor, which may have crashed meanwhile: the parent then weighs it against its successor.
                 parent.Tell(new Attached(_key, lease), self);
             }
-            var outcome = await _store.PutAsync(_key, value, lease, mayTakeOver ? PutCondition.Always : PutCondition.Absent, ct);
+            var outcome = await _store.PutAsync(_key, value, lease, condition, ct);
             if (!outcome.Succeeded)
             {
                 return outcome.Other switch
@@ -230,6 +238,11 @@ internal sealed partial class LeaseActor : ReceiveActor, IWithTimers
             BeginAcquiring(RegistrationEventKind.Reregistered);
         });
         Receive<LeaseKeeper.KeyTaken>(t => t.LeaseId == _lease, t => OnConflict(t.OtherLeaseId));
+        Receive<LeaseKeeper.KeyRebound>(r => r.LeaseId == _lease, r =>
+        {
+            _log.Warning("{0} holds this registration's value bound to lease {1:x}, not its lease {2:x} (etcd restored from a backup?); taking it back", _key, r.OtherLeaseId, _lease);
+            BeginAcquiring(RegistrationEventKind.Reregistered);
+        });
         Receive<Register>(r =>
         {
             // The same registration asked for again (RegisteredAt aside): answered with the one held, nothing written.

@@ -258,6 +258,18 @@ public sealed class LeaseKeeperTests : Akka.TestKit.Xunit2.TestKit
     }
 
     [Fact]
+    public async Task A_key_holding_its_owners_value_on_another_lease_is_told_as_rebound_naming_that_lease()
+    {
+        var (lease, key) = await KeepAsync(1);
+        var older = (await _etcd.GrantLeaseAsync(Ttl, CancellationToken.None)).LeaseId;
+
+        // The very value the owner wrote ([1]), bound to another lease: etcd restored from a backup, say.
+        await _etcd.PutAsync(key, [1], older, PutCondition.Always, CancellationToken.None);
+
+        Assert.Equal(new LeaseKeeper.KeyRebound(lease, older), _owner.ExpectMsg<LeaseKeeper.KeyRebound>(Wait));
+    }
+
+    [Fact]
     public async Task A_failed_key_read_counts_as_unchanged()
     {
         await KeepAsync(1);

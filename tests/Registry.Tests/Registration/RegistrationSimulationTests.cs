@@ -393,6 +393,48 @@ public sealed class RegistrationSimulationTests : Akka.TestKit.Xunit2.TestKit
     }
 
     [Fact]
+    public async Task Its_own_value_restored_on_an_older_lease_while_its_lease_is_gone_is_taken_back_not_a_conflict()
+    {
+        var registered = RegisterAndAwait(User());
+        ExpectEvent(RegistrationEventKind.Registered);
+        var restore = _etcd.Connect();
+        var older = (await restore.GrantLeaseAsync(30, CancellationToken.None)).LeaseId;
+
+        // etcd restored from a backup taken before this lease: the key back with this registration's very value, bound
+        // to the lease it held then, and this lease unknown.
+        await restore.PutAsync(registered.Key, InstanceCodec.Encode(registered.Instance), older, PutCondition.Always, CancellationToken.None);
+        _etcd.ExpireLease(registered.LeaseId);
+
+        var back = _events.FishForMessage<RegistrationEvent>(e => e.Kind is RegistrationEventKind.Reregistered or RegistrationEventKind.Conflict, Wait);
+        Assert.Equal(RegistrationEventKind.Reregistered, back.Kind);
+        AwaitAssert(() =>
+        {
+            var stored = _etcd.Peek(registered.Key);
+            Assert.NotNull(stored);
+            Assert.NotEqual(older, stored.LeaseId);
+            Assert.Contains(stored.LeaseId, _etcd.LiveLeases);
+            Assert.Equal(InstanceCodec.Encode(registered.Instance), stored.Value);
+        }, Wait);
+    }
+
+    [Fact]
+    public async Task Its_own_value_found_on_another_lease_by_a_key_check_is_taken_back_onto_its_lease()
+    {
+        var registered = RegisterAndAwait(User());
+        ExpectEvent(RegistrationEventKind.Registered);
+        var restore = _etcd.Connect();
+        var older = (await restore.GrantLeaseAsync(30, CancellationToken.None)).LeaseId;
+
+        // The key moves to an older lease with this registration's very value while its own lease lives on.
+        await restore.PutAsync(registered.Key, InstanceCodec.Encode(registered.Instance), older, PutCondition.Always, CancellationToken.None);
+
+        var back = _events.FishForMessage<RegistrationEvent>(e => e.Kind is RegistrationEventKind.Reregistered or RegistrationEventKind.Conflict, Wait);
+        Assert.Equal(RegistrationEventKind.Reregistered, back.Kind);
+        Assert.Equal(registered.LeaseId, back.LeaseId);
+        Assert.Equal(registered.LeaseId, _etcd.Peek(registered.Key)?.LeaseId);
+    }
+
+    [Fact]
     public async Task A_key_overwritten_on_its_own_lease_is_written_back()
     {
         var registered = RegisterAndAwait(User());
