@@ -143,13 +143,14 @@ internal sealed partial class LeaseKeeper : IDisposable
                 // Never later than a renewal would come: a back-off configured near the TTL would let the lease expire.
                 Schedule(new Due(kept, IsCheck: false), now + Math.Min(Ticks(_settings.Retry.Delay(kept.Failures - 1)), kept.RenewTicks));
             }
+            // Told under the lock (a Tell only enqueues): the news of two answers on two threads reaches the owner in
+            // the order they were decided, so a recovery is never followed by the failure it ended.
+            if (news is not null) kept.Owner.Tell(news);
         }
-        if (news is not null) kept.Owner.Tell(news);
     }
 
     private void OnChecked(Task<StoredValue?> check, Kept kept)
     {
-        object? news = null;
         lock (_gate)
         {
             kept.Checking = false;
@@ -157,11 +158,14 @@ internal sealed partial class LeaseKeeper : IDisposable
             kept.RecheckAtOnce = false;
             if (!IsCurrent(kept) || _disposed.IsCancellationRequested) return;
             // A failed read says nothing about the key; renewals report connectivity, so it counts as unchanged.
-            if (check.IsCompletedSuccessfully) news = Change(kept, check.Result);
+            var news = check.IsCompletedSuccessfully ? Change(kept, check.Result) : null;
             if (news is null) ScheduleCheck(kept, _time.GetTimestamp() + (atOnce ? 0 : kept.CheckTicks), kept.CheckGeneration);
-            else _kept.Remove(kept.LeaseId);
+            else
+            {
+                _kept.Remove(kept.LeaseId);
+                kept.Owner.Tell(news);
+            }
         }
-        if (news is not null) kept.Owner.Tell(news);
     }
 
     /// <summary>What the check found changed in the key, null when nothing did.</summary>
