@@ -64,8 +64,21 @@ internal sealed partial class LeaseKeeper : IDisposable
         lock (_gate)
         {
             _kept[leaseId] = kept;
+            // A forgotten lease's entries leave the queue only as they fall due, a check up to its interval (1 h at most)
+            // later: leases kept again and again (a value updated many times a second) would pile them up. Dropped in
+            // one pass once they outnumber the live ones (two per lease) well.
+            if (_due.Count > 4 * _kept.Count + 64) DropStale();
             Schedule(new Due(kept, IsCheck: false), grantedAt is { } granted ? granted + kept.RenewTicks : now);
             ScheduleCheck(kept, now + kept.CheckTicks, kept.CheckGeneration);
+        }
+    }
+
+    /// <summary>How many renewals and checks are queued, stale ones included.</summary>
+    internal int Queued
+    {
+        get
+        {
+            lock (_gate) return _due.Count;
         }
     }
 
@@ -180,6 +193,14 @@ internal sealed partial class LeaseKeeper : IDisposable
     };
 
     private bool IsCurrent(Kept kept) => _kept.TryGetValue(kept.LeaseId, out var current) && ReferenceEquals(current, kept);
+
+    /// <summary>Drops the queued renewals and checks a run would skip: of leases no longer kept, or checks moved earlier.</summary>
+    private void DropStale()
+    {
+        var live = _due.UnorderedItems.Where(e => IsCurrent(e.Element.Kept) && (!e.Element.IsCheck || e.Element.Generation == e.Element.Kept.CheckGeneration)).ToList();
+        _due.Clear();
+        _due.EnqueueRange(live);
+    }
 
     private void ScheduleCheck(Kept kept, long at, int generation) => Schedule(new Due(kept, IsCheck: true, generation), at);
 

@@ -270,6 +270,21 @@ public sealed class LeaseKeeperTests : Akka.TestKit.Xunit2.TestKit
     }
 
     [Fact]
+    public void A_lease_kept_again_and_again_leaves_a_bounded_queue()
+    {
+        using var keeper = KeeperOn(new FakeTimeProvider());
+
+        // A value updated 10,000 times before any check falls due: each update forgets the lease and keeps it again.
+        for (var update = 0; update < 10_000; update++)
+        {
+            keeper.Forget(1, _owner.Ref);
+            keeper.Keep(1, "/services/user/10.0.0.1:80", [(byte)update], Ttl, _owner.Ref, keeper.Now);
+        }
+
+        Assert.InRange(keeper.Queued, 2, 4 + 64 + 2);
+    }
+
+    [Fact]
     public async Task A_failed_key_read_counts_as_unchanged()
     {
         await KeepAsync(1);
