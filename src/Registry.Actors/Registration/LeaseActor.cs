@@ -28,6 +28,9 @@ internal sealed partial class LeaseActor : ReceiveActor, IWithTimers
     private readonly List<IActorRef> _awaitingDeregistered = [];
     private ServiceInstance _instance;
     private long _lease;
+    // The leases this registration held, newest last (a few: one more per lease lost): a key found on one of them is
+    // its own, left there by etcd restored from a backup or by a crashed predecessor's late write.
+    private readonly List<long> _heldLeases = [];
     private bool _mayTakeOver;
     private RegistrationEventKind _acquireKind = RegistrationEventKind.Registered;
     private int _failures;
@@ -42,6 +45,7 @@ internal sealed partial class LeaseActor : ReceiveActor, IWithTimers
         _ttl = ttlSeconds;
         _key = InstanceCodec.Key(settings.Prefix, instance.Service, instance.Id);
         _lease = previousLease;
+        if (previousLease != 0) _heldLeases.Add(previousLease);
         _mayTakeOver = previousLease == 0;
         if (requester is not null) _awaitingRegistered.Add(requester);
         Acquiring();
@@ -100,7 +104,7 @@ internal sealed partial class LeaseActor : ReceiveActor, IWithTimers
     {
         if (_busy) return;
         _busy = true;
-        AcquireAsync(_lease, _mayTakeOver, _instance, Context.Parent, Self, _stopping.Token).PipeTo(Self);
+        AcquireAsync(_lease, _mayTakeOver, _instance, [.. _heldLeases], Context.Parent, Self, _stopping.Token).PipeTo(Self);
     }
 
     /// <summary>
@@ -120,7 +124,7 @@ internal sealed partial class LeaseActor : ReceiveActor, IWithTimers
         }
     }
 
-    private async Task<object> AcquireAsync(long lease, bool mayTakeOver, ServiceInstance instance, IActorRef parent, IActorRef self, CancellationToken ct)
+    private async Task<object> AcquireAsync(long lease, bool mayTakeOver, ServiceInstance instance, long[] heldLeases, IActorRef parent, IActorRef self, CancellationToken ct)
     {
         var value = InstanceCodec.Encode(instance);
         // Null for a lease held before this attempt: it was not renewed while the actor acquired (or was down).
@@ -133,10 +137,12 @@ internal sealed partial class LeaseActor : ReceiveActor, IWithTimers
                 var current = await _store.GetAsync(_key, ct);
                 if (current is not null && (lease == 0 || current.LeaseId != lease))
                 {
-                    // Exactly this registration's value on another lease (etcd restored from a backup taken before this
-                    // lease, say) is its own: no other registration writes those bytes, which carry its registration
-                    // time. It is taken back below, only while it stays on that lease. Anything else is a newer one's.
-                    if (!current.Value.AsSpan().SequenceEqual(value)) return new Conflicted(current.LeaseId, lease);
+                    // On a lease this registration held before (etcd restored from a backup taken then, or a crashed
+                    // predecessor's late write), the key is its own: taken back below, only while it stays on that lease.
+                    // On any other lease it is a newer registration's. Lease ids tell, not values: two registrations
+                    // may write the same bytes.
+                    if (current.LeaseId == 0 || !heldLeases.Contains(current.LeaseId)) return new Conflicted(current.LeaseId, lease);
+                    if (lease != 0 && await _store.TimeToLiveAsync(lease, ct) < 0) return new LeaseGone(lease);
                     condition = PutCondition.BoundTo(current.LeaseId);
                 }
                 else if (current is not null)
@@ -191,6 +197,11 @@ internal sealed partial class LeaseActor : ReceiveActor, IWithTimers
     {
         _busy = false;
         _lease = acquired.LeaseId;
+        if (!_heldLeases.Contains(_lease))
+        {
+            _heldLeases.Add(_lease);
+            if (_heldLeases.Count > 8) _heldLeases.RemoveAt(0);
+        }
         _failures = 0;
         _mayTakeOver = false;
         Context.Parent.Tell(new Attached(_key, _lease));
@@ -237,10 +248,14 @@ internal sealed partial class LeaseActor : ReceiveActor, IWithTimers
             _log.Warning("{0} holds a value this registration did not write, bound to its lease {1:x}; writing it back", _key, _lease);
             BeginAcquiring(RegistrationEventKind.Reregistered);
         });
-        Receive<LeaseKeeper.KeyTaken>(t => t.LeaseId == _lease, t => OnConflict(t.OtherLeaseId));
-        Receive<LeaseKeeper.KeyRebound>(r => r.LeaseId == _lease, r =>
+        Receive<LeaseKeeper.KeyTaken>(t => t.LeaseId == _lease, t =>
         {
-            _log.Warning("{0} holds this registration's value bound to lease {1:x}, not its lease {2:x} (etcd restored from a backup?); taking it back", _key, r.OtherLeaseId, _lease);
+            if (t.OtherLeaseId == 0 || !_heldLeases.Contains(t.OtherLeaseId))
+            {
+                OnConflict(t.OtherLeaseId);
+                return;
+            }
+            _log.Warning("{0} is bound to lease {1:x}, which this registration held before, not to its lease {2:x} (etcd restored from a backup?); taking it back", _key, t.OtherLeaseId, _lease);
             BeginAcquiring(RegistrationEventKind.Reregistered);
         });
         Receive<Register>(r =>

@@ -20,16 +20,6 @@ internal sealed partial class LeaseKeeper
     /// </summary>
     public sealed record KeyChanged(long LeaseId);
 
-    /// <summary>
-    /// The key is bound to <paramref name="OtherLeaseId"/> (0: written without a lease) with another value than its owner
-    /// wrote; the lease is no longer kept.
-    /// </summary>
+    /// <summary>The key is bound to <paramref name="OtherLeaseId"/> (0: written without a lease); the lease is no longer kept.</summary>
     public sealed record KeyTaken(long LeaseId, long OtherLeaseId);
-
-    /// <summary>
-    /// The key holds exactly the value its owner wrote, but bound to <paramref name="OtherLeaseId"/>: etcd restored from a
-    /// backup taken before the owner's current lease, say. No other registration writes those bytes (they carry the
-    /// owner's registration time), so it is no conflict; the lease is no longer kept.
-    /// </summary>
-    public sealed record KeyRebound(long LeaseId, long OtherLeaseId);
 }

@@ -185,9 +185,7 @@ internal sealed partial class LeaseKeeper : IDisposable
     private static object? Change(Kept kept, StoredValue? stored) => stored switch
     {
         null => new KeyMissing(kept.LeaseId),
-        { LeaseId: var other } when other != kept.LeaseId => stored.Value.AsSpan().SequenceEqual(kept.Value)
-            ? new KeyRebound(kept.LeaseId, other)
-            : new KeyTaken(kept.LeaseId, other),
+        { LeaseId: var other } when other != kept.LeaseId => new KeyTaken(kept.LeaseId, other),
         _ when !stored.Value.AsSpan().SequenceEqual(kept.Value) => new KeyChanged(kept.LeaseId),
         _ => null,
     };

@@ -271,6 +271,28 @@ internal sealed class FakeRegistryStore : IRegistryStore
         }
     }
 
+    /// <summary>A copy of etcd's keys, leases, history and revision now, for <see cref="Restore"/>.</summary>
+    public object Backup()
+    {
+        lock (_etcd.Gate)
+        {
+            return _etcd.Backup();
+        }
+    }
+
+    /// <summary>
+    /// etcd restored from <paramref name="backup"/>: its keys, leases (each with its full TTL again, as etcd refreshes
+    /// them on taking the lead), history and revision come back; leases granted since are unknown; every open watch,
+    /// of every connection, breaks. New leases get ids never used before.
+    /// </summary>
+    public void Restore(object backup)
+    {
+        lock (_etcd.Gate)
+        {
+            _etcd.Restore((EtcdServer.Snapshot)backup);
+        }
+    }
+
     /// <summary>Every open watch, of every connection, reports the current revision in an empty batch.</summary>
     public void NotifyProgress()
     {
@@ -563,6 +585,35 @@ internal sealed class FakeRegistryStore : IRegistryStore
             CompactRevision = 0;
             Pulse();
         }
+
+        public Snapshot Backup() => new(
+            new SortedDictionary<string, StoredValue>(_keys, StringComparer.Ordinal),
+            _leases.ToDictionary(l => l.Key, l => (l.Value.TtlSeconds, Keys: l.Value.Keys.ToArray())),
+            [.. _history], Revision, CompactRevision);
+
+        public void Restore(Snapshot backup)
+        {
+            LoseData();
+            foreach (var (key, value) in backup.Keys) _keys.Add(key, value);
+            foreach (var (id, (ttl, keys)) in backup.Leases)
+            {
+                var lease = new Lease(ttl, _now);
+                lease.Keys.UnionWith(keys);
+                _leases.Add(id, lease);
+            }
+            _history.AddRange(backup.History);
+            Revision = backup.Revision;
+            CompactRevision = backup.CompactRevision;
+            Pulse();
+        }
+
+        /// <summary>What <see cref="Backup"/> copies.</summary>
+        public sealed record Snapshot(
+            SortedDictionary<string, StoredValue> Keys,
+            Dictionary<long, (long TtlSeconds, string[] Keys)> Leases,
+            List<WatchEvent> History,
+            long Revision,
+            long CompactRevision);
 
         public void NotifyProgress()
         {
