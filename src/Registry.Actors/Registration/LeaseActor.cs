@@ -135,19 +135,16 @@ internal sealed partial class LeaseActor : ReceiveActor, IWithTimers
             if (!mayTakeOver)
             {
                 var current = await _store.GetAsync(_key, ct);
-                if (current is not null && (lease == 0 || current.LeaseId != lease))
-                {
-                    // On a lease this registration held before (etcd restored from a backup taken then, or a crashed
-                    // predecessor's late write), the key is its own: taken back below, only while it stays on that lease.
-                    // On any other lease it is a newer registration's. Lease ids tell, not values: two registrations
-                    // may write the same bytes.
-                    if (current.LeaseId == 0 || !heldLeases.Contains(current.LeaseId)) return new Conflicted(current.LeaseId, lease);
-                    if (lease != 0 && await _store.TimeToLiveAsync(lease, ct) < 0) return new LeaseGone(lease);
-                    condition = PutCondition.BoundTo(current.LeaseId);
-                }
+                var onOtherLease = current is not null && (lease == 0 || current.LeaseId != lease);
+                // On a lease this registration held before (etcd restored from a backup taken then, or a crashed
+                // predecessor's late write), the key is its own: taken back below, only while it stays on that lease.
+                // On any other lease it is a newer registration's. Lease ids tell, not values: two registrations may
+                // write the same bytes.
+                if (onOtherLease && (current!.LeaseId == 0 || !heldLeases.Contains(current.LeaseId))) return new Conflicted(current.LeaseId, lease);
+                if (lease != 0 && await _store.TimeToLiveAsync(lease, ct) < 0) return new LeaseGone(lease);
+                if (onOtherLease) condition = PutCondition.BoundTo(current!.LeaseId);
                 else if (current is not null)
                 {
-                    if (await _store.TimeToLiveAsync(lease, ct) < 0) return new LeaseGone(lease);
                     if (current.Value.AsSpan().SequenceEqual(value)) return new Acquired(lease, instance, value, "re-attached to its lease", GrantedAt: null);
                     // The same registration written at another time (an earlier Register of it): kept as it is.
                     if (SameRegistrationStored(current.Value, instance) is { } stored) return new Acquired(lease, stored, current.Value, "re-attached to its lease", GrantedAt: null);
@@ -156,7 +153,6 @@ internal sealed partial class LeaseActor : ReceiveActor, IWithTimers
                     if (rewrite.Other is { } holder) return new Conflicted(holder.LeaseId, lease);
                     // The key vanished between the read and the write: it is written back below, as an absent key is.
                 }
-                else if (lease != 0 && await _store.TimeToLiveAsync(lease, ct) < 0) return new LeaseGone(lease);
             }
             if (lease == 0)
             {
