@@ -12,7 +12,9 @@ namespace Registry.Etcd;
 /// transaction of up to <see cref="MaxPuts"/> puts, each answered with its own previous value: a burst of registrations
 /// costs etcd a few requests instead of one per instance. A lone write goes out as a plain put. A transaction etcd
 /// refuses as a whole (a lease among them gone, too many operations, too large) is retried write by write, so each
-/// write gets its own answer; any other failure fails each write of the transaction.
+/// write gets its own answer; any other failure fails each write of the transaction. Writes of one key go out one at a
+/// time, in the order asked: a write whose key is in flight waits for that request's answer (and only it does), since
+/// etcd may apply two requests in flight at once in either order.
 /// </summary>
 internal sealed class TakeoverWriter : IAsyncDisposable
 {
@@ -35,6 +37,8 @@ internal sealed class TakeoverWriter : IAsyncDisposable
     private readonly Channel<Write> _queue = Channel.CreateUnbounded<Write>(new UnboundedChannelOptions { SingleReader = true });
     private readonly SemaphoreSlim _slots = new(MaxInFlight);
     private readonly CancellationTokenSource _disposed = new();
+    private readonly object _gate = new();
+    private readonly Dictionary<ByteString, Queue<Write>> _busy = new();
     private readonly Task _loop;
     private int _maxPuts = MaxPuts;
 
@@ -62,7 +66,7 @@ internal sealed class TakeoverWriter : IAsyncDisposable
     {
         var queue = _queue.Reader;
         var ct = _disposed.Token;
-        // A write that could not join the last batch (its key already in it, or the batch full) leads the next one.
+        // A write that could not join the last batch (full) leads the next one.
         Write? held = null;
         try
         {
@@ -79,35 +83,79 @@ internal sealed class TakeoverWriter : IAsyncDisposable
         }
         held?.TrySetCanceled(ct);
         while (queue.TryRead(out var left)) left.TrySetCanceled(ct);
+        lock (_gate)
+        {
+            foreach (var parked in _busy.Values.SelectMany(w => w)) parked.TrySetCanceled(ct);
+            _busy.Clear();
+        }
     }
 
-    /// <summary>The next batch: distinct keys, at most <see cref="_maxPuts"/> puts and <see cref="MaxBytes"/>; writes whose caller gave up are dropped.</summary>
+    /// <summary>
+    /// The next batch: at most <see cref="_maxPuts"/> puts and <see cref="MaxBytes"/>, no key in flight (a write of one
+    /// is parked behind it); writes whose caller gave up are dropped.
+    /// </summary>
     private List<Write> Take(ChannelReader<Write> queue, ref Write? held)
     {
         var batch = new List<Write>();
-        var keys = new HashSet<ByteString>();
         var bytes = 0;
         var next = held;
         held = null;
         while (next is not null || queue.TryRead(out next))
         {
-            if (next.AbandonIfUnwanted())
-            {
-                next = null;
-                continue;
-            }
             var size = next.Put.CalculateSize();
-            if (batch.Count > 0 && (batch.Count >= _maxPuts || bytes + size > MaxBytes || keys.Contains(next.Put.Key)))
+            if (batch.Count > 0 && (batch.Count >= _maxPuts || bytes + size > MaxBytes))
             {
                 held = next;
                 break;
             }
-            keys.Add(next.Put.Key);
-            batch.Add(next);
-            bytes += size;
+            if (Claim(next))
+            {
+                batch.Add(next);
+                bytes += size;
+            }
             next = null;
         }
         return batch;
+    }
+
+    /// <summary>
+    /// Marks <paramref name="write"/>'s key in flight and returns true, or parks the write behind the one in flight,
+    /// or drops it when its caller gave up (the key then passes to the next write parked behind it).
+    /// </summary>
+    private bool Claim(Write write)
+    {
+        lock (_gate)
+        {
+            if (!write.Released)
+            {
+                if (_busy.TryGetValue(write.Put.Key, out var parked))
+                {
+                    parked.Enqueue(write);
+                    return false;
+                }
+                _busy[write.Put.Key] = new Queue<Write>();
+            }
+        }
+        if (!write.AbandonIfUnwanted()) return true;
+        Answered(write);
+        return false;
+    }
+
+    /// <summary>Frees the key of a write that has its answer: the next write parked behind it goes out.</summary>
+    private void Answered(Write write)
+    {
+        Write? next;
+        lock (_gate)
+        {
+            if (!_busy.TryGetValue(write.Put.Key, out var parked)) return;
+            if (!parked.TryDequeue(out next))
+            {
+                _busy.Remove(write.Put.Key);
+                return;
+            }
+            next.Released = true;
+        }
+        if (!_queue.Writer.TryWrite(next)) next.TrySetCanceled(_disposed.Token);
     }
 
     private async Task SendAsync(List<Write> batch, CancellationToken ct)
@@ -141,6 +189,7 @@ internal sealed class TakeoverWriter : IAsyncDisposable
         }
         finally
         {
+            foreach (var write in batch) Answered(write);
             _slots.Release();
         }
     }
@@ -172,6 +221,9 @@ internal sealed class TakeoverWriter : IAsyncDisposable
     private sealed class Write(PutRequest put, CancellationToken ct) : TaskCompletionSource<PutOutcome>(TaskCreationOptions.RunContinuationsAsynchronously)
     {
         public PutRequest Put { get; } = put;
+
+        /// <summary>Set when the write it was parked behind has its answer: its key is its own now.</summary>
+        public bool Released { get; set; }
 
         /// <summary>Ends the write unsent when its caller stopped waiting before it was sent; true when it did.</summary>
         public bool AbandonIfUnwanted() => ct.IsCancellationRequested && TrySetCanceled(ct);

@@ -86,6 +86,49 @@ public sealed class TakeoverWriterTests
     }
 
     [Fact]
+    public async Task A_write_of_a_key_in_flight_waits_for_its_answer_while_writes_of_other_keys_go_out()
+    {
+        var kv = new RecordingKv();
+        await using var writer = new TakeoverWriter(kv, Options);
+        kv.Hold();
+
+        var first = writer.WriteAsync(Put(Key(1), "first", lease: 1), CancellationToken.None);
+        var second = writer.WriteAsync(Put(Key(1), "second", lease: 2), CancellationToken.None);
+        var other = writer.WriteAsync(Put(Key(2), "other", lease: 1), CancellationToken.None);
+        // The writer takes writes in the order asked: once the other key is out, the second write has been taken.
+        await kv.SentAsync(Key(2));
+
+        Assert.Equal([Key(1), Key(2)], kv.Sent().Order());
+        Assert.False(second.IsCompleted);
+        kv.Release();
+        await Task.WhenAll(first, second, other);
+
+        Assert.Equal("first", Text((await second).Other!.Value));
+        Assert.Equal(("second", 2L), (await kv.GetAsync(Key(1)))!.Value);
+    }
+
+    [Fact]
+    public async Task A_parked_write_whose_caller_gave_up_is_not_sent_and_the_next_write_of_its_key_still_goes_out()
+    {
+        var kv = new RecordingKv();
+        await using var writer = new TakeoverWriter(kv, Options);
+        kv.Hold();
+
+        using var giveUp = new CancellationTokenSource();
+        var first = writer.WriteAsync(Put(Key(1), "first", lease: 1), CancellationToken.None);
+        var abandoned = writer.WriteAsync(Put(Key(1), "abandoned", lease: 2), giveUp.Token);
+        var third = writer.WriteAsync(Put(Key(1), "third", lease: 3), CancellationToken.None);
+        await kv.SentAsync(Key(1));
+        await giveUp.CancelAsync();
+        kv.Release();
+        await Task.WhenAll(first, third);
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => abandoned);
+        Assert.Equal("first", Text((await third).Other!.Value));
+        Assert.Equal(("third", 3L), (await kv.GetAsync(Key(1)))!.Value);
+    }
+
+    [Fact]
     public async Task When_etcd_allows_fewer_operations_per_transaction_the_writes_go_one_by_one_and_later_transactions_shrink()
     {
         var kv = new RecordingKv { MaxOps = 16 };
@@ -148,7 +191,7 @@ public sealed class TakeoverWriterTests
         for (var i = 0; i < holders.Length; i++)
         {
             holders[i] = writer.WriteAsync(Put($"/holders/{Guid.NewGuid()}", "h", lease: 1), CancellationToken.None);
-            await kv.Received.WaitAsync(TimeSpan.FromSeconds(10));
+            await kv.ReceivedAsync();
         }
         return holders;
     }
@@ -169,6 +212,7 @@ public sealed class TakeoverWriterTests
     private sealed class RecordingKv : KV.KVClient
     {
         private readonly Dictionary<string, (string Value, long Lease)> _data = [];
+        private readonly SemaphoreSlim _received = new(0);
         private TaskCompletionSource _answer = Answered();
 
         public List<string> Puts { get; } = [];
@@ -177,24 +221,40 @@ public sealed class TakeoverWriterTests
 
         public HashSet<long> GoneLeases { get; } = [];
 
-        public SemaphoreSlim Received { get; } = new(0);
-
         public int MaxOps { get; init; } = 128;
 
         public Exception? Failure { get; set; }
 
         public void Seed(string key, string value, long lease) => _data[key] = (value, lease);
 
-        /// <summary>Holds the answers of the requests asked from now on; <see cref="Received"/> counts them afresh.</summary>
+        /// <summary>Holds the answers of the requests asked from now on; <see cref="ReceivedAsync"/> counts them afresh.</summary>
         public void Hold()
         {
             _answer = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            while (Received.Wait(0))
+            while (_received.Wait(0))
             {
             }
         }
 
         public void Release() => _answer.TrySetResult();
+
+        /// <summary>The keys of every request so far, puts and transactions.</summary>
+        public List<string> Sent()
+        {
+            lock (_data) return Puts.Concat(Transactions.SelectMany(t => t)).ToList();
+        }
+
+        /// <summary>Waits until a request holding <paramref name="key"/> has been received.</summary>
+        public async Task SentAsync(string key)
+        {
+            while (!Sent().Contains(key)) await ReceivedAsync();
+        }
+
+        /// <summary>Waits for the next request.</summary>
+        public async Task ReceivedAsync()
+        {
+            if (!await _received.WaitAsync(TimeSpan.FromSeconds(10))) throw new TimeoutException("no request within 10 s");
+        }
 
         public Task<(string Value, long Lease)?> GetAsync(string key)
         {
@@ -255,7 +315,7 @@ public sealed class TakeoverWriterTests
         private AsyncUnaryCall<T> Respond<T>(Func<T> answer)
         {
             var gate = _answer.Task;
-            Received.Release();
+            _received.Release();
             return new AsyncUnaryCall<T>(Answer(), Task.FromResult(new Metadata()), () => Status.DefaultSuccess, () => [], () => { });
 
             async Task<T> Answer()
