@@ -42,6 +42,8 @@ internal sealed partial class WatcherActor : ReceiveActor, IWithTimers, IWithUnb
     private bool _created;
     private bool _liveOnCreated;
     private int _failures;
+    /// <summary>Watches answered behind the view in a row, since the last that worked.</summary>
+    private int _behindInRow;
     private long _batches;
     private long _subscribes;
 
@@ -251,7 +253,17 @@ internal sealed partial class WatcherActor : ReceiveActor, IWithTimers, IWithUnb
             _log.Info("etcd answered the watch of {0} at revision {1}, behind the view's {2}; re-listing", _prefix, batch.Revision, _revision);
             _watch?.Cancel();
             _generation = Interlocked.Increment(ref _generations);
-            Self.Tell(new List());
+            // A member a moment behind is listed again at once. Behind again (a member stuck behind, still with a
+            // leader), no watch follows the view: it is stale, and listed again with back-off rather than in a loop.
+            if (_behindInRow++ == 0)
+            {
+                Self.Tell(new List());
+            }
+            else
+            {
+                MarkStale($"etcd answered the watch at revision {batch.Revision}, behind the view's {_revision}");
+                Timers.StartSingleTimer("list", new List(), _settings.Retry.Delay(_failures++));
+            }
             return;
         }
         if (created && _liveOnCreated)
@@ -261,6 +273,7 @@ internal sealed partial class WatcherActor : ReceiveActor, IWithTimers, IWithUnb
         }
         if (created && batch.Events.Count == 0) return;
         _failures = 0;
+        _behindInRow = 0;
         ClearStale();
         foreach (var change in batch.Events) Apply(change);
     }

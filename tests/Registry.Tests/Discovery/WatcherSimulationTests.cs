@@ -285,6 +285,22 @@ public sealed class WatcherSimulationTests : Akka.TestKit.Xunit2.TestKit
     }
 
     [Fact]
+    public async Task A_watch_answered_behind_the_view_twice_in_a_row_flags_the_view_stale_and_backs_off()
+    {
+        await PutAsync(User(1));
+        var settings = RegistrySettings.From(ConfigurationFactory.ParseString("registry.retry { min-backoff = 30s, max-backoff = 30s }").WithFallback(Fast));
+        _etcd.WatchesBehind = true;
+
+        Subscribe(discovery: Sys.ActorOf(DiscoverySupervisor.Props(_etcd, settings)));
+
+        // The first answer behind is listed again at once; the second flags the view and waits out the back-off (30 s).
+        var stale = ExpectMsg<MembershipStale>(Wait);
+        Assert.True(stale.Stale);
+        Assert.Contains("behind the view's", stale.Reason);
+        Assert.Equal(2, _etcd.Calls(StoreOperation.List));
+    }
+
+    [Fact]
     public async Task After_etcd_lost_its_data_a_failed_re_list_is_retried_and_the_view_follows_etcd()
     {
         await PutAsync(User(1));

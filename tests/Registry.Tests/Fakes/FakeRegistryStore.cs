@@ -51,6 +51,12 @@ internal sealed class FakeRegistryStore : IRegistryStore
     /// </summary>
     public TimeSpan? ProgressInterval { get; set; }
 
+    /// <summary>
+    /// Watches of this connection are served by a member stuck behind the cluster (a slow disk, an apply backlog) that
+    /// still has a leader: each is created at a revision below the one asked for, and delivers nothing after that.
+    /// </summary>
+    public bool WatchesBehind { get; set; }
+
     /// <summary>Opens another client connection to the same simulated etcd, with its own faults and counters.</summary>
     public FakeRegistryStore Connect() => new(_etcd);
 
@@ -83,6 +89,11 @@ internal sealed class FakeRegistryStore : IRegistryStore
     public async IAsyncEnumerable<WatchBatch> WatchAsync(
         string prefix, long startRevision, [EnumeratorCancellation] CancellationToken ct)
     {
+        if (WatchesBehind)
+        {
+            yield return new WatchBatch(await CallAsync(StoreOperation.Watch, ct, () => startRevision - 1), []);
+            await Task.Delay(Timeout.Infinite, ct);
+        }
         var watch = await CallAsync(StoreOperation.Watch, ct, () => _etcd.OpenWatch(this, prefix, startRevision));
         try
         {
