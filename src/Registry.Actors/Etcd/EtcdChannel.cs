@@ -36,11 +36,13 @@ internal static class EtcdChannel
             {
                 ConnectTimeout = settings.CallTimeout,
                 EnableMultipleHttp2Connections = true,
-                // Detects a peer that vanished without closing the connection (a partitioned member); not more often
-                // than etcd's default --grpc-keepalive-min-time of 5s, or etcd answers with GOAWAY.
+                // Detects a peer that vanished without closing the connection (a partitioned member) under a stream or
+                // call; not more often than etcd's default --grpc-keepalive-min-time of 5s, and only while a call is
+                // open: etcd refuses pings on a connection without one (grpc-go's PermitWithoutStream = false), and
+                // closes it with GOAWAY at the third such ping (ChannelKeepAliveTests).
                 KeepAlivePingDelay = TimeSpan.FromSeconds(10),
                 KeepAlivePingTimeout = TimeSpan.FromSeconds(5),
-                KeepAlivePingPolicy = HttpKeepAlivePingPolicy.Always,
+                KeepAlivePingPolicy = HttpKeepAlivePingPolicy.WithActiveRequests,
             }),
         });
     }
