@@ -105,13 +105,13 @@ public sealed class CurrentMembershipTests
     }
 
     [Fact]
-    public void A_readable_line_shows_control_characters_in_a_value_as_escapes()
+    public void A_readable_line_shows_control_characters_and_backslashes_in_a_value_as_escapes()
     {
         var named = CliTestData.Instance("user", "a1", "10.0.0.1:80");
 
-        var line = WatchCommand.Text(new MembershipChange(MembershipChangeKind.Update, named with { Metadata = Zone("b\n+ user fake 10.6.6.6:80\u0000\u2028") }, 14, named));
+        var line = WatchCommand.Text(new MembershipChange(MembershipChangeKind.Update, named with { Metadata = Zone("b\n+ user fake 10.6.6.6:80\u0000\u2028 \\n") }, 14, named));
 
-        Assert.Equal(@"~ user a1 at 10.0.0.1:80 (rev 14): metadata - -> zone=b\n+ user fake 10.6.6.6:80\u0000\u2028", line);
+        Assert.Equal(@"~ user a1 at 10.0.0.1:80 (rev 14): metadata - -> zone=b\n+ user fake 10.6.6.6:80\u0000\u2028 \\n", line);
     }
 
     private static MembershipSnapshot Snapshot(long revision, params ServiceInstance[] instances) =>
