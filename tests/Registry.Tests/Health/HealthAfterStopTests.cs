@@ -78,6 +78,7 @@ public sealed class HealthAfterStopTests : Akka.TestKit.Xunit2.TestKit
         var lease = await newer.GrantLeaseAsync(30, CancellationToken.None);
         await newer.PutAsync(KeyX, InstanceCodec.Encode(User()), lease.LeaseId, PutCondition.Always, CancellationToken.None);
         _events.FishForMessage<RegistrationEvent>(e => e.Kind == RegistrationEventKind.Conflict && e.Key == KeyX, Wait);
+        AwaitAssert(() => Assert.Equal(RegistrationState.Conflict, Health(Sys).Registrations[KeyX]), Wait);
         ExpectTerminated(childX, Wait);
         // Queued after X's Stopping and before its Terminated: refused, as X is still stopping.
         _registry.Tell(new Register(User()), TestActor);

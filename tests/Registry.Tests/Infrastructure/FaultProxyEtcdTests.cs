@@ -5,7 +5,6 @@ namespace Registry.Tests.Infrastructure;
 /// <summary>The proxy between a gRPC client and a real etcd.</summary>
 public sealed class FaultProxyEtcdTests(EtcdNode etcd) : IClassFixture<EtcdNode>
 {
-    private static readonly TimeSpan Quiet = TimeSpan.FromMilliseconds(300);
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(5);
 
     [Fact]
@@ -30,7 +29,7 @@ public sealed class FaultProxyEtcdTests(EtcdNode etcd) : IClassFixture<EtcdNode>
 
         proxy.Hold();
         var put = client.PutAsync("/proxy-hold/k", "during");
-        await Task.Delay(Quiet);
+        await proxy.HoldingAsync(Patience);
         Assert.False(put.IsCompleted, "the call went through a held proxy");
 
         proxy.Heal();

@@ -85,15 +85,18 @@ public sealed class FaultProxyTests : IAsyncLifetime
     public async Task Cut_holds_for_its_duration_then_heals()
     {
         using var client = await ConnectAsync();
-        var cut = _proxy.CutAsync(TimeSpan.FromMilliseconds(500));
-        Assert.Equal(ProxyMode.Hold, _proxy.Mode);
+        var cut = _proxy.CutAsync(TimeSpan.FromSeconds(1));
         await client.GetStream().WriteAsync("during"u8.ToArray());
         var reply = ReadAsync(client, "during".Length);
+        await _proxy.HoldingAsync(Patience);
+        Assert.False(reply.IsCompleted, "bytes went through during the cut");
 
-        await cut;
+        var lasted = await cut;
 
         Assert.Equal(ProxyMode.Pass, _proxy.Mode);
         Assert.Equal("during", await reply.WaitAsync(Patience));
+        // What it returns is measured: a timer may fire a tick early, never much earlier.
+        Assert.True(lasted >= TimeSpan.FromMilliseconds(980), $"the cut lasted {lasted.TotalMilliseconds:0} ms");
     }
 
     [Fact]

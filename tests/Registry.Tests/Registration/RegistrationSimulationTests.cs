@@ -40,6 +40,21 @@ public sealed class RegistrationSimulationTests : Akka.TestKit.Xunit2.TestKit
 
     private IActorRef StartRegistry(IRegistryStore store) => Sys.ActorOf(RegistrySupervisor.Props(store, _settings));
 
+    /// <summary>A registry whose crashed registrations wait 30 s for their restart.</summary>
+    private IActorRef StartSlowRestartRegistry() =>
+        Sys.ActorOf(RegistrySupervisor.Props(_etcd, RegistrySettings.From(
+            ConfigurationFactory.ParseString("registry.restart { min-backoff = 30s, max-backoff = 30s }").WithFallback(Fast))));
+
+    /// <summary>Kills the one registration of <paramref name="registry"/> and waits until its supervisor schedules the restart.</summary>
+    private async Task CrashChildAsync(IActorRef registry)
+    {
+        var child = await Sys.ActorSelection(registry.Path / "*").ResolveOne(Wait);
+        Watch(child);
+        child.Tell(Kill.Instance);
+        ExpectTerminated(child, Wait);
+        ExpectEvent(RegistrationEventKind.Restarting);
+    }
+
     private Registered RegisterAndAwait(ServiceInstance instance, IActorRef? registry = null)
     {
         (registry ?? _registry).Tell(new Register(instance), TestActor);
@@ -264,8 +279,7 @@ public sealed class RegistrationSimulationTests : Akka.TestKit.Xunit2.TestKit
     {
         var registered = RegisterAndAwait(User());
         _etcd.MakeUnavailable();
-        var child = await Sys.ActorSelection(_registry.Path / "*").ResolveOne(Wait);
-        child.Tell(Kill.Instance);
+        await CrashChildAsync(_registry);
         _etcd.ExpireLease(registered.LeaseId);
         _etcd.Heal();
 
@@ -352,9 +366,8 @@ public sealed class RegistrationSimulationTests : Akka.TestKit.Xunit2.TestKit
         _etcd.MakeUnavailable();
         _registry.Tell(new Register(User()), TestActor);
         ExpectEvent(RegistrationEventKind.Delayed);
-        var child = await Sys.ActorSelection(_registry.Path / "*").ResolveOne(Wait);
 
-        child.Tell(Kill.Instance);
+        await CrashChildAsync(_registry);
         _etcd.Heal();
 
         var registered = ExpectMsg<Registered>(Wait);
@@ -364,15 +377,11 @@ public sealed class RegistrationSimulationTests : Akka.TestKit.Xunit2.TestKit
     [Fact]
     public async Task Deregistering_a_crashed_registration_waiting_for_its_restart_revokes_its_lease()
     {
-        var registered = RegisterAndAwait(User());
-        var child = await Sys.ActorSelection(_registry.Path / "*").ResolveOne(Wait);
-        Watch(child);
-        _etcd.MakeUnavailable();
-        child.Tell(Kill.Instance);
-        ExpectTerminated(child, Wait);
-        _etcd.Heal();
+        var registry = StartSlowRestartRegistry();
+        var registered = RegisterAndAwait(User(), registry);
+        await CrashChildAsync(registry);
 
-        _registry.Tell(new Deregister("user", "127.0.0.1:8080"), TestActor);
+        registry.Tell(new Deregister("user", "127.0.0.1:8080"), TestActor);
 
         ExpectMsg<Deregistered>(Wait);
         Assert.Null(_etcd.Peek(registered.Key));
@@ -547,15 +556,9 @@ public sealed class RegistrationSimulationTests : Akka.TestKit.Xunit2.TestKit
     [Fact]
     public async Task Shutdown_revokes_the_lease_of_a_crashed_registration_waiting_for_its_restart()
     {
-        var slowRestart = ConfigurationFactory.ParseString("registry.restart { min-backoff = 30s, max-backoff = 30s }").WithFallback(Fast);
-        var registry = Sys.ActorOf(RegistrySupervisor.Props(_etcd, RegistrySettings.From(slowRestart)));
-        registry.Tell(new Register(User()), TestActor);
-        var registered = ExpectMsg<Registered>(Wait);
-        var child = await Sys.ActorSelection(registry.Path / "*").ResolveOne(Wait);
-        Watch(child);
-        child.Tell(Kill.Instance);
-        ExpectTerminated(child, Wait);
-        ExpectEvent(RegistrationEventKind.Restarting);
+        var registry = StartSlowRestartRegistry();
+        var registered = RegisterAndAwait(User(), registry);
+        await CrashChildAsync(registry);
 
         registry.Tell(RegistrySupervisor.DeregisterAll.Instance, TestActor);
 

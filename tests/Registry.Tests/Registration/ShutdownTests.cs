@@ -15,7 +15,7 @@ public sealed class ShutdownTests(EtcdNode etcd) : IClassFixture<EtcdNode>
     [Fact]
     public async Task Coordinated_shutdown_revokes_every_lease_before_the_system_stops()
     {
-        var registry = new RegistryUnderTest([etcd.Endpoint], ttlSeconds: 30);
+        await using var registry = new RegistryUnderTest([etcd.Endpoint], ttlSeconds: 30);
         var a = await registry.RegisterAsync(Instance());
         var b = await registry.RegisterAsync(Instance());
         using var client = etcd.CreateClient();
