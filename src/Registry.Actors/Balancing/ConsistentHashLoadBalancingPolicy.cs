@@ -1,3 +1,5 @@
+using System.Numerics;
+
 namespace Registry.Balancing;
 
 /// <summary>
@@ -29,26 +31,35 @@ internal sealed class ConsistentHashLoadBalancingPolicy(double loadFactor, int v
 
         var start = ring.Find(StableHash.Of(key));
         var first = ring.Owners[start];
-
-        // Room for this call: ceil(c · (calls + 1) / n), from the running total of calls in flight.
+        // Room for this call: ceil(c · (calls + 1) / n), from the running total of calls in flight; never below 1.
+        var outstanding = instances.Outstanding(first);
+        if (outstanding == 0) return first;
         var capacity = (long)Math.Ceiling(loadFactor * (instances.TotalOutstanding + 1) / instances.Count);
-        if (instances.Outstanding(first) < capacity) return first;
+        if (outstanding < capacity) return first;
 
-        var points = ring.Owners.Length;
-        for (var step = 1; step < points; step++)
+        var owners = ring.Owners;
+        for (var at = start + 1; ; at++)
         {
-            var owner = ring.Owners[(start + step) % points];
-            if (instances.Outstanding(owner) < capacity) return owner;
+            if (at == owners.Length) at = 0;
+            if (at == start) return first;
+            if (instances.Outstanding(owners[at]) < capacity) return owners[at];
         }
-        return ring.Owners[start];
     }
 
-    /// <summary>The sorted points of a snapshot's instances and the index of each point's owner.</summary>
+    /// <summary>
+    /// The sorted points of a snapshot's instances, the index of each point's owner, and where on the ring each range of
+    /// hashes (by their top bits) begins, so a lookup reads a few neighbouring points instead of searching the ring.
+    /// </summary>
     internal sealed class Ring
     {
+        /// <summary>Points per range of the index, on average at most.</summary>
+        private const int PointsPerRange = 4;
+
         public readonly AvailableInstances Instances;
         public readonly ulong[] Points;
         public readonly int[] Owners;
+        private readonly int[] _starts;
+        private readonly int _shift;
 
         /// <summary>
         /// Sorts every point of <paramref name="instances"/>, or, given the ring of an earlier snapshot, keeps its order:
@@ -106,20 +117,27 @@ internal sealed class ConsistentHashLoadBalancingPolicy(double loadFactor, int v
                     Owners[next++] = addedOwners[q++];
                 }
             }
+
+            // 2^bits ranges of hashes, each starting at the first point at or above the range's lowest hash.
+            var bits = BitOperations.Log2((uint)Math.Max(1, Points.Length / PointsPerRange)) + 1;
+            _shift = 64 - bits;
+            _starts = new int[1 << bits];
+            for (int range = 0, point = 0; range < _starts.Length; range++)
+            {
+                while (point < Points.Length && RangeOf(Points[point]) < range) point++;
+                _starts[range] = point;
+            }
         }
+
+        private int RangeOf(ulong hash) => (int)(hash >> _shift);
 
         /// <summary>The first point at or after <paramref name="hash"/>, wrapping around.</summary>
         public int Find(ulong hash)
         {
             var points = Points;
-            int low = 0, high = points.Length;
-            while (low < high)
-            {
-                var middle = (int)((uint)(low + high) >> 1);
-                if (points[middle] < hash) low = middle + 1;
-                else high = middle;
-            }
-            return low == points.Length ? 0 : low;
+            var at = _starts[RangeOf(hash)];
+            while (at < points.Length && points[at] < hash) at++;
+            return at == points.Length ? 0 : at;
         }
     }
 }

@@ -32,4 +32,29 @@ public sealed class ConsistentHashRingTests
             previous = ring;
         }
     }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(3)]
+    [InlineData(64)]
+    [InlineData(1000)]
+    public void A_lookup_finds_the_first_point_at_or_after_the_hash_wrapping_around(int instances)
+    {
+        var random = new Random(instances);
+        var balancer = Balancers.Create("hash", []);
+        balancer.Publish([.. Enumerable.Range(0, instances).Select(i => Balancers.Instance($"i{i}"))], stale: false);
+        var ring = new ConsistentHashLoadBalancingPolicy.Ring(balancer.Available, VirtualNodes, null);
+
+        // Random hashes, every point itself and its neighbours, and both ends of the hash space.
+        var hashes = Enumerable.Range(0, 2000).Select(_ => (ulong)random.NextInt64() * 2 + (ulong)random.Next(2))
+            .Concat(ring.Points.SelectMany(p => new[] { p - 1, p, p + 1 }))
+            .Append(0UL).Append(ulong.MaxValue);
+        foreach (var hash in hashes)
+        {
+            // The points are distinct 64-bit hashes: a binary search lands on the one at or after the hash.
+            var found = Array.BinarySearch(ring.Points, hash);
+            var expected = found >= 0 ? found : ~found;
+            Assert.Equal(expected == ring.Points.Length ? 0 : expected, ring.Find(hash));
+        }
+    }
 }
