@@ -57,7 +57,8 @@ internal sealed partial class LeaseActor : UntypedActor, IWithTimers
     public ITimerScheduler Timers { get; set; } = null!;
 
     public static Props Props(IRegistryStore store, LeaseKeeper keeper, RegistrySettings settings, ServiceInstance instance, long ttlSeconds, long previousLease, IActorRef? requester) =>
-        Akka.Actor.Props.CreateBy(new FactoryProducer<LeaseActor>(() => new LeaseActor(store, keeper, settings, instance, ttlSeconds, previousLease, requester)));
+        Akka.Actor.Props.CreateBy(new FactoryProducer<LeaseActor>(() => new LeaseActor(store, keeper, settings, instance, ttlSeconds, previousLease, requester)))
+            .WithMailbox(LeaseMailbox.Path);
 
     protected override void PreStart() => StartAcquire();
 

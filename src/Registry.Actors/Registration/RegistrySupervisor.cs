@@ -32,6 +32,9 @@ public sealed partial class RegistrySupervisor : ReceiveActor, IWithTimers
         _store = store;
         _settings = settings;
         _keeper = new LeaseKeeper(store, settings);
+        // The LeaseActors' mailbox is configured in reference.conf, which ServiceRegistry adds to the system's settings;
+        // a supervisor started without it (in a test kit's system) adds it itself.
+        if (!Context.System.Settings.Config.HasPath(LeaseMailbox.Path)) Context.System.Settings.InjectTopLevelFallback(RegistrySettings.Reference);
         Receive<Register>(OnRegister);
         Receive<Deregister>(OnDeregister);
         Receive<DeregisterAll>(_ => OnDeregisterAll());
