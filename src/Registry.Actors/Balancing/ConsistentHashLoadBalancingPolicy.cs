@@ -31,18 +31,20 @@ internal sealed class ConsistentHashLoadBalancingPolicy(double loadFactor, int v
 
         var start = ring.Find(StableHash.Of(key));
         var first = ring.Owners[start];
-        // Room for this call: ceil(c · (calls + 1) / n), from the running total of calls in flight; never below 1.
+        // An instance has room for this call while its calls stay under ceil(c · (calls in flight + 1) / n), the
+        // running total's share: while calls · n < c · (calls in flight + 1), without a division. Never none.
         var outstanding = instances.Outstanding(first);
         if (outstanding == 0) return first;
-        var capacity = (long)Math.Ceiling(loadFactor * (instances.TotalOutstanding + 1) / instances.Count);
-        if (outstanding < capacity) return first;
+        var share = loadFactor * (instances.TotalOutstanding + 1);
+        double count = instances.Count;
+        if (outstanding * count < share) return first;
 
         var owners = ring.Owners;
         for (var at = start + 1; ; at++)
         {
             if (at == owners.Length) at = 0;
             if (at == start) return first;
-            if (instances.Outstanding(owners[at]) < capacity) return owners[at];
+            if (instances.Outstanding(owners[at]) * count < share) return owners[at];
         }
     }
 
