@@ -38,7 +38,8 @@ internal sealed class TakeoverWriter : IAsyncDisposable
     private readonly SemaphoreSlim _slots = new(MaxInFlight);
     private readonly CancellationTokenSource _disposed = new();
     private readonly object _gate = new();
-    private readonly Dictionary<ByteString, Queue<Write>> _busy = new();
+    // The keys in flight, each with the writes parked behind it (null until one is: most keys never see a second write).
+    private readonly Dictionary<ByteString, Queue<Write>?> _busy = new();
     private readonly Task _loop;
     private int _maxPuts = MaxPuts;
 
@@ -85,7 +86,7 @@ internal sealed class TakeoverWriter : IAsyncDisposable
         while (queue.TryRead(out var left)) left.TrySetCanceled(ct);
         lock (_gate)
         {
-            foreach (var parked in _busy.Values.SelectMany(w => w)) parked.TrySetCanceled(ct);
+            foreach (var parked in _busy.Values.SelectMany(w => w ?? [])) parked.TrySetCanceled(ct);
             _busy.Clear();
         }
     }
@@ -130,10 +131,10 @@ internal sealed class TakeoverWriter : IAsyncDisposable
             {
                 if (_busy.TryGetValue(write.Put.Key, out var parked))
                 {
-                    parked.Enqueue(write);
+                    (_busy[write.Put.Key] = parked ?? new Queue<Write>()).Enqueue(write);
                     return false;
                 }
-                _busy[write.Put.Key] = new Queue<Write>();
+                _busy[write.Put.Key] = null;
             }
         }
         if (!write.AbandonIfUnwanted()) return true;
@@ -148,7 +149,7 @@ internal sealed class TakeoverWriter : IAsyncDisposable
         lock (_gate)
         {
             if (!_busy.TryGetValue(write.Put.Key, out var parked)) return;
-            if (!parked.TryDequeue(out next))
+            if (parked is null || !parked.TryDequeue(out next))
             {
                 _busy.Remove(write.Put.Key);
                 return;
