@@ -5,8 +5,8 @@ namespace Registry;
 
 /// <summary>
 /// One call placed by <see cref="ServiceBalancer.Pick"/>: the instance to call, and how to end the call. End every
-/// call exactly once — <see cref="Succeed"/>, <see cref="Fail"/> or <see cref="Release"/> — so the count of
-/// outstanding calls stays true. The default value has no instance.
+/// call exactly once — <see cref="Succeed"/>, <see cref="Fail"/>, <see cref="TimedOut"/> or <see cref="Release"/> —
+/// so the count of outstanding calls stays true. The default value has no instance.
 /// </summary>
 public readonly struct BalancedCall
 {
@@ -39,6 +39,18 @@ public readonly struct BalancedCall
         if (_state is null) return;
         _state.End();
         _state.Owner.Failed(_state);
+    }
+
+    /// <summary>
+    /// The instance took the call but gave no answer within its deadline: ends it, and ejects the instance once
+    /// <c>registry.balancing.ejection.consecutive-timeouts</c> calls on it in a row timed out (a hung instance), or at
+    /// the first after an ejection with no success since.
+    /// </summary>
+    public void TimedOut()
+    {
+        if (_state is null) return;
+        _state.End();
+        _state.Owner.TimedOut(_state);
     }
 
     /// <summary>Ends the call without judging the instance (e.g. the caller cancelled it).</summary>

@@ -9,8 +9,8 @@ namespace Registry.Balancing;
 /// The client-side balancer of one service: subscribes to its membership at the discovery actor (again, after a
 /// back-off, if the discovery actor fails on the subscription), folds the events
 /// into an immutable snapshot, and publishes each snapshot to its <see cref="ServiceBalancer"/>, which picks on the
-/// hot path. Answers <see cref="Pick"/>, <see cref="ReportFailure"/>, <see cref="ReportSuccess"/> and
-/// <see cref="GetBalancer"/> for callers that go through messages.
+/// hot path. Answers <see cref="Pick"/>, <see cref="ReportFailure"/>, <see cref="ReportTimeout"/>,
+/// <see cref="ReportSuccess"/> and <see cref="GetBalancer"/> for callers that go through messages.
 /// </summary>
 internal sealed class BalancerActor : ReceiveActor, IWithTimers
 {
@@ -136,8 +136,9 @@ internal sealed class BalancerActor : ReceiveActor, IWithTimers
                 Sender.Tell(new NoInstance(_service, _balancer.UnavailableReason ?? $"no instance of '{_service}' can be picked"));
             }
         });
-        Receive<ReportFailure>(r => Report(r.InstanceId, success: false));
-        Receive<ReportSuccess>(r => Report(r.InstanceId, success: true));
+        Receive<ReportFailure>(r => Report(r.InstanceId, _balancer.Failed));
+        Receive<ReportTimeout>(r => Report(r.InstanceId, _balancer.TimedOut));
+        Receive<ReportSuccess>(r => Report(r.InstanceId, _balancer.Succeeded));
         Receive<GetBalancer>(_ => Sender.Tell(_balancer));
         Receive<MembershipSubscription.Resubscribe>(_ => _subscription.Start(Self));
         Receive<Terminated>(t => t.ActorRef.Equals(_discovery), _ =>
@@ -163,15 +164,14 @@ internal sealed class BalancerActor : ReceiveActor, IWithTimers
         _balancer.Publish([.. members.Values], _stale);
     }
 
-    private void Report(string instanceId, bool success)
+    private void Report(string instanceId, Action<InstanceState> outcome)
     {
         if (_balancer.Find(instanceId) is not { } state)
         {
             _log.Debug("'{0}': outcome reported for {1}, which is not a member", _service, instanceId);
             return;
         }
-        if (success) _balancer.Succeeded(state);
-        else _balancer.Failed(state);
+        outcome(state);
     }
 
     private void IgnoreOtherService(MembershipEvent e) =>

@@ -7,7 +7,10 @@ namespace Registry;
 /// <param name="Key">The caller's key for the <c>hash</c> policy (e.g. a user id); other policies ignore it.</param>
 public sealed record Pick(string? Key = null);
 
-/// <summary>The instance to call. Report the outcome with <see cref="ReportSuccess"/> / <see cref="ReportFailure"/>.</summary>
+/// <summary>
+/// The instance to call. Report the outcome with <see cref="ReportSuccess"/>, <see cref="ReportFailure"/> or
+/// <see cref="ReportTimeout"/>.
+/// </summary>
 public sealed record Picked(ServiceInstance Instance);
 
 /// <summary>No instance can be picked; <paramref name="Reason"/> says why (none registered, membership not known yet…).</summary>
@@ -16,7 +19,15 @@ public sealed record NoInstance(string Service, string Reason);
 /// <summary>A call to the instance <paramref name="InstanceId"/> failed: the balancer ejects it for a back-off.</summary>
 public sealed record ReportFailure(string InstanceId);
 
-/// <summary>A call to the instance <paramref name="InstanceId"/> succeeded: its consecutive failures are reset.</summary>
+/// <summary>
+/// A call to the instance <paramref name="InstanceId"/> got no answer within its deadline: the balancer ejects it once
+/// <c>registry.balancing.ejection.consecutive-timeouts</c> in a row do (see <see cref="BalancedCall.TimedOut"/>).
+/// </summary>
+public sealed record ReportTimeout(string InstanceId);
+
+/// <summary>
+/// A call to the instance <paramref name="InstanceId"/> succeeded: its consecutive failures and timeouts are reset.
+/// </summary>
 public sealed record ReportSuccess(string InstanceId);
 
 /// <summary>Asks a balancer actor for its <see cref="ServiceBalancer"/>, the hot-path reader of the same snapshot.</summary>

@@ -6,12 +6,14 @@ namespace Registry.Balancing;
 /// <param name="Policy">Name of the default policy (one of <see cref="LoadBalancingPolicies.Names"/>).</param>
 /// <param name="Ejection">Back-off of an ejected instance: base·2ⁿ⁻¹ after n consecutive failures, capped, jittered.</param>
 /// <param name="MaxEjectedPercent">The share of instances (0–100) that may be ejected at once; 0 turns ejection off.</param>
+/// <param name="ConsecutiveTimeouts">Timed-out calls in a row that eject their instance; 0: never.</param>
 /// <param name="HashLoadFactor">Bounded-load factor c of the hash policy, at least 1.</param>
 /// <param name="VirtualNodes">Points per instance on the hash ring.</param>
 internal sealed record BalancingSettings(
     string Policy,
     Backoff Ejection,
     int MaxEjectedPercent,
+    int ConsecutiveTimeouts,
     double HashLoadFactor,
     int VirtualNodes)
 {
@@ -32,13 +34,14 @@ internal sealed record BalancingSettings(
         if (ejection.Max < ejection.Min) throw c.Invalid("ejection.max-backoff", "must not be below base-backoff");
 
         var percent = c.Int("ejection.max-ejected-percent", 0, 100);
+        var timeouts = c.Int("ejection.consecutive-timeouts", 0, 1000);
 
         var loadFactor = c.Double("hash.load-factor", "a number of at least 1.0");
         if (!(loadFactor >= 1) || double.IsInfinity(loadFactor)) throw c.Invalid("hash.load-factor", $"{loadFactor}: expected a number of at least 1.0");
 
         var virtualNodes = c.Int("hash.virtual-nodes", 1, 10_000);
 
-        return new BalancingSettings(policy, ejection, percent, loadFactor, virtualNodes);
+        return new BalancingSettings(policy, ejection, percent, timeouts, loadFactor, virtualNodes);
     }
 
     /// <summary>

@@ -22,8 +22,11 @@ internal sealed class InstanceState(ServiceBalancer owner, ServiceInstance insta
     /// <summary>The current registration; replaced in place (under the owner's lock) when only its value changed.</summary>
     public ServiceInstance Instance = instance;
 
-    /// <summary>Failures since the last success; written under the owner's lock.</summary>
+    /// <summary>Failures since the last success (an ejection for timeouts counts one); written under the owner's lock.</summary>
     public int ConsecutiveFailures;
+
+    /// <summary>Calls timed out since the last success or ejection; written under the owner's lock.</summary>
+    public int ConsecutiveTimeouts;
 
     /// <summary><see cref="TimeProvider.GetTimestamp"/> at which the ejection ends; 0 when not ejected. Written under the owner's lock.</summary>
     public long EjectedUntil;

@@ -11,7 +11,9 @@ namespace Registry;
 /// </summary>
 /// <remarks>
 /// Passive health: a failed call ejects its instance for a back-off that doubles with each consecutive failure
-/// (capped, jittered); it is re-admitted when the back-off ends, and a success resets the count. At most
+/// (capped, jittered); it is re-admitted when the back-off ends, and a success resets the count. Timed-out calls count
+/// as a failure once <c>registry.balancing.ejection.consecutive-timeouts</c> of them come in a row (a hung instance),
+/// or at the first while failures are counted. At most
 /// <c>registry.balancing.ejection.max-ejected-percent</c> of the instances are ejected at once and never all of them:
 /// a failure beyond that share ejects nothing, and when instances leave so that too many of the rest are ejected,
 /// those whose ejection would end soonest come back first.
@@ -159,9 +161,10 @@ public sealed class ServiceBalancer
     {
         // Nothing to reset on the hot path; a reset takes the lock, or it could land between a failure's count and its
         // ejection (an instance ejected with no failures counted, whose next back-off would start over).
-        if (Volatile.Read(ref state.ConsecutiveFailures) == 0) return;
+        if (Volatile.Read(ref state.ConsecutiveFailures) == 0 && Volatile.Read(ref state.ConsecutiveTimeouts) == 0) return;
         lock (_lock)
         {
+            state.ConsecutiveTimeouts = 0;
             // A success of a call that started before the ejection does not cut the back-off of the next one.
             if (state.EjectedUntil == 0) state.ConsecutiveFailures = 0;
         }
@@ -171,30 +174,54 @@ public sealed class ServiceBalancer
     internal void Failed(InstanceState state)
     {
         if (_settings.MaxEjectedPercent == 0) return;
+        lock (_lock) Eject(state, timedOut: 0);
+    }
+
+    /// <summary>
+    /// A call on <paramref name="state"/>'s instance timed out: eject it (unless the ejected share is full) at the
+    /// configured number in a row, or at once when it has failed since its last success.
+    /// </summary>
+    internal void TimedOut(InstanceState state)
+    {
+        if (_settings.MaxEjectedPercent == 0 || _settings.ConsecutiveTimeouts == 0) return;
         lock (_lock)
         {
-            var view = _view;
-            var now = _time.GetTimestamp();
-            // Calls in flight when the instance was ejected fail too; they do not lengthen its back-off.
-            if (state.EjectedUntil > now || Array.IndexOf(view.States, state) < 0) return;
-            // Saturated: an instance kept in by a full ejected share can fail past int.MaxValue, and a count that wrapped
-            // to negative would eject it for no time at all.
-            if (state.ConsecutiveFailures < int.MaxValue) state.ConsecutiveFailures++;
-            var failures = state.ConsecutiveFailures;
-            var ejected = view.States.Count(s => s.EjectedUntil > now);
-            var allowed = _settings.MaxEjected(view.States.Length);
-            if (ejected >= allowed)
-            {
-                // Debug: with the share full this would be one line per failed call.
-                Log?.Debug("{0} of '{1}' failed {2} time(s) in a row but stays in: {3} of {4} instances are ejected already (at most {5})",
-                    state.Instance.Id, Service, failures, ejected, view.States.Length, allowed);
-                return;
-            }
-            var backoff = _settings.Ejection.Delay(failures - 1);
-            state.EjectedUntil = now + (long)(backoff.TotalSeconds * _time.TimestampFrequency);
-            Log?.Warning("{0} of '{1}' ejected for {2} after {3} consecutive failure(s)", state.Instance.Id, Service, backoff, failures);
-            Volatile.Write(ref _view, Build(view.States, view.Known, view.Stale, now));
+            var timedOut = ++state.ConsecutiveTimeouts;
+            if (timedOut < _settings.ConsecutiveTimeouts && state.ConsecutiveFailures == 0) return;
+            state.ConsecutiveTimeouts = 0;
+            Eject(state, timedOut);
         }
+    }
+
+    /// <summary>
+    /// Counts a failure of <paramref name="state"/>'s instance (after <paramref name="timedOut"/> calls timed out in a
+    /// row, 0 for a failed call) and ejects it unless the ejected share is full; under the lock.
+    /// </summary>
+    private void Eject(InstanceState state, int timedOut)
+    {
+        var view = _view;
+        var now = _time.GetTimestamp();
+        // Calls in flight when the instance was ejected fail too; they do not lengthen its back-off.
+        if (state.EjectedUntil > now || Array.IndexOf(view.States, state) < 0) return;
+        // Saturated: an instance kept in by a full ejected share can fail past int.MaxValue, and a count that wrapped
+        // to negative would eject it for no time at all.
+        if (state.ConsecutiveFailures < int.MaxValue) state.ConsecutiveFailures++;
+        var failures = state.ConsecutiveFailures;
+        var ejected = view.States.Count(s => s.EjectedUntil > now);
+        var allowed = _settings.MaxEjected(view.States.Length);
+        if (ejected >= allowed)
+        {
+            // Debug: with the share full this would be one line per failed call.
+            Log?.Debug("{0} of '{1}' failed {2} time(s) in a row but stays in: {3} of {4} instances are ejected already (at most {5})",
+                state.Instance.Id, Service, failures, ejected, view.States.Length, allowed);
+            return;
+        }
+        var backoff = _settings.Ejection.Delay(failures - 1);
+        state.EjectedUntil = now + (long)(backoff.TotalSeconds * _time.TimestampFrequency);
+        if (timedOut == 0) Log?.Warning("{0} of '{1}' ejected for {2} after {3} consecutive failure(s)", state.Instance.Id, Service, backoff, failures);
+        else Log?.Warning("{0} of '{1}' ejected for {2} after {3} timed-out call(s) in a row ({4} failure(s) since its last success)",
+            state.Instance.Id, Service, backoff, timedOut, failures);
+        Volatile.Write(ref _view, Build(view.States, view.Known, view.Stale, now));
     }
 
     /// <summary>The current view, rebuilt first when an ejection has ended since it was built.</summary>

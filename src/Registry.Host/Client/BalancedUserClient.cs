@@ -13,7 +13,8 @@ namespace Registry.Host.Client;
 /// deadline, and when the instance is gone (connection refused, <see cref="StatusCode.Unavailable"/>, deadline
 /// exceeded while connecting, no channel to be made to its address) reports it — so passive health ejects it — and
 /// tries an instance not tried yet within the attempts and time of <see cref="UserCallSettings"/>. Errors the
-/// service itself answers are not retried.
+/// service itself answers are not retried, nor is a call that reached its deadline on a connected instance; those
+/// report the timeout, so an instance that hangs is ejected after a few (<see cref="BalancedCall.TimedOut"/>).
 /// </summary>
 internal sealed class BalancedUserClient : IAsyncDisposable
 {
@@ -122,8 +123,11 @@ internal sealed class BalancedUserClient : IAsyncDisposable
             }
             catch (RpcException e)
             {
-                // The instance answered: the error is the call's own, and another instance would answer the same.
-                call.Release();
+                // The instance took the call: the error is the call's own, and another instance would answer the same. A
+                // deadline passed with no answer is not retried either (the call may have run), but timeouts in a row
+                // eject the instance: it may hang.
+                if (e.StatusCode == StatusCode.DeadlineExceeded) call.TimedOut();
+                else call.Release();
                 return new CallOutcome(false, null, attempts, Stopwatch.GetElapsedTime(started).TotalMilliseconds, $"{instance.Id}: {Describe(e)}");
             }
 

@@ -204,6 +204,26 @@ public sealed class BalancerActorTests : Akka.TestKit.Xunit2.TestKit
     }
 
     [Fact]
+    public void Reported_timeouts_eject_the_instance_at_the_third_in_a_row()
+    {
+        var balancer = Start();
+        Send(balancer, Snapshot(Members("a", "b", "c")));
+        var hot = HotPath(balancer);
+
+        balancer.Tell(new ReportTimeout("a"), TestActor);
+        balancer.Tell(new ReportTimeout("a"), TestActor);
+        balancer.Tell(new ReportSuccess("a"), TestActor);
+        balancer.Tell(new ReportTimeout("a"), TestActor);
+        balancer.Tell(new ReportTimeout("a"), TestActor);
+        PickIds(balancer, 1);
+        Assert.Equal(["a", "b", "c"], hot.AvailableIds());
+
+        balancer.Tell(new ReportTimeout("a"), TestActor);
+        PickIds(balancer, 1);
+        Assert.Equal(["b", "c"], hot.AvailableIds());
+    }
+
+    [Fact]
     public void Outcomes_for_unknown_instances_are_ignored()
     {
         var balancer = Start();

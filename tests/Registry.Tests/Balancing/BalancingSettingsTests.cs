@@ -16,6 +16,7 @@ public sealed class BalancingSettingsTests
         Assert.Equal(TimeSpan.FromSeconds(30), settings.Ejection.Max);
         Assert.Equal(0.2, settings.Ejection.RandomFactor);
         Assert.Equal(50, settings.MaxEjectedPercent);
+        Assert.Equal(3, settings.ConsecutiveTimeouts);
         Assert.Equal(1.25, settings.HashLoadFactor);
         Assert.Equal(160, settings.VirtualNodes);
     }
@@ -27,6 +28,8 @@ public sealed class BalancingSettingsTests
     [InlineData("registry.balancing.ejection.max-backoff = 10ms", "registry.balancing.ejection.max-backoff: must not be below base-backoff")]
     [InlineData("registry.balancing.ejection.random-factor = 2", "registry.balancing.ejection.random-factor: 2")]
     [InlineData("registry.balancing.ejection.max-ejected-percent = 101", "registry.balancing.ejection.max-ejected-percent: 101")]
+    [InlineData("registry.balancing.ejection.consecutive-timeouts = -1", "registry.balancing.ejection.consecutive-timeouts: -1")]
+    [InlineData("registry.balancing.ejection.consecutive-timeouts = 1001", "registry.balancing.ejection.consecutive-timeouts: 1001")]
     [InlineData("registry.balancing.hash.load-factor = 0.9", "registry.balancing.hash.load-factor: 0.9")]
     [InlineData("registry.balancing.hash.virtual-nodes = 0", "registry.balancing.hash.virtual-nodes: 0")]
     [InlineData("registry.balancing.hash.virtual-nodes = many", "registry.balancing.hash.virtual-nodes: 'many': expected a whole number")]

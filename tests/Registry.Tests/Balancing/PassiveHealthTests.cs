@@ -19,6 +19,11 @@ public sealed class PassiveHealthTests
         call.Fail();
     }
 
+    private static void TimeOut(ServiceBalancer balancer, string id, int times = 1)
+    {
+        for (var i = 0; i < times; i++) PickUntil(balancer, id).TimedOut();
+    }
+
     private static BalancedCall PickUntil(ServiceBalancer balancer, string id)
     {
         for (var i = 0; i < 100; i++)
@@ -189,6 +194,77 @@ public sealed class PassiveHealthTests
         balancer.Publish([.. Balancers.Instances("a", "b")], stale: false);
 
         Assert.Equal(["a"], balancer.AvailableIds());
+    }
+
+    [Fact]
+    public void An_instance_is_ejected_at_its_third_timeout_in_a_row_and_a_success_starts_the_count_again()
+    {
+        var balancer = Create("a", "b", "c");
+
+        TimeOut(balancer, "a", 2);
+        Assert.Equal(["a", "b", "c"], balancer.AvailableIds());
+        PickUntil(balancer, "a").Succeed();
+        TimeOut(balancer, "a", 2);
+        Assert.Equal(["a", "b", "c"], balancer.AvailableIds());
+        // Released calls and other instances' timeouts do not break the run.
+        PickUntil(balancer, "a").Release();
+        TimeOut(balancer, "b");
+        TimeOut(balancer, "a");
+
+        Assert.Equal(["b", "c"], balancer.AvailableIds());
+        Assert.Equal(0, balancer.Find("a")!.Outstanding);
+        _time.Advance(TimeSpan.FromSeconds(1));
+        Assert.Equal(["a", "b", "c"], balancer.AvailableIds());
+    }
+
+    [Fact]
+    public void After_an_ejection_one_timeout_ejects_again_for_a_longer_backoff_until_a_call_succeeds()
+    {
+        var balancer = Create("a", "b", "c");
+        TimeOut(balancer, "a", 3);
+        _time.Advance(TimeSpan.FromSeconds(1));
+
+        TimeOut(balancer, "a");
+        _time.Advance(TimeSpan.FromSeconds(2) - Tick);
+        Assert.Equal(["b", "c"], balancer.AvailableIds());
+        _time.Advance(Tick);
+        Assert.Equal(["a", "b", "c"], balancer.AvailableIds());
+
+        PickUntil(balancer, "a").Succeed();
+        TimeOut(balancer, "a", 2);
+        Assert.Equal(["a", "b", "c"], balancer.AvailableIds());
+    }
+
+    [Fact]
+    public void After_a_failed_call_one_timeout_ejects_and_timeouts_during_an_ejection_do_not_lengthen_it()
+    {
+        var balancer = Create("a", "b", "c");
+        var late = new[] { PickUntil(balancer, "a"), PickUntil(balancer, "a"), PickUntil(balancer, "a") };
+        TimeOut(balancer, "a");
+        Fail(balancer, "a");
+        foreach (var call in late) call.TimedOut();
+        _time.Advance(TimeSpan.FromSeconds(1));
+        Assert.Equal(["a", "b", "c"], balancer.AvailableIds());
+
+        TimeOut(balancer, "a");
+
+        // The second failure in a row: 2 s, not more for the calls that timed out while it was out.
+        _time.Advance(TimeSpan.FromSeconds(2) - Tick);
+        Assert.Equal(["b", "c"], balancer.AvailableIds());
+        _time.Advance(Tick);
+        Assert.Equal(["a", "b", "c"], balancer.AvailableIds());
+    }
+
+    [Theory]
+    [InlineData("registry.balancing.ejection.consecutive-timeouts = 0")]
+    [InlineData("registry.balancing.ejection.max-ejected-percent = 0")]
+    public void Timeouts_never_eject_when_turned_off(string hocon)
+    {
+        var balancer = CreateWith(hocon, "a", "b", "c");
+
+        TimeOut(balancer, "a", 10);
+
+        Assert.Equal(["a", "b", "c"], balancer.AvailableIds());
     }
 
     [Fact]

@@ -122,6 +122,32 @@ public sealed class ClientPathTests(EtcdNode etcd) : IClassFixture<EtcdNode>
         Assert.Equal(0, balancer.Find(broken.Id)!.Outstanding);
     }
 
+    [Fact]
+    public async Task A_hung_instance_is_ejected_once_three_calls_in_a_row_time_out_on_it()
+    {
+        var service = $"user{Guid.NewGuid():N}"[..12];
+        await using var hung = await UserServer.StartNewAsync([etcd.Endpoint], service, hung: true);
+        await using var first = await UserServer.StartNewAsync([etcd.Endpoint], service);
+        await using var second = await UserServer.StartNewAsync([etcd.Endpoint], service);
+        await using var process = new RegistryUnderTest([etcd.Endpoint]);
+        // An ejection long enough to outlast the calls, whatever the machine's speed.
+        var settings = Balancers.Settings("registry.balancing.ejection { base-backoff = 10m, max-backoff = 10m }");
+        var balancer = Balancers.Create("round-robin", new[] { hung, first, second }.Select(s => ServiceInstance.Create(service, s.Address)), settings);
+        var calls = UserCallSettings.WithDeadline(TimeSpan.FromMilliseconds(300));
+        await using var client = new BalancedUserClient(balancer, new InstanceChannels(process.System, service, calls), calls);
+
+        // One call at a time, round-robin: every third lands on the hung instance until it is ejected.
+        var outcomes = new List<CallOutcome>();
+        for (var id = 0; id < 30; id++) outcomes.Add(await client.GetUserInfoAsync(id));
+
+        var failed = outcomes.Where(o => !o.Succeeded).ToList();
+        Assert.Equal(3, failed.Count);
+        Assert.All(failed, o => Assert.StartsWith($"{hung.Id}: DeadlineExceeded", o.Error));
+        Assert.Equal(27, outcomes.Count(o => o.Succeeded && o.InstanceId != hung.Id));
+        Assert.DoesNotContain(balancer.Available, i => i.Id == hung.Id);
+        Assert.Equal(0, balancer.Find(hung.Id)!.Outstanding);
+    }
+
     /// <summary>Three registered servers, a client process calling them continuously, and what the calls did so far.</summary>
     private sealed class Fixture : IAsyncDisposable
     {

@@ -1,4 +1,6 @@
+using System.Diagnostics;
 using System.Net;
+using Grpc.Core;
 using Akka.Actor;
 using Akka.Configuration;
 using Microsoft.AspNetCore.Builder;
@@ -14,7 +16,8 @@ namespace Registry.Tests.Call;
 /// <summary>
 /// One instance of the sample UserService in-process, as a server process would run it: Kestrel with HTTP/2
 /// cleartext on 127.0.0.1, registered through its own actor system once it listens. It can stop gracefully
-/// (deregister, drain, stop), be killed (stop at once, lease left to expire) and start again on the same address.
+/// (deregister, drain, stop), be killed (stop at once, lease left to expire) and start again on the same address. A
+/// hung one takes every call and never answers it.
 /// Kept small on purpose, to be replaced by the <c>serve</c> command's server when that exists.
 /// </summary>
 internal sealed class UserServer : IAsyncDisposable
@@ -22,13 +25,15 @@ internal sealed class UserServer : IAsyncDisposable
     private static readonly TimeSpan Wait = TimeSpan.FromSeconds(15);
     private readonly IReadOnlyList<string> _endpoints;
     private readonly long _ttlSeconds;
+    private readonly bool _hung;
     private WebApplication? _app;
     private ActorSystem? _system;
 
-    private UserServer(IReadOnlyList<string> endpoints, string service, int port, long ttlSeconds)
+    private UserServer(IReadOnlyList<string> endpoints, string service, int port, long ttlSeconds, bool hung)
     {
         _endpoints = endpoints;
         _ttlSeconds = ttlSeconds;
+        _hung = hung;
         Service = service;
         Port = port;
     }
@@ -49,11 +54,11 @@ internal sealed class UserServer : IAsyncDisposable
     public string Key => $"/services/{Service}/{Id}";
 
     /// <summary>A server on a free port, listening and registered.</summary>
-    public static async Task<UserServer> StartNewAsync(IReadOnlyList<string> endpoints, string service, long ttlSeconds = 10)
+    public static async Task<UserServer> StartNewAsync(IReadOnlyList<string> endpoints, string service, long ttlSeconds = 10, bool hung = false)
     {
         for (var attempt = 1; ; attempt++)
         {
-            var server = new UserServer(endpoints, service, FreePorts.Take(1)[0], ttlSeconds);
+            var server = new UserServer(endpoints, service, FreePorts.Take(1)[0], ttlSeconds, hung);
             try
             {
                 await server.StartAsync();
@@ -77,7 +82,8 @@ internal sealed class UserServer : IAsyncDisposable
         builder.Services.AddGrpc();
         builder.Services.AddSingleton(new SampleInstance(Id));
         var app = builder.Build();
-        app.MapGrpcService<UserServiceImpl>();
+        if (_hung) app.MapGrpcService<HungUserService>();
+        else app.MapGrpcService<UserServiceImpl>();
         try
         {
             await app.StartAsync();
@@ -140,5 +146,15 @@ internal sealed class UserServer : IAsyncDisposable
         var (app, system) = Take();
         await app.DisposeAsync();
         await CoordinatedShutdown.Get(system).Run(CoordinatedShutdown.ClrExitReason.Instance);
+    }
+}
+
+/// <summary>A UserService that takes every call and never answers it (until the caller gives up).</summary>
+internal sealed class HungUserService : UserService.UserServiceBase
+{
+    public override async Task<GetUserInfoResponse> GetUserInfo(GetUserInfoRequest request, ServerCallContext context)
+    {
+        await Task.Delay(Timeout.Infinite, context.CancellationToken);
+        throw new UnreachableException();
     }
 }
