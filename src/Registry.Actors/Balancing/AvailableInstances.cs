@@ -12,6 +12,7 @@ public sealed class AvailableInstances : IReadOnlyList<ServiceInstance>
 {
     private readonly ServiceInstance[] _instances;
     private readonly CallTotal _total;
+    private object? _prepared;
 
     internal AvailableInstances(string service, InstanceState[] states, CallTotal total, long version = 0)
     {
@@ -35,6 +36,16 @@ public sealed class AvailableInstances : IReadOnlyList<ServiceInstance>
 
     /// <summary>Grows with each snapshot a balancer builds: a later snapshot has a higher version.</summary>
     internal long Version { get; }
+
+    /// <summary>
+    /// What a built-in policy derived from this snapshot (a ring, a schedule): set as the balancer builds it, so a pick
+    /// on a snapshot replaced meanwhile still finds its own and builds nothing.
+    /// </summary>
+    internal object? Prepared
+    {
+        get => Volatile.Read(ref _prepared);
+        set => Volatile.Write(ref _prepared, value);
+    }
 
     /// <summary>The calls to the instance at <paramref name="index"/> that were picked and have not ended yet.</summary>
     public int Outstanding(int index) => States[index].Outstanding;

@@ -10,24 +10,23 @@ namespace Registry.Balancing;
 /// </summary>
 internal sealed class ConsistentHashLoadBalancingPolicy(double loadFactor, int virtualNodes) : ILoadBalancingPolicy, IPreparedPolicy
 {
-    private Ring? _ring;
+    // The ring of the latest snapshot prepared, which the next one is built from.
+    private Ring? _latest;
 
     public string Name => LoadBalancingPolicies.ConsistentHash;
 
-    public void Prepare(AvailableInstances instances) => Volatile.Write(ref _ring, new Ring(instances, virtualNodes, Volatile.Read(ref _ring)));
+    public void Prepare(AvailableInstances instances)
+    {
+        var ring = new Ring(instances, virtualNodes, Volatile.Read(ref _latest));
+        instances.Prepared = ring;
+        Volatile.Write(ref _latest, ring);
+    }
 
     public int Pick(AvailableInstances instances, string? key)
     {
         if (key is null) return Random.Shared.Next(instances.Count);
-        var ring = Volatile.Read(ref _ring);
-        // Prepared with the snapshot: only a pick on a snapshot replaced meanwhile finds another one's ring, and
-        // builds its own without replacing the newer one.
-        if (ring is null || !ReferenceEquals(ring.Instances, instances))
-        {
-            var built = new Ring(instances, virtualNodes, ring);
-            if (ring is null || instances.Version >= ring.Instances.Version) Volatile.Write(ref _ring, built);
-            ring = built;
-        }
+        // Prepared as the balancer built the snapshot; a snapshot built elsewhere gets its ring at its first pick.
+        if (instances.Prepared is not Ring ring) instances.Prepared = ring = new Ring(instances, virtualNodes, Volatile.Read(ref _latest));
 
         var start = ring.Find(StableHash.Of(key));
         var first = ring.Owners[start];

@@ -7,6 +7,9 @@ namespace Registry.Balancing;
 /// </summary>
 internal interface IPreparedPolicy
 {
-    /// <summary>Derives what picks from <paramref name="instances"/> (never empty) will read.</summary>
+    /// <summary>
+    /// Derives what picks from <paramref name="instances"/> (never empty) will read, and keeps it on the snapshot
+    /// (<see cref="AvailableInstances.Prepared"/>).
+    /// </summary>
     void Prepare(AvailableInstances instances);
 }

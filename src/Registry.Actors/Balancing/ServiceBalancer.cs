@@ -233,7 +233,10 @@ public sealed class ServiceBalancer
 
     private View Review()
     {
-        lock (_lock)
+        // Another thread holds the lock, to rebuild the view or change it (milliseconds for a large ring): picks go on
+        // with the current view meanwhile, rather than wait, and the instance whose ejection ended comes back after.
+        if (!_lock.TryEnter()) return Volatile.Read(ref _view);
+        try
         {
             var view = _view;
             var now = _time.GetTimestamp();
@@ -241,6 +244,10 @@ public sealed class ServiceBalancer
             var rebuilt = Build(view.States, view.Known, view.Stale, now);
             Volatile.Write(ref _view, rebuilt);
             return rebuilt;
+        }
+        finally
+        {
+            _lock.Exit();
         }
     }
 

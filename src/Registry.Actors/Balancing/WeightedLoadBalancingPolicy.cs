@@ -2,36 +2,29 @@ namespace Registry.Balancing;
 
 /// <summary>
 /// <c>weighted</c>: smooth weighted round-robin as nginx does it — each instance gets its registered weight's share
-/// of the calls, interleaved (weights 5, 1, 1 give a a b a c a a) rather than in bursts. The schedule of one period
+/// of the calls, interleaved (weights 5, 1, 1 give a a b a c a a) rather than in bursts: exactly while the weights,
+/// divided by their common divisor, sum to at most 16,384, and to within one turn in 16,384 beyond. The schedule of one period
 /// is computed once per snapshot, as the balancer builds it, so a pick is one increment and one array read. The turn
 /// is the policy's, not the schedule's: a snapshot rebuilt more often than once a period (an instance flapping in and
 /// out of ejection, etcd blinking) would otherwise start every schedule again at its first turns and starve the rest.
 /// </summary>
 internal sealed class WeightedLoadBalancingPolicy : ILoadBalancingPolicy, IPreparedPolicy
 {
-    // Longer periods (huge or coprime weights) are scaled down to about this many turns: each weight is rounded down
-    // to whole turns (at least one), so a share can be short by up to one turn in the period (weights 20000, 3, 3:
-    // 2 turns rather than ~2.5 for each small one).
-    private const int MaxPeriod = 1 << 14;
+    // Longer periods (huge or coprime weights) are scaled down to this many turns, apportioned by largest remainders
+    // with at least one turn each: a share is then within one turn of its exact value in the period (weights 20000, 3,
+    // 3: 3 and 2 turns for the small ones, ~2.46 each exactly), but for an instance lifted to its one turn.
+    internal const int MaxPeriod = 1 << 14;
 
-    private Schedule? _schedule;
     private int _turn = -1;
 
     public string Name => LoadBalancingPolicies.Weighted;
 
-    public void Prepare(AvailableInstances instances) => Volatile.Write(ref _schedule, new Schedule(instances));
+    public void Prepare(AvailableInstances instances) => instances.Prepared = new Schedule(instances);
 
     public int Pick(AvailableInstances instances, string? key)
     {
-        var schedule = Volatile.Read(ref _schedule);
-        // Prepared with the snapshot: only a pick on a snapshot replaced meanwhile finds another one's schedule, and
-        // builds its own without replacing the newer one.
-        if (schedule is null || !ReferenceEquals(schedule.Instances, instances))
-        {
-            var built = new Schedule(instances);
-            if (schedule is null || instances.Version >= schedule.Instances.Version) Volatile.Write(ref _schedule, built);
-            schedule = built;
-        }
+        // Prepared as the balancer built the snapshot; a snapshot built elsewhere gets its schedule at its first pick.
+        if (instances.Prepared is not Schedule schedule) instances.Prepared = schedule = new Schedule(instances);
         var turn = (uint)Interlocked.Increment(ref _turn) % (uint)schedule.Order.Length;
         return schedule.Order[turn];
     }
@@ -70,30 +63,39 @@ internal sealed class WeightedLoadBalancingPolicy : ILoadBalancingPolicy, IPrepa
         return order;
     }
 
-    private sealed class Schedule
+    /// <summary>One period's order of a snapshot's instances.</summary>
+    private sealed class Schedule(AvailableInstances instances)
     {
-        public readonly AvailableInstances Instances;
-        public readonly int[] Order;
-
-        public Schedule(AvailableInstances instances)
-        {
-            Instances = instances;
-            Order = Smooth(Weights(instances));
-        }
-
-        /// <summary>The weights divided by their common divisor, scaled down when the period would be too long.</summary>
-        private static int[] Weights(AvailableInstances instances)
-        {
-            var weights = instances.Select(i => (long)Math.Max(1, i.Weight)).ToArray();
-            var divisor = weights.Aggregate(0L, Gcd);
-            var total = weights.Sum() / divisor;
-            return total <= MaxPeriod
-                ? weights.Select(w => (int)(w / divisor)).ToArray()
-                : weights.Select(w => (int)Math.Max(1, w * MaxPeriod / (total * divisor))).ToArray();
-        }
-
-        private static long Gcd(long a, long b) => b == 0 ? a : Gcd(b, a % b);
+        public readonly int[] Order = Smooth(Turns(instances.Select(i => (long)Math.Max(1, i.Weight)).ToArray()));
     }
+
+    /// <summary>
+    /// The turns of each of <paramref name="weights"/> in one period: the weights divided by their common divisor, or,
+    /// when those sum to more than <see cref="MaxPeriod"/>, that many turns apportioned by largest remainders, each
+    /// weight at least one turn.
+    /// </summary>
+    internal static int[] Turns(long[] weights)
+    {
+        var divisor = weights.Aggregate(0L, Gcd);
+        var total = weights.Sum();
+        if (total / divisor <= MaxPeriod) return weights.Select(w => (int)(w / divisor)).ToArray();
+
+        // w · MaxPeriod fits a long for any int weight: exact shares as quotient and remainder over the total.
+        var turns = weights.Select(w => (int)Math.Max(1, w * MaxPeriod / total)).ToArray();
+        var left = MaxPeriod - turns.Sum(t => (long)t);
+        var byRemainder = Enumerable.Range(0, weights.Length)
+            .Where(i => weights[i] * MaxPeriod / total >= 1)
+            .OrderByDescending(i => weights[i] * MaxPeriod % total)
+            .ThenBy(i => i);
+        foreach (var i in byRemainder)
+        {
+            if (left-- <= 0) break;
+            turns[i]++;
+        }
+        return turns;
+    }
+
+    private static long Gcd(long a, long b) => b == 0 ? a : Gcd(b, a % b);
 
     /// <summary>The instances of one weight, in index order, and how many turns they have had.</summary>
     private sealed class Group(int weight, int[] members)

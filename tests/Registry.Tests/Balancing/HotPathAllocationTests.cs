@@ -80,6 +80,33 @@ public sealed class HotPathAllocationTests
         Assert.Equal(0, allocated);
     }
 
+    [Theory]
+    [InlineData("weighted")]
+    [InlineData("hash")]
+    public void Picks_on_a_replaced_snapshot_build_nothing_and_pick_as_before(string policy)
+    {
+        var members = Enumerable.Range(0, 64).Select(i => Balancers.Instance($"node-{i}", weight: i % 3 + 1)).ToArray();
+        var picker = LoadBalancingPolicies.Create(policy, Balancers.Exact);
+        var balancer = new ServiceBalancer("user", picker, Balancers.Exact);
+        balancer.Publish([.. members], stale: false);
+        var keys = Enumerable.Range(0, 64).Select(i => $"user-{i}").ToArray();
+        var previous = balancer.Available;
+        var expected = keys.Select(k => picker.Pick(previous, k)).ToArray();
+
+        // Callers that read the view before the membership changed pick on it afterwards, many times over.
+        balancer.Publish([.. members[1..]], stale: false);
+        var picked = new int[keys.Length];
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        for (var round = 0; round < 100; round++)
+            for (var i = 0; i < keys.Length; i++) picked[i] = picker.Pick(previous, keys[i]);
+        var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+
+        Assert.Equal(0, allocated);
+        // hash places each key as before; weighted goes on with its turns over the snapshot's own schedule.
+        if (policy == "hash") Assert.Equal(expected, picked);
+        else Assert.All(picked, index => Assert.InRange(index, 0, previous.Count - 1));
+    }
+
     private static void RunRetries(ServiceBalancer balancer, string[] keys, string[] tried, int picks)
     {
         for (var i = 0; i < picks; i++)

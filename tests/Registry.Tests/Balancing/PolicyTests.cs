@@ -32,6 +32,34 @@ public sealed class PolicyTests
     }
 
     [Fact]
+    public void Weighted_apportions_a_period_too_long_by_largest_remainders_within_one_turn_of_each_share()
+    {
+        // 16,385 in all: one more than the longest period. Rounded down, every weight of 2 would get one turn, as 1 does.
+        long[] weights = [.. Enumerable.Repeat(2L, 5_462), .. Enumerable.Repeat(1L, 5_461)];
+
+        var turns = WeightedLoadBalancingPolicy.Turns(weights);
+
+        Assert.Equal(WeightedLoadBalancingPolicy.MaxPeriod, turns.Sum());
+        var total = weights.Sum();
+        for (var i = 0; i < weights.Length; i++)
+            Assert.InRange(turns[i], Math.Max(1, Math.Floor(weights[i] * (double)WeightedLoadBalancingPolicy.MaxPeriod / total)), weights[i] * (double)WeightedLoadBalancingPolicy.MaxPeriod / total + 1);
+        Assert.Equal(5_461, turns.Count(t => t == 2));
+
+        var members = weights.Select((w, i) => Balancers.Instance($"i{i:00000}", (int)w)).ToArray();
+        var tally = Balancers.Tally(Balancers.Create("weighted", members), WeightedLoadBalancingPolicy.MaxPeriod);
+        Assert.Equal(5_461, members.Count(m => m.Weight == 2 && tally[m.Id] == 2));
+        Assert.All(members, m => Assert.InRange(tally[m.Id], 1, m.Weight));
+    }
+
+    [Theory]
+    [InlineData(new long[] { 100_000, 1, 3 }, new[] { 16_383, 1, 1 })]
+    [InlineData(new long[] { 20_000, 3, 3 }, new[] { 16_379, 3, 2 })]
+    [InlineData(new long[] { int.MaxValue, int.MaxValue - 1, 7 }, new[] { 8_192, 8_191, 1 })]
+    [InlineData(new long[] { 300, 600, 900 }, new[] { 1, 2, 3 })]
+    public void Weighted_turns_per_period(long[] weights, int[] expected) =>
+        Assert.Equal(expected, WeightedLoadBalancingPolicy.Turns(weights));
+
+    [Fact]
     public void Weighted_keeps_its_place_in_the_schedule_when_the_snapshot_is_rebuilt_every_few_picks()
     {
         var members = "abcdefgh".Select(id => Balancers.Instance(id.ToString(), weight: id == 'a' ? 2 : 1)).ToArray();
