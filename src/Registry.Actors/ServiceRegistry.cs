@@ -111,8 +111,13 @@ public sealed class ServiceRegistry : IExtension
     /// </summary>
     /// <param name="service">The service to balance over.</param>
     /// <param name="policy">The policy, for this balancer alone (policies may keep per-balancer state).</param>
+    /// <exception cref="ArgumentNullException">The policy is null.</exception>
     /// <exception cref="ArgumentException">The service name is not valid, or the policy has no name.</exception>
-    public IActorRef Balancer(string service, ILoadBalancingPolicy policy) => Balancer(service, policy.Name, () => policy);
+    public IActorRef Balancer(string service, ILoadBalancingPolicy policy)
+    {
+        ArgumentNullException.ThrowIfNull(policy);
+        return Balancer(service, policy.Name, () => policy);
+    }
 
     private IActorRef Balancer(string service, string name, Func<ILoadBalancingPolicy> policy)
     {

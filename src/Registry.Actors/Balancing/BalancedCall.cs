@@ -25,7 +25,10 @@ public readonly struct BalancedCall
     [MemberNotNullWhen(true, nameof(Instance))]
     public bool HasInstance => Instance is not null;
 
-    /// <summary>The call succeeded: ends it and resets the instance's consecutive failures.</summary>
+    /// <summary>
+    /// The call succeeded: ends it and resets the instance's consecutive timeouts, and its consecutive failures unless it
+    /// is ejected (a call that started before the ejection does not shorten the next back-off).
+    /// </summary>
     public void Succeed()
     {
         if (_state is null) return;

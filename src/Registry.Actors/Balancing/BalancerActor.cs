@@ -124,8 +124,19 @@ internal sealed class BalancerActor : ReceiveActor, IWithTimers
     {
         Receive<Pick>(pick =>
         {
+            BalancedCall call;
+            try
+            {
+                call = _balancer.Pick(pick.Key);
+            }
+            catch (Exception e)
+            {
+                // A custom policy that throws fails this pick, not the actor (whose restart would subscribe again).
+                _log.Error(e, "'{0}': the policy failed to pick", _service);
+                Sender.Tell(new Status.Failure(e));
+                return;
+            }
             // Outstanding calls are tracked by hot-path handles only: a message caller never says when its call ends.
-            var call = _balancer.Pick(pick.Key);
             if (call.HasInstance)
             {
                 call.Release();

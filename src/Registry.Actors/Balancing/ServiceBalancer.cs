@@ -68,6 +68,7 @@ public sealed class ServiceBalancer
     /// without instance (<see cref="BalancedCall.HasInstance"/> false) when there is none to pick.
     /// </summary>
     /// <param name="key">The caller's key for the <c>hash</c> policy; other policies ignore it.</param>
+    /// <exception cref="InvalidOperationException">A custom policy picked an index out of range.</exception>
     public BalancedCall Pick(string? key = null)
     {
         var available = Current().Available;
@@ -100,8 +101,10 @@ public sealed class ServiceBalancer
         }
     }
 
-    private static BalancedCall Begin(AvailableInstances available, int index)
+    private BalancedCall Begin(AvailableInstances available, int index)
     {
+        if ((uint)index >= (uint)available.Count)
+            throw new InvalidOperationException($"policy '{_policy.Name}' picked index {index} of {available.Count} instance(s) of '{Service}'");
         var state = available.States[index];
         state.Begin();
         return new BalancedCall(available[index], state);

@@ -223,6 +223,40 @@ public sealed class BalancerActorTests : Akka.TestKit.Xunit2.TestKit
         Assert.Equal(["b", "c"], hot.AvailableIds());
     }
 
+    [Theory]
+    [InlineData(-1)]
+    [InlineData(2)]
+    [InlineData(null)]
+    public void A_custom_policy_that_throws_or_picks_out_of_range_fails_that_pick_and_the_actor_goes_on(int? index)
+    {
+        var policy = new ScriptedPolicy();
+        var balancer = Sys.ActorOf(BalancerActor.Props("user", _discovery.Ref, Balancers.Exact, policy, _time));
+        _discovery.ExpectMsg<SubscribeMembership>(Wait);
+        Send(balancer, Snapshot(Members("a", "b")));
+        policy.Next = index;
+
+        balancer.Tell(new Pick(), TestActor);
+
+        var failure = ExpectMsg<Status.Failure>(Wait).Cause;
+        if (index is { } i) Assert.Equal($"policy 'scripted' picked index {i} of 2 instance(s) of 'user'", failure.Message);
+        else Assert.IsType<ArithmeticException>(failure);
+        policy.Next = 1;
+        Assert.Equal("b", PickId(balancer));
+        Assert.Equal(0, HotPath(balancer).Find("a")!.Outstanding + HotPath(balancer).Find("b")!.Outstanding);
+        // A crash would show as the restarted actor unsubscribing and subscribing again.
+        _discovery.ExpectNoMsg(TimeSpan.Zero);
+    }
+
+    /// <summary>Picks <see cref="Next"/>; throws when it is null.</summary>
+    private sealed class ScriptedPolicy : ILoadBalancingPolicy
+    {
+        public int? Next { get; set; }
+
+        public string Name => "scripted";
+
+        public int Pick(AvailableInstances instances, string? key) => Next ?? throw new ArithmeticException("the policy's own bug");
+    }
+
     [Fact]
     public void Outcomes_for_unknown_instances_are_ignored()
     {

@@ -116,6 +116,7 @@ public sealed class BalancerEndToEndTests(EtcdNode etcd) : IClassFixture<EtcdNod
         var error = Assert.Throws<ArgumentException>(() => ServiceRegistry.Get(registry.System).Balancer("user", new NamelessPolicy()));
 
         Assert.Contains("the load-balancing policy has no name", error.Message);
+        Assert.Equal("policy", Assert.Throws<ArgumentNullException>(() => ServiceRegistry.Get(registry.System).Balancer("user", (ILoadBalancingPolicy)null!)).ParamName);
     }
 
     private sealed class NamelessPolicy : ILoadBalancingPolicy
