@@ -5,9 +5,10 @@ using System.Runtime.InteropServices;
 namespace Registry.Balancing;
 
 /// <summary>
-/// A 64-bit string hash that is the same in every process and on every platform (unlike
-/// <see cref="string.GetHashCode()"/>), so every client maps a key to the same instance. Multiply-rotate over the
-/// UTF-16 code units eight bytes at a time, then the splitmix64 finalizer; no allocation.
+/// A 64-bit string hash that is the same in every process (unlike <see cref="string.GetHashCode()"/>) on every
+/// little-endian machine (x64, Arm64; not s390x, which reads the code units' bytes the other way round), so every
+/// client maps a key to the same instance. Multiply-rotate over the UTF-16 code units eight bytes at a time, then the
+/// splitmix64 finalizer; no allocation.
 /// </summary>
 internal static class StableHash
 {
