@@ -25,6 +25,8 @@ internal sealed record RegistrySettings(
     /// <summary>Reads <c>registry</c> from <paramref name="config"/> with reference.conf as fallback.</summary>
     public static RegistrySettings From(Config config)
     {
+        if (config.GetValue("registry") is { } section && !section.IsObject())
+            throw new ConfigurationException("registry: expected an object of settings (registry { ttl = 10s, ... })");
         var c = new SettingReader(config.WithFallback(Reference).GetConfig("registry"), "registry");
         var endpoints = ParseEndpoints(EndpointValues(c.Config));
         var ttl = c.Positive("ttl");
@@ -50,6 +52,8 @@ internal sealed record RegistrySettings(
             throw Invalid("etcd.stream-max-backoff", "must not be below etcd.stream-min-backoff");
         if (InstanceValidation.CheckTtl(settings.TtlSeconds) is { } ttlProblem)
             throw Invalid("ttl", ttlProblem);
+        if (settings.CallTimeout > ttl)
+            throw Invalid("etcd.call-timeout", $"{settings.CallTimeout} must not exceed the ttl ({ttl}): a keep-alive stream stuck that long is noticed only after its leases expired");
         if (InstanceValidation.CheckPrefix(settings.Prefix) is { } prefixProblem)
             throw Invalid("prefix", prefixProblem);
         if (BeforeServiceUnbindTimeout(config) is var phase && settings.DeregisterTimeout >= phase)
@@ -67,7 +71,7 @@ internal sealed record RegistrySettings(
     /// </summary>
     private static TimeSpan BeforeServiceUnbindTimeout(Config config)
     {
-        var shutdown = new SettingReader(config.WithFallback(AkkaDefaults).GetConfig(ShutdownSection), ShutdownSection);
+        var shutdown = new SettingReader(config.WithFallback(AkkaDefaults).GetConfig(ShutdownSection), ShutdownSection, bareDurations: true);
         return shutdown.Config.HasPath(PhaseTimeout) ? shutdown.Positive(PhaseTimeout) : shutdown.Positive(DefaultPhaseTimeout);
     }
 

@@ -4,9 +4,11 @@ namespace Registry;
 
 /// <summary>
 /// Reads the settings under one HOCON section with Akka's parsers: a value that cannot be read, or is out of range,
-/// fails with a <see cref="ConfigurationException"/> naming the setting and what was expected.
+/// fails with a <see cref="ConfigurationException"/> naming the setting and what was expected. A duration needs a unit
+/// unless <paramref name="bareDurations"/> (Akka's own sections: HOCON reads a bare number as milliseconds, so
+/// <c>ttl = 10</c> would be 10 ms).
 /// </summary>
-internal sealed class SettingReader(Config config, string section)
+internal sealed class SettingReader(Config config, string section, bool bareDurations = false)
 {
     public Config Config => config;
 
@@ -16,6 +18,8 @@ internal sealed class SettingReader(Config config, string section)
     public TimeSpan Positive(string path, string expected = "a positive duration")
     {
         var value = Read(path, () => config.GetTimeSpan(path, allowInfinite: false), expected);
+        if (!bareDurations && config.GetString(path) is var raw && IsNumber(raw))
+            throw Invalid(path, $"'{raw}': a duration needs a unit, such as {raw}s or {raw}ms");
         return value > TimeSpan.Zero ? value : throw Invalid(path, $"{value}: expected {expected}");
     }
 
@@ -38,6 +42,10 @@ internal sealed class SettingReader(Config config, string section)
         var value = Read(path, () => config.GetInt(path), expected);
         return value >= min && value <= max ? value : throw Invalid(path, $"{value}: expected {expected}");
     }
+
+    /// <summary>True when <paramref name="text"/> is a plain number (a duration written without its unit).</summary>
+    public static bool IsNumber(string? text) =>
+        double.TryParse(text, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out _);
 
     private T Read<T>(string path, Func<T> read, string expected)
     {

@@ -14,12 +14,13 @@ public static class ServiceRegistryHealthCheckExtensions
     /// etcd. It reads the state kept from the <see cref="RegistrationEvent"/>s and the watchers'
     /// <see cref="MembershipSnapshot"/> and <see cref="MembershipStale"/> events, without a message round trip:
     /// <see cref="HealthStatus.Healthy"/> when every registration is held and every watched service's view is live (or
-    /// there is none); <see cref="HealthStatus.Degraded"/> while a registration waits for etcd, fails its renewals or
-    /// replaces a lost lease, or a watched service's view is stale (calls still go to its last known members);
+    /// there is none); <see cref="HealthStatus.Degraded"/> while a registration waits for etcd, fails its renewals,
+    /// replaces a lost lease or waits for its crashed actor's restart, or a watched service's view is stale (calls still
+    /// go to its last known members);
     /// <paramref name="failureStatus"/> while a registration stopped for a conflict (a newer process took its id),
     /// until it is deregistered or registered again. The description names the keys and services and what is wrong; the
     /// data maps each key to its state (<c>held</c>, <c>delayed</c>, <c>renew-failing</c>, <c>lease-lost</c>,
-    /// <c>conflict</c>) and each watched service, as <c>discovery:</c> and its name, to <c>live</c> or <c>stale</c> (a
+    /// <c>restarting</c>, <c>conflict</c>) and each watched service, as <c>discovery:</c> and its name, to <c>live</c> or <c>stale</c> (a
     /// service no longer watched is left out; so is the all-services watch).
     /// </summary>
     /// <param name="builder">The health checks builder.</param>

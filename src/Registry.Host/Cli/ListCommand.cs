@@ -62,7 +62,11 @@ internal sealed class ListCommand : Command
         catch (OperationCanceledException)
         {
         }
-        await host.StopAsync(CancellationToken.None);
+        finally
+        {
+            // Also when discovery refused the subscription (a bug there): that failure goes on to the caller.
+            await host.StopAsync(CancellationToken.None);
+        }
         if (listed is null)
         {
             _io.Warn("interrupted before etcd answered");

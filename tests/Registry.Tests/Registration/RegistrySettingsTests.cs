@@ -29,6 +29,12 @@ public sealed class RegistrySettingsTests
 
     [Theory]
     [InlineData("registry.ttl = 1s", "registry.ttl: ttl 1")]
+    [InlineData("registry.ttl = 10", "registry.ttl: '10': a duration needs a unit, such as 10s or 10ms")]
+    [InlineData("registry.deregister-timeout = 3", "registry.deregister-timeout: '3': a duration needs a unit, such as 3s or 3ms")]
+    [InlineData("registry.retry.min-backoff = 0.5", "registry.retry.min-backoff: '0.5': a duration needs a unit")]
+    [InlineData("registry.etcd.call-timeout = 1h", "registry.etcd.call-timeout: 01:00:00 must not exceed the ttl (00:00:10)")]
+    [InlineData("registry { ttl = 3s, etcd.call-timeout = 4s }", "registry.etcd.call-timeout: 00:00:04 must not exceed the ttl (00:00:03)")]
+    [InlineData("registry = 5", "registry: expected an object of settings")]
     [InlineData("registry.prefix = \"services\"", "registry.prefix:")]
     [InlineData("registry.prefix = \"/\"", "registry.prefix: '/': expected one or more segments, none empty, without spaces or control characters (such as /services/)")]
     [InlineData("registry.prefix = \"/a//b/\"", "registry.prefix: '/a//b/': expected one or more segments, none empty")]
