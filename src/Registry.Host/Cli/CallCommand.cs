@@ -104,10 +104,12 @@ internal sealed class CallCommand : Command
         }
         var stopped = stop.IsCancellationRequested;
         await host.StopAsync(CancellationToken.None);
+        if (summary.Cut > 0)
+            _io.Warn($"{summary.Cut} call(s) still in flight {CallLoad.InFlightGrace.TotalSeconds:0}s after the stop were cut; they are not counted");
         if (summary.Calls == 0 && stopped)
         {
-            // Stopped after an instance showed up but before a worker started a call.
-            _io.Warn("interrupted before the first call");
+            // Stopped after an instance showed up but before a call ended.
+            _io.Warn(summary.Cut == 0 ? "interrupted before the first call" : "interrupted before a call ended");
             return RegistryCommand.Failed;
         }
 

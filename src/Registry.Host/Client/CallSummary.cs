@@ -8,10 +8,11 @@ namespace Registry.Host.Client;
 /// <param name="ByInstance">Successful calls per instance id, ordered by id.</param>
 /// <param name="P50Ms">Median latency of all calls (retries included), in milliseconds; 0 without calls.</param>
 /// <param name="P99Ms">99th percentile latency, in milliseconds; 0 without calls.</param>
-internal sealed record CallSummary(long Calls, long Failures, IReadOnlyDictionary<string, long> ByInstance, double P50Ms, double P99Ms)
+/// <param name="Cut">Calls still in flight <see cref="CallLoad.InFlightGrace"/> after a stop, cut and not counted.</param>
+internal sealed record CallSummary(long Calls, long Failures, IReadOnlyDictionary<string, long> ByInstance, double P50Ms, double P99Ms, long Cut = 0)
 {
     /// <summary>Sums the tallies of the workers of one run, with the latencies they recorded.</summary>
-    public static CallSummary Of(IEnumerable<CallTally> tallies, CallLatencies latencies)
+    public static CallSummary Of(IEnumerable<CallTally> tallies, CallLatencies latencies, long cut = 0)
     {
         var byInstance = new SortedDictionary<string, long>(StringComparer.Ordinal);
         long calls = 0, failures = 0;
@@ -21,7 +22,7 @@ internal sealed record CallSummary(long Calls, long Failures, IReadOnlyDictionar
             failures += tally.Failures;
             foreach (var (id, count) in tally.ByInstance) byInstance[id] = byInstance.GetValueOrDefault(id) + count;
         }
-        return new CallSummary(calls, failures, byInstance, latencies.PercentileMs(50), latencies.PercentileMs(99));
+        return new CallSummary(calls, failures, byInstance, latencies.PercentileMs(50), latencies.PercentileMs(99), cut);
     }
 }
 

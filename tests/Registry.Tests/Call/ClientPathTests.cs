@@ -148,6 +148,28 @@ public sealed class ClientPathTests(EtcdNode etcd) : IClassFixture<EtcdNode>
         Assert.Equal(0, balancer.Find(hung.Id)!.Outstanding);
     }
 
+    [Fact]
+    public async Task A_stopped_load_cuts_the_calls_still_in_flight_after_its_grace_and_counts_them_apart()
+    {
+        var service = $"user{Guid.NewGuid():N}"[..12];
+        await using var hung = await UserServer.StartNewAsync([etcd.Endpoint], service, hung: true);
+        await using var process = new RegistryUnderTest([etcd.Endpoint]);
+        var balancer = Balancers.Create("round-robin", [ServiceInstance.Create(service, hung.Address)]);
+        // Calls that would wait ten minutes for their deadline.
+        var calls = UserCallSettings.WithDeadline(TimeSpan.FromMinutes(10));
+        await using var client = new BalancedUserClient(balancer, new InstanceChannels(process.System, service, calls), calls);
+        using var stop = new CancellationTokenSource();
+
+        var load = CallLoad.RunAsync(client, count: null, duration: null, concurrency: 2, stop: stop.Token);
+        await Eventually.UntilAsync(() => balancer.Find(hung.Id)!.Outstanding == 2, "both workers' calls to be in flight");
+        stop.Cancel();
+        var summary = await load.WaitAsync(TimeSpan.FromSeconds(60));
+
+        Assert.Equal(2, summary.Cut);
+        Assert.Equal(0, summary.Calls);
+        Assert.Equal(0, balancer.Find(hung.Id)!.Outstanding);
+    }
+
     /// <summary>Three registered servers, a client process calling them continuously, and what the calls did so far.</summary>
     private sealed class Fixture : IAsyncDisposable
     {
