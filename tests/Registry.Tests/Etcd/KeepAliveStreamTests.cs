@@ -8,10 +8,14 @@ namespace Registry.Tests.Etcd;
 /// <summary>The shared keep-alive stream against a real etcd: many leases at once, a lease etcd lost, a stuck stream.</summary>
 public sealed class KeepAliveStreamTests(EtcdNode etcd) : IClassFixture<EtcdNode>
 {
+    // The ttl only bounds the call timeout here: the leases are granted by the tests.
     private static RegistrySettings Settings(string endpoint, string callTimeout = "1s") => RegistrySettings.From(ConfigurationFactory.ParseString($$"""
-        registry.etcd {
-          endpoints = ["{{endpoint}}"]
-          call-timeout = {{callTimeout}}
+        registry {
+          ttl = 30s
+          etcd {
+            endpoints = ["{{endpoint}}"]
+            call-timeout = {{callTimeout}}
+          }
         }
         """));
 
