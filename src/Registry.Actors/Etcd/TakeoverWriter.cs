@@ -175,9 +175,11 @@ internal sealed class TakeoverWriter : IAsyncDisposable
             {
                 response = await _kv.TxnAsync(txn, _options(ct));
             }
-            catch (RpcException e) when (e.StatusCode is StatusCode.NotFound or StatusCode.InvalidArgument or StatusCode.ResourceExhausted)
+            catch (RpcException e) when (e.StatusCode is StatusCode.NotFound or StatusCode.InvalidArgument || IsTooLarge(e))
             {
-                // Too many operations or too large for this etcd: send smaller batches from now on.
+                // Too many operations or too large for this etcd: send smaller batches from now on. (A lease gone
+                // refuses the whole batch too: each write is then answered on its own.) Etcd's other ResourceExhausted
+                // answers, too many requests or its space quota exceeded, fail each write below, for its caller's back-off.
                 if (e.StatusCode != StatusCode.NotFound) _maxPuts = Math.Max(2, Math.Min(_maxPuts, batch.Count) / 2);
                 await Task.WhenAll(batch.Select(write => PutAloneAsync(write, ct)));
                 return;
@@ -194,6 +196,10 @@ internal sealed class TakeoverWriter : IAsyncDisposable
             _slots.Release();
         }
     }
+
+    /// <summary>A request grpc refused as larger than the receiver takes (etcd's max-request-bytes and some overhead).</summary>
+    private static bool IsTooLarge(RpcException e) =>
+        e.StatusCode == StatusCode.ResourceExhausted && e.Status.Detail.Contains("larger than max", StringComparison.Ordinal);
 
     private async Task PutAloneAsync(Write write, CancellationToken ct)
     {

@@ -164,6 +164,37 @@ public sealed class TakeoverWriterTests
         Assert.Equal(5, Assert.Single(kv.Transactions).Count);
     }
 
+    [Theory]
+    [InlineData("etcdserver: too many requests", false)]
+    [InlineData("etcdserver: mvcc: database space exceeded", false)]
+    [InlineData("grpc: received message larger than max (600000 vs. 524288)", true)]
+    public async Task A_transaction_refused_as_resource_exhausted_is_split_only_when_it_was_too_large(string detail, bool split)
+    {
+        var kv = new RecordingKv();
+        await using var writer = new TakeoverWriter(kv, Options);
+        var holders = await HoldEveryRequestAsync(writer, kv);
+        var writes = Enumerable.Range(0, 5).Select(i => writer.WriteAsync(Put(Key(i), "mine", lease: 1), CancellationToken.None)).ToArray();
+        // The transaction is refused; the puts that may follow it are not.
+        kv.Failure = new RpcException(new Status(StatusCode.ResourceExhausted, detail));
+        kv.FailTransactionsOnly = true;
+
+        kv.Release();
+        await Task.WhenAll(holders);
+
+        Assert.Equal(5, Assert.Single(kv.Transactions).Count);
+        if (split)
+        {
+            Assert.All(await Task.WhenAll(writes), o => Assert.True(o.Succeeded));
+            Assert.Equal(5, kv.Puts.Count(k => k.StartsWith("/services/", StringComparison.Ordinal)));
+        }
+        else
+        {
+            // Etcd is overloaded or full: every write fails with its answer, for the caller's back-off, none sent alone.
+            foreach (var write in writes) Assert.Equal(detail, (await Assert.ThrowsAsync<RpcException>(() => write)).Status.Detail);
+            Assert.DoesNotContain(kv.Puts, k => k.StartsWith("/services/", StringComparison.Ordinal));
+        }
+    }
+
     [Fact]
     public async Task A_write_whose_caller_gave_up_before_it_was_sent_is_not_sent()
     {
@@ -225,6 +256,9 @@ public sealed class TakeoverWriterTests
 
         public Exception? Failure { get; set; }
 
+        /// <summary>Puts alone are not refused with <see cref="Failure"/>.</summary>
+        public bool FailTransactionsOnly { get; set; }
+
         public void Seed(string key, string value, long lease) => _data[key] = (value, lease);
 
         /// <summary>Holds the answers of the requests asked from now on; <see cref="ReceivedAsync"/> counts them afresh.</summary>
@@ -267,7 +301,7 @@ public sealed class TakeoverWriterTests
             lock (_data)
             {
                 Puts.Add(request.Key.ToStringUtf8());
-                if (Refusal([request]) is { } refused) answer = () => throw refused;
+                if (Refusal([request], transaction: false) is { } refused) answer = () => throw refused;
                 else
                 {
                     var response = new PutResponse { Header = new ResponseHeader { Revision = 1 }, PrevKv = Apply(request) };
@@ -284,7 +318,7 @@ public sealed class TakeoverWriterTests
             {
                 var puts = request.Success.Select(op => op.RequestPut).ToList();
                 Transactions.Add(puts.Select(p => p.Key.ToStringUtf8()).ToList());
-                if (Refusal(puts) is { } refused) answer = () => throw refused;
+                if (Refusal(puts, transaction: true) is { } refused) answer = () => throw refused;
                 else
                 {
                     var response = new TxnResponse { Succeeded = true, Header = new ResponseHeader { Revision = 1 } };
@@ -295,9 +329,9 @@ public sealed class TakeoverWriterTests
             return Respond(answer);
         }
 
-        private Exception? Refusal(List<PutRequest> puts)
+        private Exception? Refusal(List<PutRequest> puts, bool transaction)
         {
-            if (Failure is not null) return Failure;
+            if (Failure is not null && (transaction || !FailTransactionsOnly)) return Failure;
             if (puts.Count > MaxOps) return Refused(StatusCode.InvalidArgument, "etcdserver: too many operations in txn request");
             if (puts.Select(p => p.Key).Distinct().Count() < puts.Count) return Refused(StatusCode.InvalidArgument, "etcdserver: duplicate key given in txn request");
             if (puts.Any(p => GoneLeases.Contains(p.Lease))) return Refused(StatusCode.NotFound, "etcdserver: requested lease not found");
