@@ -34,7 +34,8 @@ internal sealed class KeepAliveStream : IAsyncDisposable
     private int _unanswered;
     private long _silentSince;
     private int _consecutiveFailures;
-    private DateTime _reopenNotBefore = DateTime.MinValue;
+    // A Stopwatch timestamp: the wall clock could be stepped back meanwhile, and the writer would wait that long.
+    private long _reopenNotBefore;
 
     public KeepAliveStream(Lease.LeaseClient client, RegistrySettings settings)
     {
@@ -109,7 +110,7 @@ internal sealed class KeepAliveStream : IAsyncDisposable
                     else
                     {
                         // Could not even open a stream: back off; the waiters time out and their leases retry.
-                        lock (_gate) _reopenNotBefore = DateTime.UtcNow + _backoff.Delay(_consecutiveFailures++);
+                        lock (_gate) _reopenNotBefore = ReopenAfter(_backoff.Delay(_consecutiveFailures++));
                     }
                 }
             }
@@ -125,7 +126,7 @@ internal sealed class KeepAliveStream : IAsyncDisposable
         {
             if (_call is not null) return _call;
         }
-        var wait = _reopenNotBefore - DateTime.UtcNow;
+        var wait = Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), Volatile.Read(ref _reopenNotBefore));
         if (wait > TimeSpan.Zero) await Task.Delay(wait, ct);
         var call = _client.LeaseKeepAlive(new CallOptions(EtcdChannel.RequireLeader(), cancellationToken: _disposed.Token).WithWaitForReady());
         lock (_gate)
@@ -204,13 +205,15 @@ internal sealed class KeepAliveStream : IAsyncDisposable
             _call = null;
             _unanswered = 0;
             _silentSince = 0;
-            _reopenNotBefore = DateTime.UtcNow + _backoff.Delay(_consecutiveFailures++);
+            _reopenNotBefore = ReopenAfter(_backoff.Delay(_consecutiveFailures++));
             waiters = _waiters.Values.SelectMany(w => w).ToList();
             _waiters.Clear();
         }
         call.Dispose();
         foreach (var waiter in waiters) waiter.TrySetException(reason);
     }
+
+    private static long ReopenAfter(TimeSpan delay) => Stopwatch.GetTimestamp() + (long)(delay.TotalSeconds * Stopwatch.Frequency);
 
     public async ValueTask DisposeAsync()
     {
