@@ -3,10 +3,11 @@ namespace Registry.Balancing;
 /// <summary>
 /// <c>weighted</c>: smooth weighted round-robin as nginx does it — each instance gets its registered weight's share
 /// of the calls, interleaved (weights 5, 1, 1 give a a b a c a a) rather than in bursts: exactly while the weights,
-/// divided by their common divisor, sum to at most 16,384, and to within one turn in 16,384 beyond. The schedule of one period
-/// is computed once per snapshot, as the balancer builds it, so a pick is one increment and one array read. The turn
-/// is the policy's, not the schedule's: a snapshot rebuilt more often than once a period (an instance flapping in and
-/// out of ejection, etcd blinking) would otherwise start every schedule again at its first turns and starve the rest.
+/// divided by their common divisor, sum to at most 16,384, and to within one turn in 16,384 beyond. The schedule of
+/// one period is computed once per snapshot, as the balancer builds it, so a pick is one increment and one array
+/// read. The turn is the policy's, not the schedule's: a snapshot rebuilt more often than once a period (an instance
+/// flapping in and out of ejection, etcd blinking) would otherwise start every schedule again at its first turns and
+/// starve the rest.
 /// </summary>
 internal sealed class WeightedLoadBalancingPolicy : ILoadBalancingPolicy, IPreparedPolicy
 {
