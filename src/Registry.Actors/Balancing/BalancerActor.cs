@@ -21,6 +21,8 @@ internal sealed class BalancerActor : ReceiveActor, IWithTimers
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private ImmutableSortedDictionary<string, ServiceInstance> _members = ImmutableSortedDictionary.Create<string, ServiceInstance>(StringComparer.Ordinal);
     private bool _stale;
+    // Changes applied to _members and not yet published; a PublishPending to self is on its way.
+    private bool _publishPending;
 
     private BalancerActor(string service, IActorRef discovery, ServiceBalancer balancer)
     {
@@ -62,8 +64,16 @@ internal sealed class BalancerActor : ReceiveActor, IWithTimers
         _subscription.Start(Self);
     }
 
+    protected override bool AroundReceive(Receive receive, object message)
+    {
+        // Anything but a membership change (a pick, a report, a request for the hot path) sees every change before it.
+        if (message is not MembershipEvent) PublishNow();
+        return base.AroundReceive(receive, message);
+    }
+
     protected override void PostStop()
     {
+        PublishNow();
         _subscription.Stop(Self);
         // Hot paths may outlive the actor: they keep the last membership, flagged as no longer followed.
         _balancer.SetStale(true);
@@ -114,7 +124,8 @@ internal sealed class BalancerActor : ReceiveActor, IWithTimers
             _stale = s.Stale;
             if (s.Stale) _log.Warning("'{0}': membership is stale, keeping the last {1} instance(s): {2}", _service, _members.Count, s.Reason ?? "etcd unreachable");
             else _log.Info("'{0}': membership is fresh again", _service);
-            _balancer.SetStale(s.Stale);
+            // A publish on its way carries the flag with the members.
+            if (!_publishPending) _balancer.SetStale(s.Stale);
         });
         Common();
     }
@@ -151,6 +162,8 @@ internal sealed class BalancerActor : ReceiveActor, IWithTimers
         Receive<ReportTimeout>(r => Report(r.InstanceId, _balancer.TimedOut));
         Receive<ReportSuccess>(r => Report(r.InstanceId, _balancer.Succeeded));
         Receive<GetBalancer>(_ => Sender.Tell(_balancer));
+        // Published on its way in (AroundReceive).
+        Receive<PublishPending>(_ => { });
         Receive<MembershipSubscription.Resubscribe>(_ => _subscription.Start(Self));
         Receive<Terminated>(t => t.ActorRef.Equals(_discovery), _ =>
         {
@@ -169,10 +182,23 @@ internal sealed class BalancerActor : ReceiveActor, IWithTimers
         Publish(members.ToImmutable());
     }
 
+    /// <summary>
+    /// Applies a membership change; it is published once the changes already in the mailbox are applied too, so a burst
+    /// of them (a deployment, a listing's worth of events) builds one snapshot (a ring, a schedule) rather than one each.
+    /// </summary>
     private void Publish(ImmutableSortedDictionary<string, ServiceInstance> members)
     {
         _members = members;
-        _balancer.Publish([.. members.Values], _stale);
+        if (_publishPending) return;
+        _publishPending = true;
+        Self.Tell(PublishPending.Instance);
+    }
+
+    private void PublishNow()
+    {
+        if (!_publishPending) return;
+        _publishPending = false;
+        _balancer.Publish([.. _members.Values], _stale);
     }
 
     private void Report(string instanceId, Action<InstanceState> outcome)
@@ -187,4 +213,10 @@ internal sealed class BalancerActor : ReceiveActor, IWithTimers
 
     private void IgnoreOtherService(MembershipEvent e) =>
         _log.Warning("balancer of '{0}' got a {1} of '{2}'; ignored", _service, e.GetType().Name, e.Service);
+
+    /// <summary>Time to publish the changes applied since the last snapshot.</summary>
+    private sealed record PublishPending
+    {
+        public static readonly PublishPending Instance = new();
+    }
 }

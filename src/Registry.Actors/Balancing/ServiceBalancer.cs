@@ -90,7 +90,7 @@ public sealed class ServiceBalancer
         untried = true;
         var available = Current().Available;
         if (available.Count == 0) return default;
-        var chosen = _policy.Pick(available, key);
+        var chosen = Checked(_policy.Pick(available, key), available);
         for (var index = chosen; ;)
         {
             if (!tried.Contains(available[index].Id)) return Begin(available, index);
@@ -103,12 +103,15 @@ public sealed class ServiceBalancer
 
     private BalancedCall Begin(AvailableInstances available, int index)
     {
-        if ((uint)index >= (uint)available.Count)
-            throw new InvalidOperationException($"policy '{_policy.Name}' picked index {index} of {available.Count} instance(s) of '{Service}'");
-        var state = available.States[index];
+        var state = available.States[Checked(index, available)];
         state.Begin();
         return new BalancedCall(available[index], state);
     }
+
+    /// <summary><paramref name="index"/>, the policy's pick, when it is one of <paramref name="available"/>'s.</summary>
+    private int Checked(int index, AvailableInstances available) => (uint)index < (uint)available.Count
+        ? index
+        : throw new InvalidOperationException($"policy '{_policy.Name}' picked index {index} of {available.Count} instance(s) of '{Service}'");
 
     /// <summary>Replaces the membership (from the actor); instances still at the same address keep their state.</summary>
     internal void Publish(ImmutableArray<ServiceInstance> instances, bool stale)

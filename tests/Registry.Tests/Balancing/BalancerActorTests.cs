@@ -247,6 +247,55 @@ public sealed class BalancerActorTests : Akka.TestKit.Xunit2.TestKit
         _discovery.ExpectNoMsg(TimeSpan.Zero);
     }
 
+    [Fact]
+    public void Membership_changes_that_come_together_are_published_as_one_snapshot()
+    {
+        var policy = new GatedPreparePolicy();
+        var balancer = Sys.ActorOf(BalancerActor.Props("user", _discovery.Ref, Balancers.Exact, policy, _time));
+        _discovery.ExpectMsg<SubscribeMembership>(Wait);
+        Send(balancer, Snapshot(Members("a")));
+        Assert.Equal(["a"], PickIds(balancer, 1));
+        var prepared = policy.Prepared;
+
+        // The actor builds the snapshot with b while 24 more instances come up.
+        policy.Gate.Reset();
+        policy.Preparing.Reset();
+        Send(balancer, new InstanceUp("user", Balancers.Instance("b"), 11));
+        Assert.True(policy.Preparing.Wait(Wait), "b was never published");
+        var later = Enumerable.Range(0, 24).Select(i => $"c{i:00}").ToArray();
+        foreach (var id in later) Send(balancer, new InstanceUp("user", Balancers.Instance(id), 12));
+        Send(balancer, new MembershipStale("user", true, "watch broke", 12));
+        policy.Gate.Set();
+
+        var hot = HotPath(balancer);
+        Assert.Equal(new[] { "a", "b" }.Concat(later), hot.AvailableIds());
+        Assert.True(hot.IsStale);
+        Assert.Equal(prepared + 2, policy.Prepared);
+    }
+
+    /// <summary>Round-robin that counts the snapshots prepared, each held while <see cref="Gate"/> is reset.</summary>
+    private sealed class GatedPreparePolicy : ILoadBalancingPolicy, IPreparedPolicy
+    {
+        private int _prepared;
+
+        public ManualResetEventSlim Gate { get; } = new(true);
+
+        public ManualResetEventSlim Preparing { get; } = new();
+
+        public int Prepared => Volatile.Read(ref _prepared);
+
+        public string Name => "gated";
+
+        public void Prepare(AvailableInstances instances)
+        {
+            Interlocked.Increment(ref _prepared);
+            Preparing.Set();
+            Gate.Wait();
+        }
+
+        public int Pick(AvailableInstances instances, string? key) => 0;
+    }
+
     /// <summary>Picks <see cref="Next"/>; throws when it is null.</summary>
     private sealed class ScriptedPolicy : ILoadBalancingPolicy
     {
