@@ -109,6 +109,10 @@ internal sealed partial class LeaseKeeper : IDisposable
                     if (item.Generation != item.Kept.CheckGeneration) continue;
                     item.Kept.Checking = true;
                 }
+                else
+                {
+                    item.Kept.RenewSentAt = now;
+                }
                 (due ??= []).Add(item);
             }
             if (_due.TryPeek(out _, out var next)) Arm(next, now);
@@ -148,7 +152,10 @@ internal sealed partial class LeaseKeeper : IDisposable
                     if (kept.Checking) kept.RecheckAtOnce = true;
                     else ScheduleCheck(kept, now, ++kept.CheckGeneration);
                 }
-                Schedule(new Due(kept, IsCheck: false), now + kept.RenewTicks);
+                // One interval after it was sent, not after its answer came: etcd renewed the lease in between, and a
+                // slow answer must not stretch the gap between renewals past the TTL. After an answer slower than the
+                // interval, a quarter of it, so a slow etcd does not get renewals back to back.
+                Schedule(new Due(kept, IsCheck: false), Math.Max(now + kept.RenewTicks / 4, kept.RenewSentAt + kept.RenewTicks));
             }
             else
             {
@@ -234,8 +241,9 @@ internal sealed partial class LeaseKeeper : IDisposable
 
     /// <summary>
     /// One kept lease, with the key and value its owner wrote (guarded by the keeper's lock): <see cref="Failures"/>
-    /// counts renewals failed in a row; only the check of <see cref="CheckGeneration"/> is current,
-    /// <see cref="Checking"/> while it is in flight, and followed by another at once when <see cref="RecheckAtOnce"/>.
+    /// counts renewals failed in a row, <see cref="RenewSentAt"/> is when the last renewal went out; only the check of
+    /// <see cref="CheckGeneration"/> is current, <see cref="Checking"/> while it is in flight, and followed by another at
+    /// once when <see cref="RecheckAtOnce"/>.
     /// </summary>
     private sealed class Kept(long leaseId, string key, byte[] value, IActorRef owner, long renewTicks, long checkTicks)
     {
@@ -246,6 +254,7 @@ internal sealed partial class LeaseKeeper : IDisposable
         public long RenewTicks { get; } = renewTicks;
         public long CheckTicks { get; } = checkTicks;
         public int Failures { get; set; }
+        public long RenewSentAt { get; set; }
         public int CheckGeneration { get; set; }
         public bool Checking { get; set; }
         public bool RecheckAtOnce { get; set; }

@@ -121,6 +121,28 @@ public sealed class LeaseKeeperTests : Akka.TestKit.Xunit2.TestKit
     }
 
     [Fact]
+    public async Task The_next_renewal_falls_due_one_interval_after_the_last_was_sent_however_long_its_answer_took()
+    {
+        var time = new FakeTimeProvider();
+        using var keeper = KeeperOn(time);
+        await KeepAsync(1, keeper: keeper);
+        var answer = new TaskCompletionSource();
+        _etcd.AfterCall = operation => operation == StoreOperation.KeepAlive ? answer.Task : Task.CompletedTask;
+
+        time.Advance(TimeSpan.FromSeconds(1));
+        await AwaitAssertAsync(() => Assert.Equal(1, _etcd.Calls(StoreOperation.KeepAlive)), Wait);
+        // The answer takes 0.7 s of the 1 s interval to arrive; then the next renewal is queued beside the key check.
+        time.Advance(TimeSpan.FromMilliseconds(700));
+        _etcd.AfterCall = null;
+        answer.SetResult();
+        await AwaitAssertAsync(() => Assert.Equal(2, keeper.Queued), Wait);
+
+        time.Advance(TimeSpan.FromMilliseconds(350));
+
+        await AwaitAssertAsync(() => Assert.Equal(2, _etcd.Calls(StoreOperation.KeepAlive)), Wait);
+    }
+
+    [Fact]
     public async Task Failing_renewals_are_told_once_retried_and_their_recovery_told_once()
     {
         var (lease, _) = await KeepAsync(1);
