@@ -18,7 +18,7 @@ internal sealed class SettingReader(Config config, string section, bool bareDura
     public TimeSpan Positive(string path, string expected = "a positive duration")
     {
         var value = Read(path, () => config.GetTimeSpan(path, allowInfinite: false), expected);
-        if (!bareDurations && config.GetString(path) is var raw && IsNumber(raw))
+        if (!bareDurations && config.GetString(path) is var raw && IsBareDuration(raw))
             throw Invalid(path, $"'{raw}': a duration needs a unit, such as {raw}s or {raw}ms");
         return value > TimeSpan.Zero ? value : throw Invalid(path, $"{value}: expected {expected}");
     }
@@ -43,9 +43,9 @@ internal sealed class SettingReader(Config config, string section, bool bareDura
         return value >= min && value <= max ? value : throw Invalid(path, $"{value}: expected {expected}");
     }
 
-    /// <summary>True when <paramref name="text"/> is a plain number (a duration written without its unit).</summary>
-    public static bool IsNumber(string? text) =>
-        double.TryParse(text, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out _);
+    /// <summary>True when <paramref name="text"/> is a plain number other than 0 (a duration written without its unit).</summary>
+    public static bool IsBareDuration(string? text) =>
+        double.TryParse(text, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var number) && number != 0;
 
     private T Read<T>(string path, Func<T> read, string expected)
     {

@@ -118,6 +118,8 @@ public sealed partial class RegistrySupervisor : ReceiveActor, IWithTimers
         // A malformed request is refused naming what is wrong (a null instance included), not failed on as a bug.
         List<string> problems = register.Instance is null ? ["instance: must not be null"] : [.. InstanceValidation.Check(register.Instance)];
         if (InstanceValidation.CheckTtl(ttl) is { } ttlProblem) problems.Add(ttlProblem);
+        else if (TimeSpan.FromSeconds(ttl) < _settings.CallTimeout)
+            problems.Add($"ttl {ttl}: below registry.etcd.call-timeout ({_settings.CallTimeout.TotalSeconds:0.###}s), which a keep-alive stream stuck would outlast");
         if (register.Instance is not { } instance || problems.Count > 0)
         {
             // Echoes the instance asked for, null included (as RegistrationFailed documents).

@@ -98,7 +98,9 @@ internal sealed class BalancedUserClient : IAsyncDisposable
                 continue;
             }
 
-            var deadline = DateTime.UtcNow + (remaining < _settings.AttemptDeadline ? remaining : _settings.AttemptDeadline);
+            // The last attempt may get only what is left of the call's time: missing that is no sign of a hung instance.
+            var shortened = remaining < _settings.AttemptDeadline;
+            var deadline = DateTime.UtcNow + (shortened ? remaining : _settings.AttemptDeadline);
             try
             {
                 await channel.Client.GetUserInfoAsync(request, deadline: deadline, cancellationToken: ct);
@@ -126,7 +128,7 @@ internal sealed class BalancedUserClient : IAsyncDisposable
                 // The instance took the call: the error is the call's own, and another instance would answer the same. A
                 // deadline passed with no answer is not retried either (the call may have run), but timeouts in a row
                 // eject the instance: it may hang.
-                if (e.StatusCode == StatusCode.DeadlineExceeded) call.TimedOut();
+                if (e.StatusCode == StatusCode.DeadlineExceeded && !shortened) call.TimedOut();
                 else call.Release();
                 return new CallOutcome(false, null, attempts, Stopwatch.GetElapsedTime(started).TotalMilliseconds, $"{instance.Id}: {Describe(e)}");
             }

@@ -30,7 +30,7 @@ internal sealed record SampleServerSettings(TimeSpan DrainDelay, TimeSpan Shutdo
     private static TimeSpan Duration(Config config, string key)
     {
         if (!config.HasPath(key)) throw new ConfigurationException($"{key}: missing");
-        if (SettingReader.IsNumber(config.GetString(key)))
+        if (SettingReader.IsBareDuration(config.GetString(key)))
             throw new ConfigurationException($"{key} '{config.GetString(key)}': a duration needs a unit, such as {config.GetString(key)}s or {config.GetString(key)}ms");
         try
         {

@@ -133,7 +133,8 @@ public sealed class ClientPathTests(EtcdNode etcd) : IClassFixture<EtcdNode>
         // An ejection long enough to outlast the calls, whatever the machine's speed.
         var settings = Balancers.Settings("registry.balancing.ejection { base-backoff = 10m, max-backoff = 10m }");
         var balancer = Balancers.Create("round-robin", new[] { hung, first, second }.Select(s => ServiceInstance.Create(service, s.Address)), settings);
-        var calls = UserCallSettings.WithDeadline(TimeSpan.FromMilliseconds(300));
+        // Long enough for the healthy instances' first calls (a cold connection, four test classes at once on 2 cores).
+        var calls = UserCallSettings.WithDeadline(TimeSpan.FromMilliseconds(1500));
         await using var client = new BalancedUserClient(balancer, new InstanceChannels(process.System, service, calls), calls);
 
         // One call at a time, round-robin: every third lands on the hung instance until it is ejected.

@@ -44,6 +44,23 @@ public sealed class RegistrationRequestTests : Akka.TestKit.Xunit2.TestKit
         Assert.DoesNotContain(registered.LeaseId, _etcd.LiveLeases);
     }
 
+    [Fact]
+    public void A_register_with_a_ttl_below_the_call_timeout_is_refused_naming_both()
+    {
+        var settings = RegistrySettings.From(Akka.Configuration.ConfigurationFactory.ParseString("registry.etcd.call-timeout = 2500ms")
+            .WithFallback(RegistrationSimulationTests.Fast));
+        var registry = Sys.ActorOf(RegistrySupervisor.Props(_etcd, settings));
+
+        registry.Tell(new Register(User(), TtlSeconds: 2), TestActor);
+
+        var failed = ExpectMsg<RegistrationFailed>(Wait);
+        Assert.Equal(RegistrationFailure.Invalid, failed.Kind);
+        Assert.Equal("ttl 2: below registry.etcd.call-timeout (2.5s), which a keep-alive stream stuck would outlast", failed.Reason);
+        Assert.Equal(0, _etcd.Calls(StoreOperation.GrantLease));
+        registry.Tell(new Register(User(), TtlSeconds: 3), TestActor);
+        ExpectMsg<Registered>(Wait);
+    }
+
     [Theory]
     [InlineData(null, "127.0.0.1:8080", "service '': expected")]
     [InlineData("user", null, "id '': expected")]

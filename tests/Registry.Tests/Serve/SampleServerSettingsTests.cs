@@ -7,12 +7,14 @@ public sealed class SampleServerSettingsTests
 {
     private static SampleServerSettings Parse(string hocon) => SampleServerSettings.From(ConfigurationFactory.ParseString(hocon));
 
-    [Fact]
-    public void Durations_with_units_are_read()
+    [Theory]
+    [InlineData("500ms", 500)]
+    [InlineData("0", 0)]
+    public void Durations_with_units_and_a_bare_zero_are_read(string drain, int milliseconds)
     {
-        var settings = Parse("registry.serve { drain-delay = 500ms, shutdown-timeout = 30s }");
+        var settings = Parse($"registry.serve {{ drain-delay = {drain}, shutdown-timeout = 30s }}");
 
-        Assert.Equal(TimeSpan.FromMilliseconds(500), settings.DrainDelay);
+        Assert.Equal(TimeSpan.FromMilliseconds(milliseconds), settings.DrainDelay);
         Assert.Equal(TimeSpan.FromSeconds(30), settings.ShutdownTimeout);
     }
 
