@@ -273,29 +273,6 @@ public sealed class BalancerActorTests : Akka.TestKit.Xunit2.TestKit
         Assert.Equal(prepared + 2, policy.Prepared);
     }
 
-    /// <summary>Round-robin that counts the snapshots prepared, each held while <see cref="Gate"/> is reset.</summary>
-    private sealed class GatedPreparePolicy : ILoadBalancingPolicy, IPreparedPolicy
-    {
-        private int _prepared;
-
-        public ManualResetEventSlim Gate { get; } = new(true);
-
-        public ManualResetEventSlim Preparing { get; } = new();
-
-        public int Prepared => Volatile.Read(ref _prepared);
-
-        public string Name => "gated";
-
-        public void Prepare(AvailableInstances instances)
-        {
-            Interlocked.Increment(ref _prepared);
-            Preparing.Set();
-            Gate.Wait();
-        }
-
-        public int Pick(AvailableInstances instances, string? key) => 0;
-    }
-
     /// <summary>Picks <see cref="Next"/>; throws when it is null.</summary>
     private sealed class ScriptedPolicy : ILoadBalancingPolicy
     {

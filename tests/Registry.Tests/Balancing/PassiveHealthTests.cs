@@ -1,4 +1,3 @@
-using Registry.Balancing;
 using Microsoft.Extensions.Time.Testing;
 
 namespace Registry.Tests.Balancing;
@@ -271,14 +270,15 @@ public sealed class PassiveHealthTests
     [Fact]
     public async Task Picks_go_on_with_the_current_view_while_another_thread_rebuilds_it_after_an_ejection_ended()
     {
-        var policy = new BlockingPreparePolicy();
+        var policy = new GatedPreparePolicy();
         var balancer = new ServiceBalancer("user", policy, Balancers.Exact, _time);
         balancer.Publish([.. Balancers.Instances("a", "b", "c")], stale: false);
         Fail(balancer, "a");
         _time.Advance(TimeSpan.FromSeconds(1));
 
         // The first pick past the ejection's end rebuilds the view, here held up in the policy's Prepare.
-        policy.Block.Reset();
+        policy.Gate.Reset();
+        policy.Preparing.Reset();
         var rebuilding = Task.Run(() => balancer.PickId());
         Assert.True(policy.Preparing.Wait(TimeSpan.FromSeconds(30)), "the rebuild never started");
 
@@ -286,30 +286,9 @@ public sealed class PassiveHealthTests
         var meanwhile = await Task.Run(() => balancer.PickId()).WaitAsync(TimeSpan.FromSeconds(30));
         Assert.NotEqual("a", meanwhile);
 
-        policy.Block.Set();
+        policy.Gate.Set();
         await rebuilding;
         Assert.Equal(["a", "b", "c"], balancer.AvailableIds());
-    }
-
-    /// <summary>Round-robin whose Prepare waits for <see cref="Block"/> once it is reset.</summary>
-    private sealed class BlockingPreparePolicy : ILoadBalancingPolicy, IPreparedPolicy
-    {
-        private int _turn = -1;
-
-        public ManualResetEventSlim Block { get; } = new(true);
-
-        public ManualResetEventSlim Preparing { get; } = new();
-
-        public string Name => "blocking";
-
-        public void Prepare(AvailableInstances instances)
-        {
-            if (Block.IsSet) return;
-            Preparing.Set();
-            Block.Wait();
-        }
-
-        public int Pick(AvailableInstances instances, string? key) => (int)((uint)Interlocked.Increment(ref _turn) % (uint)instances.Count);
     }
 
     [Fact]
