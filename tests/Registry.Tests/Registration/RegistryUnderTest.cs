@@ -13,9 +13,13 @@ internal sealed class RegistryUnderTest : IAsyncDisposable
     private static readonly TimeSpan Wait = TimeSpan.FromSeconds(15);
     private readonly Channel<RegistrationEvent> _events = Channel.CreateUnbounded<RegistrationEvent>();
 
-    public RegistryUnderTest(IEnumerable<string> endpoints, long ttlSeconds = 3)
+    /// <param name="endpoints">The etcd client URLs.</param>
+    /// <param name="ttlSeconds">The registrations' TTL.</param>
+    /// <param name="hocon">More settings, over these.</param>
+    public RegistryUnderTest(IEnumerable<string> endpoints, long ttlSeconds = 3, string hocon = "")
     {
-        var hocon = $$"""
+        hocon += $$"""
+
             akka.loglevel = WARNING
             registry {
               etcd.endpoints = [{{string.Join(", ", endpoints.Select(e => $"\"{e}\""))}}]
