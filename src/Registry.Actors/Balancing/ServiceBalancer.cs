@@ -72,7 +72,7 @@ public sealed class ServiceBalancer
     public BalancedCall Pick(string? key = null)
     {
         var available = Current().Available;
-        return available.Count == 0 ? default : Begin(available, _policy.Pick(available, key));
+        return available.Count == 0 ? default : Begin(available, Checked(_policy.Pick(available, key), available));
     }
 
     /// <summary>
@@ -103,7 +103,7 @@ public sealed class ServiceBalancer
 
     private BalancedCall Begin(AvailableInstances available, int index)
     {
-        var state = available.States[Checked(index, available)];
+        var state = available.States[index];
         state.Begin();
         return new BalancedCall(available[index], state);
     }
