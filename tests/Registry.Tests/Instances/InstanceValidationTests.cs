@@ -20,8 +20,12 @@ public sealed class InstanceValidationTests
         Assert.StartsWith($"service '{service}'", InstanceValidation.CheckService(service));
 
     [Fact]
-    public void Rejects_a_service_name_longer_than_128() =>
-        Assert.NotNull(InstanceValidation.CheckService(new string('a', 129)));
+    public void Rejects_a_service_name_longer_than_128()
+    {
+        Assert.Null(InstanceValidation.CheckService(new string('a', 128)));
+        Assert.Equal($"service '{new string('a', 129)}': expected 1-128 characters of letters, digits, '.', '_' or '-'",
+            InstanceValidation.CheckService(new string('a', 129)));
+    }
 
     [Theory]
     [InlineData("127.0.0.1:8080")]
