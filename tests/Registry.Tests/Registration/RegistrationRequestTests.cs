@@ -74,6 +74,13 @@ public sealed class RegistrationRequestTests : Akka.TestKit.Xunit2.TestKit
         var failure = ExpectMsg<Status.Failure>(Wait);
         Assert.StartsWith(problem, Assert.IsType<ArgumentException>(failure.Cause).Message);
         Assert.Equal(registered.LeaseId, _etcd.Peek(registered.Key)?.LeaseId);
+        // The registration goes on: its lease is renewed, and revoked on deregistration.
+        var renewals = _etcd.Calls(StoreOperation.KeepAlive);
+        AwaitCondition(() => _etcd.Calls(StoreOperation.KeepAlive) > renewals, Wait);
+        _registry.Tell(new Deregister("user", "127.0.0.1:8080"), TestActor);
+        ExpectMsg<Deregistered>(Wait);
+        Assert.Null(_etcd.Peek(registered.Key));
+        Assert.DoesNotContain(registered.LeaseId, _etcd.LiveLeases);
     }
 
     [Fact]
