@@ -201,6 +201,16 @@ public sealed class TakeoverWriterTests
             Assert.DoesNotContain(kv.Puts, k => k.StartsWith("/services/", StringComparison.Ordinal));
         }
         Assert.Equal(5, Assert.Single(kv.Transactions).Count);
+        if (split) return;
+
+        // Later batches keep their size: the next five writes go out together once etcd takes them.
+        kv.Failure = null;
+        holders = await HoldEveryRequestAsync(writer, kv);
+        writes = Enumerable.Range(0, 5).Select(i => writer.WriteAsync(Put(Key(i), "again", lease: 1), CancellationToken.None)).ToArray();
+        kv.Release();
+        await Task.WhenAll(holders);
+        Assert.All(await Task.WhenAll(writes), o => Assert.True(o.Succeeded));
+        Assert.Equal([5, 5], kv.Transactions.Select(t => t.Count));
     }
 
     [Fact]
