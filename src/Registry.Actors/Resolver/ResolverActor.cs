@@ -12,7 +12,9 @@ namespace Registry;
 /// <summary>
 /// Feeds one gRPC channel's resolver: subscribes to a service's membership at the discovery actor and, on every
 /// change of the set of addresses, hands the channel <see cref="ResolverResult.ForResult(IReadOnlyList{BalancerAddress})"/>.
-/// A stale membership keeps the last addresses; an empty one is reported as <see cref="StatusCode.Unavailable"/>.
+/// Changes that come together (a re-listing's downs, then its ups) are handed over as one result, so the channel never
+/// sees the empty moment between them. A stale membership keeps the last addresses; an empty one is reported as
+/// <see cref="StatusCode.Unavailable"/>.
 /// </summary>
 internal sealed class ResolverActor : ReceiveActor, IWithTimers
 {
@@ -24,6 +26,9 @@ internal sealed class ResolverActor : ReceiveActor, IWithTimers
     private ImmutableSortedDictionary<string, ServiceInstance> _members = ImmutableSortedDictionary.Create<string, ServiceInstance>(StringComparer.Ordinal);
     private ResolverResult? _last;
     private string[] _lastAddresses = [];
+    // A Publish is on its way to this actor: the members changed since the last result.
+    private bool _pending;
+    private bool _forcePending;
 
     public ResolverActor(string service, IActorRef discovery, Action<ResolverResult> listener)
     {
@@ -79,9 +84,10 @@ internal sealed class ResolverActor : ReceiveActor, IWithTimers
     private void Common()
     {
         Receive<MembershipSubscription.Resubscribe>(_ => _subscription.Start(Self));
+        Receive<Publish>(_ => PublishPending());
         Receive<Refresh>(_ =>
         {
-            if (_last is not null) Deliver(_last);
+            if (!PublishPending() && _last is not null) Deliver(_last);
         });
         Receive<Terminated>(t => t.ActorRef.Equals(_discovery), _ =>
         {
@@ -99,16 +105,33 @@ internal sealed class ResolverActor : ReceiveActor, IWithTimers
         Update(members.ToImmutable(), force: _last is null || _lastAddresses.Length == 0);
     }
 
+    /// <summary>
+    /// Takes the new members; the result follows once the changes already in the mailbox are applied too (one
+    /// message to itself later), as the watcher sends a burst of changes back to back.
+    /// </summary>
     private void Update(ImmutableSortedDictionary<string, ServiceInstance> members, bool force = false)
     {
         _members = members;
-        var addresses = members.Values.Select(i => i.Address).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToArray();
-        if (!force && addresses.AsSpan().SequenceEqual(_lastAddresses)) return;
+        _forcePending |= force;
+        if (_pending) return;
+        _pending = true;
+        Self.Tell(Publish.Instance);
+    }
+
+    /// <summary>Hands the channel the members' addresses if they changed since the last result; true if it did.</summary>
+    private bool PublishPending()
+    {
+        if (!_pending) return false;
+        var force = _forcePending;
+        (_pending, _forcePending) = (false, false);
+        var addresses = _members.Values.Select(i => i.Address).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToArray();
+        if (!force && addresses.AsSpan().SequenceEqual(_lastAddresses)) return false;
         _lastAddresses = addresses;
         _log.Info("registry:///{0} resolved to [{1}]", _service, string.Join(", ", addresses));
         Deliver(addresses.Length == 0
             ? ResolverResult.ForFailure(new GrpcStatus(StatusCode.Unavailable, $"no instance of '{_service}' is registered"))
             : ResolverResult.ForResult(addresses.Select(ToBalancerAddress).ToArray()));
+        return true;
     }
 
     private void Deliver(ResolverResult result)
@@ -132,6 +155,11 @@ internal sealed class ResolverActor : ReceiveActor, IWithTimers
         var host = address[..colon];
         if (host.StartsWith('[') && host.EndsWith(']')) host = host[1..^1];
         return new BalancerAddress(new DnsEndPoint(host, int.Parse(address[(colon + 1)..], System.Globalization.CultureInfo.InvariantCulture)));
+    }
+
+    private sealed record Publish
+    {
+        public static readonly Publish Instance = new();
     }
 
     /// <summary>Hands the channel the last result again.</summary>

@@ -26,4 +26,31 @@ public sealed class ResolverActorTests() : Akka.TestKit.Xunit2.TestKit("akka.log
         var result = results.ExpectMsg<ResolverResult>(Wait);
         Assert.Equal(["10.0.0.1:8080"], result.Addresses!.Select(a => $"{a.EndPoint.Host}:{a.EndPoint.Port}"));
     }
+
+    [Fact]
+    public void A_re_listings_downs_and_ups_reach_the_channel_as_one_result_without_the_empty_moment_between()
+    {
+        var discovery = CreateTestProbe();
+        var results = CreateTestProbe();
+        var resolver = Sys.ActorOf(ResolverActor.Props("user", discovery.Ref, r => results.Ref.Tell(r)));
+        discovery.ExpectMsg<SubscribeMembership>(Wait);
+        var a = Balancers.Instance("a", address: "10.0.0.1:8080");
+        var b = Balancers.Instance("b", address: "10.0.0.2:8080");
+        resolver.Tell(new MembershipSnapshot("user", [a], 10, false), discovery.Ref);
+        Assert.Equal(["10.0.0.1:8080"], Addresses(results.ExpectMsg<ResolverResult>(Wait)));
+
+        // As the watcher reports a re-listing: every instance gone first, then every new one.
+        resolver.Tell(new InstanceDown("user", a, 20), discovery.Ref);
+        resolver.Tell(new InstanceUp("user", b, 20), discovery.Ref);
+
+        Assert.Equal(["10.0.0.2:8080"], Addresses(results.ExpectMsg<ResolverResult>(Wait)));
+        // The channel asking again gets the same result, not a new one.
+        resolver.Tell(ResolverActor.Refresh.Instance);
+        Assert.Equal(["10.0.0.2:8080"], Addresses(results.ExpectMsg<ResolverResult>(Wait)));
+        resolver.Tell(new InstanceDown("user", b, 30), discovery.Ref);
+        Assert.Equal(Grpc.Core.StatusCode.Unavailable, results.ExpectMsg<ResolverResult>(Wait).Status.StatusCode);
+    }
+
+    private static IEnumerable<string> Addresses(ResolverResult result) =>
+        result.Addresses is { } addresses ? addresses.Select(a => $"{a.EndPoint.Host}:{a.EndPoint.Port}") : [$"failure: {result.Status}"];
 }
