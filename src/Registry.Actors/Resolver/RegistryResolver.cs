@@ -11,6 +11,9 @@ internal sealed class RegistryResolver(string service, ActorSystem system) : Res
 {
     private static long _count;
     private readonly Lock _lock = new();
+    // Held while a result is handed to the channel, so none reaches it once Dispose returned. Not _lock: the channel
+    // asks for a refresh while holding its own lock, which a delivery takes.
+    private readonly Lock _delivering = new();
     private IActorRef? _actor;
     private bool _disposed;
 
@@ -24,7 +27,10 @@ internal sealed class RegistryResolver(string service, ActorSystem system) : Res
             // Results still in the actor's mailbox when the channel is disposed are not delivered.
             var props = ResolverActor.Props(service, ServiceRegistry.Get(system).Discovery, r =>
             {
-                if (!Volatile.Read(ref _disposed)) listener(r);
+                lock (_delivering)
+                {
+                    if (!Volatile.Read(ref _disposed)) listener(r);
+                }
             });
             _actor = ((ExtendedActorSystem)system).SystemActorOf(props, $"grpc-resolver-{service}-{Interlocked.Increment(ref _count)}");
         }
@@ -51,6 +57,10 @@ internal sealed class RegistryResolver(string service, ActorSystem system) : Res
             if (_disposed) return;
             _disposed = true;
             _actor?.Tell(PoisonPill.Instance);
+        }
+        // A result being handed over now reaches the channel before its balancer is disposed; later ones never do.
+        lock (_delivering)
+        {
         }
         base.Dispose(disposing);
     }

@@ -80,6 +80,38 @@ public sealed class RegistryResolverTests(EtcdNode etcd) : IClassFixture<EtcdNod
     /// Calls until <see cref="Window"/> consecutive calls were served by exactly <paramref name="expected"/> (each of
     /// them at least once, no other): membership changes take a moment to reach the channel.
     /// </summary>
+    [Fact]
+    public async Task Dispose_returns_only_after_the_result_being_handed_to_the_channel()
+    {
+        await using var process = new RegistryUnderTest([etcd.Endpoint]);
+        var resolver = new RegistryResolver($"svc{Guid.NewGuid():N}"[..12], process.System);
+        var inside = new SemaphoreSlim(0);
+        using var release = new ManualResetEventSlim();
+        var delivered = 0;
+        resolver.Start(_ =>
+        {
+            inside.Release();
+            release.Wait();
+            Interlocked.Increment(ref delivered);
+        });
+        await inside.WaitAsync(TimeSpan.FromSeconds(10));
+
+        var dispose = Task.Run(resolver.Dispose);
+        try
+        {
+            // A window for a Dispose that does not wait: it would return while the result is still being handed over,
+            // and the channel would then dispose its balancer under an update.
+            Assert.NotSame(dispose, await Task.WhenAny(dispose, Task.Delay(TimeSpan.FromMilliseconds(300))));
+        }
+        finally
+        {
+            release.Set();
+        }
+        await dispose.WaitAsync(TimeSpan.FromSeconds(10));
+
+        Assert.Equal(1, Volatile.Read(ref delivered));
+    }
+
     private static async Task ServedByAsync(UserService.UserServiceClient client, string[] expected)
     {
         var recent = new Queue<string>();
