@@ -200,7 +200,32 @@ internal sealed class EtcdStore : IRegistryStore
         e.PrevKv is { } prev ? ToStored(prev) : null);
 
     internal static StoredValue ToStored(KeyValue kv) =>
-        new(kv.Key.ToStringUtf8(), kv.Value.ToByteArray(), kv.Lease, kv.CreateRevision, kv.ModRevision);
+        new(KeyText(kv.Key.Span), kv.Value.ToByteArray(), kv.Lease, kv.CreateRevision, kv.ModRevision);
+
+    /// <summary>
+    /// A key as text. etcd keys are bytes: each byte of a key that is not valid UTF-8 becomes a lone surrogate
+    /// (U+DC00 + byte), which no valid key decodes to, so two such keys stay apart and never pass for a registry key
+    /// (decoding them with replacement characters made "a\xFF" and "a\xFE" one key, and that of an id holding U+FFFD).
+    /// </summary>
+    internal static string KeyText(ReadOnlySpan<byte> key)
+    {
+        if (System.Text.Unicode.Utf8.IsValid(key)) return System.Text.Encoding.UTF8.GetString(key);
+        var text = new System.Text.StringBuilder(key.Length);
+        while (!key.IsEmpty)
+        {
+            if (System.Text.Rune.DecodeFromUtf8(key, out var rune, out var length) == System.Buffers.OperationStatus.Done)
+            {
+                text.Append(rune.ToString());
+                key = key[length..];
+            }
+            else
+            {
+                text.Append((char)(0xDC00 + key[0]));
+                key = key[1..];
+            }
+        }
+        return text.ToString();
+    }
 
     /// <summary>The range end that makes a range request cover every key starting with <paramref name="prefix"/>.</summary>
     private static ByteString PrefixEnd(string prefix)
