@@ -31,6 +31,7 @@ public sealed class WatcherSimulationTests : Akka.TestKit.Xunit2.TestKit
     {
         // The watches' progress requests answered as etcd does, so only a hung or broken stream goes silent.
         _etcd.ProgressInterval = _settings.Discovery.ProgressInterval;
+        _etcd.CallTimeout = _settings.CallTimeout;
         _writer = _etcd.Connect();
         _discovery = Sys.ActorOf(DiscoverySupervisor.Props(_etcd, _settings));
     }

@@ -25,6 +25,7 @@ internal sealed class FakeRegistryStore : IRegistryStore
 {
     public const string UnavailableMessage = "etcd unavailable (simulated)";
     public const string KeepAliveFailedMessage = "etcd keep-alive failed (simulated)";
+    public const string DeadlineMessage = "deadline exceeded on a hung connection (simulated)";
 
     /// <summary>etcd's minimum lease TTL with default timing; its lessor raises shorter grants to it.</summary>
     public const long MinLeaseTtlSeconds = 2;
@@ -51,6 +52,13 @@ internal sealed class FakeRegistryStore : IRegistryStore
     /// <see cref="NotifyProgress"/>. A hung connection sends none.
     /// </summary>
     public TimeSpan? ProgressInterval { get; set; }
+
+    /// <summary>
+    /// How long a call (not a watch) waits on a hung connection before it fails with <see cref="DeadlineMessage"/>, as
+    /// the real store's calls and renewals fail after <c>registry.etcd.call-timeout</c>; null: until <see cref="Heal"/>
+    /// or cancellation. Measured on the wall clock.
+    /// </summary>
+    public TimeSpan? CallTimeout { get; set; }
 
     /// <summary>
     /// Watches of this connection are served by a member stuck behind the cluster (a slow disk, an apply backlog) that
@@ -92,10 +100,10 @@ internal sealed class FakeRegistryStore : IRegistryStore
     {
         if (WatchesBehind)
         {
-            yield return new WatchBatch(await CallAsync(StoreOperation.Watch, ct, () => startRevision - 1), []);
+            yield return new WatchBatch(await CallAsync(StoreOperation.Watch, ct, () => startRevision - 1, deadline: false), []);
             await Task.Delay(Timeout.Infinite, ct);
         }
-        var watch = await CallAsync(StoreOperation.Watch, ct, () => _etcd.OpenWatch(this, prefix, startRevision));
+        var watch = await CallAsync(StoreOperation.Watch, ct, () => _etcd.OpenWatch(this, prefix, startRevision), deadline: false);
         try
         {
             while (await NextBatchAsync(watch, ct) is { } batch)
@@ -157,8 +165,8 @@ internal sealed class FakeRegistryStore : IRegistryStore
     }
 
     /// <summary>
-    /// Calls wait until <see cref="Heal"/> or their cancellation, and open watches hold their responses back
-    /// meanwhile, as when packets are held.
+    /// Calls wait until <see cref="Heal"/>, their cancellation or <see cref="CallTimeout"/>, and open watches hold their
+    /// responses back meanwhile, as when packets are held.
     /// </summary>
     public void Hang()
     {
@@ -314,17 +322,18 @@ internal sealed class FakeRegistryStore : IRegistryStore
         }
     }
 
-    private async Task<T> CallAsync<T>(StoreOperation operation, CancellationToken ct, Func<T> call)
+    private async Task<T> CallAsync<T>(StoreOperation operation, CancellationToken ct, Func<T> call, bool deadline = true)
     {
         Interlocked.Increment(ref _calls[(int)operation]);
         if (BeforeCall is { } before) await before(operation);
-        var answer = await ServeAsync(ct, call);
+        var answer = await ServeAsync(ct, call, deadline ? CallTimeout : null);
         if (AfterCall is { } after) await after(operation);
         return answer;
     }
 
-    private async Task<T> ServeAsync<T>(CancellationToken ct, Func<T> call)
+    private async Task<T> ServeAsync<T>(CancellationToken ct, Func<T> call, TimeSpan? timeout)
     {
+        var started = Stopwatch.GetTimestamp();
         while (true)
         {
             ct.ThrowIfCancellationRequested();
@@ -341,7 +350,20 @@ internal sealed class FakeRegistryStore : IRegistryStore
                 }
                 changed = _etcd.Changed;
             }
-            await changed.WaitAsync(ct);
+            if (timeout is not { } limit)
+            {
+                await changed.WaitAsync(ct);
+                continue;
+            }
+            var left = limit - Stopwatch.GetElapsedTime(started);
+            try
+            {
+                await changed.WaitAsync(left > TimeSpan.Zero ? left : TimeSpan.Zero, ct);
+            }
+            catch (TimeoutException)
+            {
+                throw new StoreUnavailableException(DeadlineMessage);
+            }
         }
     }
 

@@ -598,6 +598,23 @@ public sealed class FakeRegistryStoreTests
     }
 
     [Fact]
+    public async Task A_hung_call_fails_after_the_call_timeout_while_a_hung_watch_keeps_waiting()
+    {
+        await using var watch = Watch(_store, "/s/", 1);
+        _store.CallTimeout = TimeSpan.FromMilliseconds(100);
+        _store.Hang();
+        var next = OpenAsync(watch);
+
+        var error = await Assert.ThrowsAsync<StoreUnavailableException>(() => _store.ListAsync("/s/", CancellationToken.None).WaitAsync(Timeout));
+
+        Assert.Equal(FakeRegistryStore.DeadlineMessage, error.Message);
+        Assert.False(next.IsCompleted);
+        _store.Heal();
+        await Put("/s/a", "1");
+        Assert.Equal(2, (await CurrentAsync(watch, next)).Revision);
+    }
+
+    [Fact]
     public async Task A_hung_call_ends_when_cancelled()
     {
         using var cts = new CancellationTokenSource();

@@ -31,6 +31,8 @@ public sealed class RegistrationSimulationTests : Akka.TestKit.Xunit2.TestKit
     {
         _events = CreateTestProbe();
         Sys.EventStream.Subscribe(_events, typeof(RegistrationEvent));
+        // As the real store: a call on a hung connection fails once the call timeout passed.
+        _etcd.CallTimeout = _settings.CallTimeout;
         _registry = StartRegistry(_etcd);
     }
 
@@ -137,6 +139,23 @@ public sealed class RegistrationSimulationTests : Akka.TestKit.Xunit2.TestKit
         // The next event after the single renew-failed is the recovery: no repeated failure events, no loss.
         var next = _events.ExpectMsg<RegistrationEvent>(Wait);
         Assert.Equal(RegistrationEventKind.Recovered, next.Kind);
+        Assert.Equal(revision, _etcd.Revision);
+        Assert.Equal(registered.LeaseId, _etcd.Peek(registered.Key)?.LeaseId);
+    }
+
+    [Fact]
+    public void Renewals_held_past_the_call_timeout_are_reported_failed_and_recover_after_the_heal()
+    {
+        var registered = RegisterAndAwait(User());
+        ExpectEvent(RegistrationEventKind.Registered);
+        var revision = _etcd.Revision;
+        _etcd.CallTimeout = TimeSpan.FromMilliseconds(200);
+
+        _etcd.Hang();
+
+        Assert.Contains(FakeRegistryStore.DeadlineMessage, ExpectEvent(RegistrationEventKind.RenewFailed).Detail);
+        _etcd.Heal();
+        Assert.Equal(RegistrationEventKind.Recovered, _events.ExpectMsg<RegistrationEvent>(Wait).Kind);
         Assert.Equal(revision, _etcd.Revision);
         Assert.Equal(registered.LeaseId, _etcd.Peek(registered.Key)?.LeaseId);
     }
