@@ -42,6 +42,21 @@ internal sealed class ThrowAwayEtcd : IAsyncDisposable
     {
         var executable = FindOnPath("etcd")
                          ?? throw new InvalidOperationException("etcd is not on PATH; install it (Debian: apt-get install etcd-server)");
+        // Another listener may take a port between the check and etcd's bind: etcd then exits, and starts again on others.
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return await StartAsync(executable, ct);
+            }
+            catch (EtcdExited) when (attempt < 3)
+            {
+            }
+        }
+    }
+
+    private static async Task<ThrowAwayEtcd> StartAsync(string executable, CancellationToken ct)
+    {
         var dataDir = Directory.CreateTempSubdirectory("registry-demo-").FullName;
         var (client, peer) = (FreePort(), FreePort());
         var endpoint = new Uri($"http://127.0.0.1:{client}");
@@ -77,7 +92,7 @@ internal sealed class ThrowAwayEtcd : IAsyncDisposable
         var deadline = Stopwatch.GetTimestamp() + Stopwatch.Frequency * 10;
         while (true)
         {
-            if (_process.HasExited) throw new InvalidOperationException($"etcd exited with code {_process.ExitCode}: {LastWords()}");
+            if (_process.HasExited) throw new EtcdExited($"etcd exited with code {_process.ExitCode}: {LastWords()}");
             if (Stopwatch.GetTimestamp() > deadline) throw new InvalidOperationException($"etcd did not listen within 10s: {LastWords()}");
             using var probe = new TcpClient();
             try
@@ -105,12 +120,30 @@ internal sealed class ThrowAwayEtcd : IAsyncDisposable
         Directory.Delete(DataDir, recursive: true);
     }
 
+    /// <summary>
+    /// A loopback port free right now, from 10000-19999: below Linux's ephemeral range (32768 and up by default), so no
+    /// outgoing connection takes it before it is bound, and apart from the 20000 and up the tests take theirs from.
+    /// </summary>
     public static int FreePort()
     {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
+        for (var tries = 0; tries < 1000; tries++)
+        {
+            var port = Random.Shared.Next(10000, 20000);
+            try
+            {
+                using var listener = new TcpListener(IPAddress.Loopback, port);
+                listener.Start();
+                return port;
+            }
+            catch (SocketException)
+            {
+            }
+        }
+        throw new InvalidOperationException("no free loopback port in 10000-19999");
     }
+
+    /// <summary>etcd ended before it listened (its ports taken, say).</summary>
+    private sealed class EtcdExited(string message) : InvalidOperationException(message);
 
     private static string? FindOnPath(string name) =>
         (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator)
