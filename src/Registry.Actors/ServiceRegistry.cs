@@ -148,8 +148,15 @@ public sealed class ServiceRegistry : IExtension
     private string BalancerName(string service, string policy) =>
         $"balancer-{service}~{Uri.EscapeDataString(policy)}~{Interlocked.Increment(ref _balancersStarted)}";
 
-    /// <summary>The hot-path <see cref="ServiceBalancer"/> of <see cref="Balancer(string, string)"/>.</summary>
+    /// <summary>
+    /// The hot-path <see cref="ServiceBalancer"/> of <see cref="Balancer(string, string)"/>. A balancer started by this
+    /// call picks nothing until its first listing of etcd: await <see cref="ServiceBalancer.WhenKnownAsync"/> first.
+    /// </summary>
     public Task<ServiceBalancer> BalancerAsync(string service, string? policy = null, CancellationToken ct = default) =>
+        Balancer(service, policy).Ask<ServiceBalancer>(GetBalancer.Instance, Settings.CallTimeout, ct);
+
+    /// <summary>The hot-path <see cref="ServiceBalancer"/> of <see cref="Balancer(string, ILoadBalancingPolicy)"/>, as <see cref="BalancerAsync(string, string, CancellationToken)"/>.</summary>
+    public Task<ServiceBalancer> BalancerAsync(string service, ILoadBalancingPolicy policy, CancellationToken ct = default) =>
         Balancer(service, policy).Ask<ServiceBalancer>(GetBalancer.Instance, Settings.CallTimeout, ct);
 
     internal IRegistryStore Store => _store;

@@ -27,6 +27,7 @@ public sealed class ServiceBalancer
     private readonly CallTotal _total = new();
     // Only bounded-load hashing weighs the total; other policies' calls skip its shared counter.
     private readonly bool _keepsTotal;
+    private readonly TaskCompletionSource _known = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private View _view;
     // Versions of the snapshots built, under the lock.
     private long _versions;
@@ -59,6 +60,14 @@ public sealed class ServiceBalancer
 
     /// <summary>Why <see cref="Pick"/> finds no instance now; null when it finds one.</summary>
     public string? UnavailableReason => Current().Reason;
+
+    /// <summary>
+    /// Completes once the balancer holds the service's membership (which may have no instance), from its first listing
+    /// of etcd; until then <see cref="Pick"/> finds nothing. It waits while etcd cannot be read: bound it with
+    /// <paramref name="ct"/>.
+    /// </summary>
+    /// <exception cref="OperationCanceledException"><paramref name="ct"/> was cancelled first.</exception>
+    public Task WhenKnownAsync(CancellationToken ct = default) => _known.Task.WaitAsync(ct);
 
     /// <summary>Where passive-health changes are logged; set by the owning actor.</summary>
     internal ILoggingAdapter? Log { get; set; }
@@ -141,6 +150,7 @@ public sealed class ServiceBalancer
             // Left, or replaced by a new state at another address: their calls in flight leave the total.
             foreach (var state in previous.Values) state.Uncount();
         }
+        _known.TrySetResult();
     }
 
     /// <summary>

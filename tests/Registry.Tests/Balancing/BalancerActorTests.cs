@@ -63,6 +63,31 @@ public sealed class BalancerActorTests : Akka.TestKit.Xunit2.TestKit
     }
 
     [Fact]
+    public async Task The_hot_path_says_when_the_membership_is_known_even_when_it_is_empty()
+    {
+        var balancer = Start();
+        var hot = HotPath(balancer);
+        var known = hot.WhenKnownAsync();
+
+        // etcd unreachable before the first listing: still not known.
+        Send(balancer, new MembershipStale("user", true, "listing failed: etcd unavailable", 0));
+        Assert.Equal("the membership of 'user' is not known yet: etcd is unreachable", ExpectNoInstance(balancer).Reason);
+        Assert.False(known.IsCompleted);
+        using (var cancelled = new CancellationTokenSource())
+        {
+            await cancelled.CancelAsync();
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => hot.WhenKnownAsync(cancelled.Token));
+        }
+
+        Send(balancer, Snapshot([]));
+
+        await known.WaitAsync(Wait);
+        Assert.Empty(hot.Members);
+        Assert.Equal("no instance of 'user' is registered", hot.UnavailableReason);
+        await hot.WhenKnownAsync().WaitAsync(Wait);
+    }
+
+    [Fact]
     public void Before_the_snapshot_while_etcd_is_unreachable_picks_say_so()
     {
         var balancer = Start();

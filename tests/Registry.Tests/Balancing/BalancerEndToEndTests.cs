@@ -17,7 +17,9 @@ public sealed class BalancerEndToEndTests(EtcdNode etcd) : IClassFixture<EtcdNod
         var extension = ServiceRegistry.Get(registry.System);
         var balancer = await extension.BalancerAsync(service, "round-robin");
 
-        await WaitUntilAsync(() => balancer.Members.Length == 3);
+        // Registered before the balancer started: its first listing holds them all.
+        await balancer.WhenKnownAsync().WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(3, balancer.Members.Length);
         var picked = Enumerable.Range(0, 6).Select(_ =>
         {
             var call = balancer.Pick();
@@ -48,11 +50,13 @@ public sealed class BalancerEndToEndTests(EtcdNode etcd) : IClassFixture<EtcdNod
         await using var registry = new RegistryUnderTest([etcd.Endpoint], ttlSeconds: 10);
         var service = $"svc{Guid.NewGuid():N}"[..12];
         foreach (var n in new[] { 1, 2, 3 }) await registry.RegisterAsync(ServiceInstance.Create(service, $"10.0.0.{n}:80"));
-        var balancer = ServiceRegistry.Get(registry.System).Balancer(service, new LastInstancePolicy());
+        var extension = ServiceRegistry.Get(registry.System);
+        var balancer = extension.Balancer(service, new LastInstancePolicy());
 
-        var hotPath = await balancer.Ask<ServiceBalancer>(GetBalancer.Instance, TimeSpan.FromSeconds(5));
-        await WaitUntilAsync(() => hotPath.Members.Length == 3);
+        var hotPath = await extension.BalancerAsync(service, new LastInstancePolicy());
+        await hotPath.WhenKnownAsync().WaitAsync(TimeSpan.FromSeconds(10));
 
+        Assert.Equal("10.0.0.3:80", hotPath.PickId());
         Assert.Equal("10.0.0.3:80", (await balancer.Ask<Picked>(new Pick(), TimeSpan.FromSeconds(5))).Instance.Id);
     }
 
