@@ -21,7 +21,7 @@ internal sealed class ServeCommand : Command
     private readonly RegistrationOptions _registration = new();
 
     private readonly Option<TimeSpan?> _drain = OptionParsing.Seconds("--drain", "SEC",
-        $"after deregistering, keep serving this long so clients see the instance leave [default: {SampleServerSettings.DrainDelayKey}, 2]",
+        $"after deregistering, keep serving this long so clients see the instance leave; shorter than {SampleServerSettings.ShutdownTimeoutKey} (30 by default) [default: {SampleServerSettings.DrainDelayKey}, 2]",
         MaxDrainSeconds);
 
     public ServeCommand(CommonOptions common, CliIo io)

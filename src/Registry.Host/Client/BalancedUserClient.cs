@@ -74,6 +74,13 @@ internal sealed class BalancedUserClient : IAsyncDisposable
                 if (fresh) continue;
                 call = _balancer.PickUntried(key, tried.AsSpan(0, triedCount), out _);
                 if (!call.HasInstance) continue;
+                // The pause took its share of the budget.
+                remaining = _settings.Budget - Stopwatch.GetElapsedTime(started);
+                if (remaining <= TimeSpan.Zero)
+                {
+                    call.Release();
+                    break;
+                }
             }
 
             attempts++;
@@ -98,7 +105,8 @@ internal sealed class BalancedUserClient : IAsyncDisposable
                 continue;
             }
 
-            // The last attempt may get only what is left of the call's time: missing that is no sign of a hung instance.
+            // The last attempt may get only what is left of the call's time: missing that is no sign of a hung instance,
+            // nor of an unreachable one while its channel still connects.
             var shortened = remaining < _settings.AttemptDeadline;
             var deadline = DateTime.UtcNow + (shortened ? remaining : _settings.AttemptDeadline);
             try
@@ -112,7 +120,7 @@ internal sealed class BalancedUserClient : IAsyncDisposable
                 call.Release();
                 throw new OperationCanceledException(ct);
             }
-            catch (RpcException e) when (IsInstanceGone(e, channel))
+            catch (RpcException e) when (IsInstanceGone(e, channel.Channel.State, shortened))
             {
                 call.Fail();
                 error = $"{instance.Id}: {Describe(e)}";
@@ -141,13 +149,16 @@ internal sealed class BalancedUserClient : IAsyncDisposable
     }
 
     /// <summary>
-    /// True when the failure says the instance is gone or cannot be reached — its call never reached the service:
-    /// refused or broken connections (Unavailable), or a deadline that passed while the channel was still connecting.
+    /// True when the failure says the instance is gone or cannot be reached: refused or broken connections (Unavailable,
+    /// or an I/O error under Internal or Unknown), or a deadline that passed while the channel was still connecting. A
+    /// connection broken under a call (the instance killed, or aborting its calls as it stops) may have cut one the
+    /// service ran, and the retry runs it again: <c>GetUserInfo</c> is a read. An attempt <paramref name="shortened"/>
+    /// to what was left of the call's time says nothing by missing it.
     /// </summary>
-    internal static bool IsInstanceGone(RpcException e, InstanceChannel channel) => e.StatusCode switch
+    internal static bool IsInstanceGone(RpcException e, ConnectivityState channel, bool shortened) => e.StatusCode switch
     {
         StatusCode.Unavailable => true,
-        StatusCode.DeadlineExceeded => channel.Channel.State != ConnectivityState.Ready,
+        StatusCode.DeadlineExceeded => !shortened && channel != ConnectivityState.Ready,
         StatusCode.Internal or StatusCode.Unknown => e.Status.DebugException is HttpRequestException or IOException or SocketException,
         _ => false,
     };

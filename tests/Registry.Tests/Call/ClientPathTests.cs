@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using Grpc.Core;
 using Registry.Balancing;
 using Registry.Host.Client;
 using Registry.Tests.Balancing;
@@ -147,6 +148,39 @@ public sealed class ClientPathTests(EtcdNode etcd) : IClassFixture<EtcdNode>
         Assert.Equal(27, outcomes.Count(o => o.Succeeded && o.InstanceId != hung.Id));
         Assert.DoesNotContain(balancer.Available, i => i.Id == hung.Id);
         Assert.Equal(0, balancer.Find(hung.Id)!.Outstanding);
+    }
+
+    [Theory]
+    [InlineData(StatusCode.DeadlineExceeded, ConnectivityState.Connecting, false, true)]
+    [InlineData(StatusCode.DeadlineExceeded, ConnectivityState.Idle, false, true)]
+    [InlineData(StatusCode.DeadlineExceeded, ConnectivityState.Connecting, true, false)]
+    [InlineData(StatusCode.DeadlineExceeded, ConnectivityState.Ready, false, false)]
+    [InlineData(StatusCode.Unavailable, ConnectivityState.Ready, true, true)]
+    [InlineData(StatusCode.NotFound, ConnectivityState.Ready, false, false)]
+    public void A_deadline_missed_while_connecting_says_the_instance_is_gone_unless_the_attempt_had_only_what_was_left(
+        StatusCode code, ConnectivityState state, bool shortened, bool gone) =>
+        Assert.Equal(gone, BalancedUserClient.IsInstanceGone(new RpcException(new Status(code, "")), state, shortened));
+
+    [Fact]
+    public async Task An_attempt_shortened_to_what_is_left_of_the_budget_ejects_nothing_when_it_runs_out()
+    {
+        var service = $"user{Guid.NewGuid():N}"[..12];
+        await using var first = await UserServer.StartNewAsync([etcd.Endpoint], service, hung: true);
+        await using var second = await UserServer.StartNewAsync([etcd.Endpoint], service, hung: true);
+        await using var process = new RegistryUnderTest([etcd.Endpoint]);
+        // Two instances, so one may be ejected (never all of them).
+        var balancer = Balancers.Create("round-robin", new[] { first, second }.Select(s => ServiceInstance.Create(service, s.Address)));
+        // A budget shorter than one attempt's deadline: the only attempt gets 3 ms, on a channel still connecting.
+        var calls = UserCallSettings.Default with { Budget = TimeSpan.FromMilliseconds(3) };
+        await using var client = new BalancedUserClient(balancer, new InstanceChannels(process.System, service, calls), calls);
+
+        var outcome = await client.GetUserInfoAsync(1);
+
+        Assert.False(outcome.Succeeded);
+        Assert.Equal(1, outcome.Attempts);
+        Assert.Contains(": DeadlineExceeded", outcome.Error);
+        Assert.Equal(2, balancer.Available.Count);
+        Assert.All(balancer.Members, m => Assert.Equal(0, balancer.Find(m.Id)!.Outstanding));
     }
 
     [Fact]
