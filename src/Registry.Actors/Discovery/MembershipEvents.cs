@@ -22,7 +22,16 @@ public abstract record MembershipEvent(string Service, long Revision);
 /// <param name="Revision">The etcd revision the view is at.</param>
 /// <param name="Stale">True while etcd is unreachable and this is the last known membership.</param>
 public sealed record MembershipSnapshot(string Service, ImmutableArray<ServiceInstance> Instances, long Revision, bool Stale)
-    : MembershipEvent(Service, Revision);
+    : MembershipEvent(Service, Revision)
+{
+    /// <summary>Shows the instances' ids rather than the array's type name.</summary>
+    protected override bool PrintMembers(System.Text.StringBuilder builder)
+    {
+        builder.Append("Service = ").Append(Service).Append(", Instances = [").AppendJoin(", ", Instances.Select(i => i.Id))
+            .Append("], Revision = ").Append(Revision).Append(", Stale = ").Append(Stale);
+        return true;
+    }
+}
 
 /// <summary>An instance joined.</summary>
 public sealed record InstanceUp(string Service, ServiceInstance Instance, long Revision) : MembershipEvent(Service, Revision);

@@ -43,4 +43,15 @@ public sealed record ServiceInstance(
 
     /// <inheritdoc />
     public override int GetHashCode() => HashCode.Combine(Service, Id, Address, Weight, Version, RegisteredAt, Metadata.Count);
+
+    // ToString shows the metadata's pairs rather than the dictionary's type name.
+    private bool PrintMembers(System.Text.StringBuilder builder)
+    {
+        builder.Append("Service = ").Append(Service).Append(", Id = ").Append(Id).Append(", Address = ").Append(Address)
+            .Append(", Metadata = { ").AppendJoin(", ", Metadata.Select(kv => $"{kv.Key} = {kv.Value}"))
+            .Append(Metadata.IsEmpty ? "}" : " }")
+            .Append(", Weight = ").Append(Weight).Append(", Version = ").Append(Version)
+            .Append(", RegisteredAt = ").Append(RegisteredAt.ToString("O", System.Globalization.CultureInfo.InvariantCulture));
+        return true;
+    }
 }
