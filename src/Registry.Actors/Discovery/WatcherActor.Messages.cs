@@ -21,6 +21,9 @@ internal sealed partial class WatcherActor
     /// </summary>
     private sealed record RestoreSubscribers(IReadOnlyCollection<Akka.Actor.IActorRef> Subscribers, long Subscribes, long Revision);
 
-    /// <summary>To the DiscoverySupervisor: no subscriber is left, after <paramref name="Subscribes"/> subscriptions in all.</summary>
-    internal sealed record Idle(string Service, long Subscribes);
+    /// <summary>
+    /// To the DiscoverySupervisor: no subscriber is left, after <paramref name="Subscribes"/> subscriptions in all. Lost
+    /// without a word when the supervisor stopped first (the registry closing, its subscribers with it).
+    /// </summary>
+    internal sealed record Idle(string Service, long Subscribes) : Akka.Event.IDeadLetterSuppression;
 }
