@@ -77,6 +77,7 @@ internal sealed class BalancerActor : ReceiveActor, IWithTimers
         _subscription.Stop(Self);
         // Hot paths may outlive the actor: they keep the last membership, flagged as no longer followed.
         _balancer.SetStale(true);
+        _balancer.Abandon();
     }
 
     /// <summary>Subscribed; no snapshot yet, so picks answer that the membership is not known.</summary>

@@ -67,7 +67,12 @@ public sealed class ServiceBalancer
     /// <paramref name="ct"/>.
     /// </summary>
     /// <exception cref="OperationCanceledException"><paramref name="ct"/> was cancelled first.</exception>
+    /// <exception cref="InvalidOperationException">The balancer stopped first (the registry closing, say).</exception>
     public Task WhenKnownAsync(CancellationToken ct = default) => _known.Task.WaitAsync(ct);
+
+    /// <summary>The owning actor stopped: a wait for the first membership ends, as none will come.</summary>
+    internal void Abandon() => _known.TrySetException(new InvalidOperationException(
+        $"the balancer of '{Service}' stopped before it knew the membership; ask the registry for the one that follows it"));
 
     /// <summary>Where passive-health changes are logged; set by the owning actor.</summary>
     internal ILoggingAdapter? Log { get; set; }

@@ -188,15 +188,17 @@ internal sealed partial class WatcherActor : ReceiveActor, IWithTimers, IWithUnb
             // A re-list after a broken stream or compaction: report exactly the difference; a stale view is live again
             // once the new watch is created. Were every watch refused, it would otherwise flip between stale and live
             // at each listing, and the back-off (reset only by a watch that works) would never grow.
+            // The new and changed instances first, then those gone: a follower that acts on each event (a gRPC channel's
+            // resolver) holds more instances for a moment, never none while some are registered.
             _log.Info("listed {0} again at revision {1}", _prefix, _revision);
-            foreach (var (key, old) in previous)
-            {
-                if (!_members.ContainsKey(key)) Emit(new InstanceDown(old.Service, old, _revision));
-            }
             foreach (var (key, now) in _members)
             {
                 if (!previous.TryGetValue(key, out var old)) Emit(new InstanceUp(now.Service, now, _revision));
                 else if (old != now) Emit(new InstanceUpdated(now.Service, old, now, _revision));
+            }
+            foreach (var (key, old) in previous)
+            {
+                if (!_members.ContainsKey(key)) Emit(new InstanceDown(old.Service, old, _revision));
             }
             _liveOnCreated = _stale;
         }

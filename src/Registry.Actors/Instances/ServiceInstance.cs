@@ -44,7 +44,7 @@ public sealed record ServiceInstance(
     /// <inheritdoc />
     public override int GetHashCode() => HashCode.Combine(Service, Id, Address, Weight, Version, RegisteredAt, Metadata.Count);
 
-    // ToString shows the metadata's pairs rather than the dictionary's type name.
+    /// <summary>Shows the metadata's pairs rather than the dictionary's type name.</summary>
     private bool PrintMembers(System.Text.StringBuilder builder)
     {
         builder.Append("Service = ").Append(Service).Append(", Id = ").Append(Id).Append(", Address = ").Append(Address)

@@ -12,9 +12,8 @@ namespace Registry;
 /// <summary>
 /// Feeds one gRPC channel's resolver: subscribes to a service's membership at the discovery actor and, on every
 /// change of the set of addresses, hands the channel <see cref="ResolverResult.ForResult(IReadOnlyList{BalancerAddress})"/>.
-/// Changes that come together (a re-listing's downs, then its ups) are handed over as one result, so the channel never
-/// sees the empty moment between them. A stale membership keeps the last addresses; an empty one is reported as
-/// <see cref="StatusCode.Unavailable"/>.
+/// Changes already in the mailbox together (a re-listing's, reported new instances first) are handed over as one result.
+/// A stale membership keeps the last addresses; an empty one is reported as <see cref="StatusCode.Unavailable"/>.
 /// </summary>
 internal sealed class ResolverActor : ReceiveActor, IWithTimers
 {
@@ -26,7 +25,7 @@ internal sealed class ResolverActor : ReceiveActor, IWithTimers
     private ImmutableSortedDictionary<string, ServiceInstance> _members = ImmutableSortedDictionary.Create<string, ServiceInstance>(StringComparer.Ordinal);
     private ResolverResult? _last;
     private string[] _lastAddresses = [];
-    // A Publish is on its way to this actor: the members changed since the last result.
+    // A PublishPending is on its way to this actor: the members changed since the last result.
     private bool _pending;
     private bool _forcePending;
 
@@ -84,10 +83,12 @@ internal sealed class ResolverActor : ReceiveActor, IWithTimers
     private void Common()
     {
         Receive<MembershipSubscription.Resubscribe>(_ => _subscription.Start(Self));
-        Receive<Publish>(_ => PublishPending());
+        Receive<PublishPending>(_ => PublishNow());
         Receive<Refresh>(_ =>
         {
-            if (!PublishPending() && _last is not null) Deliver(_last);
+            // A result on its way is delivered whatever it holds; otherwise the last one again.
+            if (_pending) _forcePending = true;
+            else if (_last is not null) Deliver(_last);
         });
         Receive<Terminated>(t => t.ActorRef.Equals(_discovery), _ =>
         {
@@ -115,23 +116,22 @@ internal sealed class ResolverActor : ReceiveActor, IWithTimers
         _forcePending |= force;
         if (_pending) return;
         _pending = true;
-        Self.Tell(Publish.Instance);
+        Self.Tell(PublishPending.Instance);
     }
 
-    /// <summary>Hands the channel the members' addresses if they changed since the last result; true if it did.</summary>
-    private bool PublishPending()
+    /// <summary>Hands the channel the members' addresses if they changed since the last result.</summary>
+    private void PublishNow()
     {
-        if (!_pending) return false;
+        if (!_pending) return;
         var force = _forcePending;
         (_pending, _forcePending) = (false, false);
         var addresses = _members.Values.Select(i => i.Address).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToArray();
-        if (!force && addresses.AsSpan().SequenceEqual(_lastAddresses)) return false;
+        if (!force && addresses.AsSpan().SequenceEqual(_lastAddresses)) return;
         _lastAddresses = addresses;
         _log.Info("registry:///{0} resolved to [{1}]", _service, string.Join(", ", addresses));
         Deliver(addresses.Length == 0
             ? ResolverResult.ForFailure(new GrpcStatus(StatusCode.Unavailable, $"no instance of '{_service}' is registered"))
             : ResolverResult.ForResult(addresses.Select(ToBalancerAddress).ToArray()));
-        return true;
     }
 
     private void Deliver(ResolverResult result)
@@ -157,9 +157,9 @@ internal sealed class ResolverActor : ReceiveActor, IWithTimers
         return new BalancerAddress(new DnsEndPoint(host, int.Parse(address[(colon + 1)..], System.Globalization.CultureInfo.InvariantCulture)));
     }
 
-    private sealed record Publish
+    private sealed record PublishPending
     {
-        public static readonly Publish Instance = new();
+        public static readonly PublishPending Instance = new();
     }
 
     /// <summary>Hands the channel the last result again.</summary>

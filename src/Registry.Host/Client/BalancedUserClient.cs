@@ -135,7 +135,8 @@ internal sealed class BalancedUserClient : IAsyncDisposable
             {
                 // The instance took the call: the error is the call's own, and another instance would answer the same. A
                 // deadline passed with no answer is not retried either (the call may have run), but timeouts in a row
-                // eject the instance: it may hang.
+                // eject the instance: it may hang. A shortened attempt's deadline (the call's time ran out, perhaps while
+                // its channel still connected) says nothing about the instance.
                 if (e.StatusCode == StatusCode.DeadlineExceeded && !shortened) call.TimedOut();
                 else call.Release();
                 return new CallOutcome(false, null, attempts, Stopwatch.GetElapsedTime(started).TotalMilliseconds, $"{instance.Id}: {Describe(e)}");
@@ -155,10 +156,10 @@ internal sealed class BalancedUserClient : IAsyncDisposable
     /// service ran, and the retry runs it again: <c>GetUserInfo</c> is a read. An attempt <paramref name="shortened"/>
     /// to what was left of the call's time says nothing by missing it.
     /// </summary>
-    internal static bool IsInstanceGone(RpcException e, ConnectivityState channel, bool shortened) => e.StatusCode switch
+    internal static bool IsInstanceGone(RpcException e, ConnectivityState state, bool shortened) => e.StatusCode switch
     {
         StatusCode.Unavailable => true,
-        StatusCode.DeadlineExceeded => !shortened && channel != ConnectivityState.Ready,
+        StatusCode.DeadlineExceeded => !shortened && state != ConnectivityState.Ready,
         StatusCode.Internal or StatusCode.Unknown => e.Status.DebugException is HttpRequestException or IOException or SocketException,
         _ => false,
     };

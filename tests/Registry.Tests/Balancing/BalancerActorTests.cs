@@ -88,6 +88,18 @@ public sealed class BalancerActorTests : Akka.TestKit.Xunit2.TestKit
     }
 
     [Fact]
+    public async Task A_wait_for_the_membership_ends_when_the_balancer_stops_before_it_knew_it()
+    {
+        var balancer = Start();
+        var known = HotPath(balancer).WhenKnownAsync();
+
+        Sys.Stop(balancer);
+
+        var error = await Assert.ThrowsAsync<InvalidOperationException>(() => known.WaitAsync(Wait));
+        Assert.StartsWith("the balancer of 'user' stopped before it knew the membership", error.Message);
+    }
+
+    [Fact]
     public void Before_the_snapshot_while_etcd_is_unreachable_picks_say_so()
     {
         var balancer = Start();

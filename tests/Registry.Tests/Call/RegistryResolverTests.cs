@@ -76,10 +76,6 @@ public sealed class RegistryResolverTests(EtcdNode etcd) : IClassFixture<EtcdNod
     public void The_service_is_read_as_written(string address, string service) =>
         Assert.Equal(service, RegistryResolverFactory.ServiceOf(new Uri(address)));
 
-    /// <summary>
-    /// Calls until <see cref="Window"/> consecutive calls were served by exactly <paramref name="expected"/> (each of
-    /// them at least once, no other): membership changes take a moment to reach the channel.
-    /// </summary>
     [Fact]
     public async Task Dispose_returns_only_after_the_result_being_handed_to_the_channel()
     {
@@ -112,6 +108,10 @@ public sealed class RegistryResolverTests(EtcdNode etcd) : IClassFixture<EtcdNod
         Assert.Equal(1, Volatile.Read(ref delivered));
     }
 
+    /// <summary>
+    /// Calls until <see cref="Window"/> consecutive calls were served by exactly <paramref name="expected"/> (each of
+    /// them at least once, no other): membership changes take a moment to reach the channel.
+    /// </summary>
     private static async Task ServedByAsync(UserService.UserServiceClient client, string[] expected)
     {
         var recent = new Queue<string>();

@@ -106,11 +106,21 @@ public sealed class WatcherSimulationTests : Akka.TestKit.Xunit2.TestKit
         await DeleteAsync(User(1));
         await PutAsync(User(2, weight: 9));
         _etcd.Heal();
+        var expected = await EtcdViewAsync();
 
-        while (view.ToSorted().Count != 2 || view.Stale || view.Instances["user/10.0.0.2:80"].Weight != 9)
-            view.Apply(ExpectMsg<MembershipEvent>(Wait));
-        Assert.Equal(await EtcdViewAsync(), view.ToSorted());
+        var changes = new List<MembershipEvent>();
+        while (view.Stale || !view.ToSorted().SequenceEqual(expected))
+        {
+            var e = ExpectMsg<MembershipEvent>(Wait);
+            view.Apply(e);
+            if (e is not MembershipStale) changes.Add(e);
+        }
         Assert.Equal(1, view.Snapshots);
+        // One event per change, the new and changed instances before the one gone.
+        Assert.Collection(changes,
+            e => Assert.Equal(User(2, weight: 9), Assert.IsType<InstanceUpdated>(e).Instance),
+            e => Assert.Equal(User(3), Assert.IsType<InstanceUp>(e).Instance),
+            e => Assert.Equal(User(1), Assert.IsType<InstanceDown>(e).Instance));
     }
 
     [Fact]

@@ -13,7 +13,7 @@ internal sealed class StoreUnavailableException(string message) : Exception(mess
 /// <summary>
 /// An in-memory <see cref="IRegistryStore"/> with etcd's semantics (revisions, leases, watch history, compaction)
 /// for unit simulations. Time and faults are driven by the test; only the optional progress notifications
-/// (<see cref="ProgressInterval"/>) follow the wall clock.
+/// (<see cref="ProgressInterval"/>) and call timeouts (<see cref="CallTimeout"/>) follow the wall clock.
 /// <para>
 /// An instance is one client's connection to a simulated etcd. <see cref="Connect"/> opens another connection to
 /// the same data with its own faults and call counters, so a test can cut one process off while the others still
