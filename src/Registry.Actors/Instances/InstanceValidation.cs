@@ -40,16 +40,31 @@ public static partial class InstanceValidation
     {
         if (string.IsNullOrEmpty(prefix) || !prefix.StartsWith('/') || !prefix.EndsWith('/'))
             return $"'{prefix}': expected a path that starts and ends with '/'";
-        if (prefix.Length == 1 || prefix.Contains("//", StringComparison.Ordinal) || prefix.Any(c => char.IsControl(c) || char.IsWhiteSpace(c)))
-            return $"'{prefix}': expected one or more segments, none empty, without spaces or control characters (such as /services/)";
+        if (prefix.Length == 1 || prefix.Contains("//", StringComparison.Ordinal) || prefix.Any(c => char.IsControl(c) || char.IsWhiteSpace(c)) || !IsWellFormed(prefix))
+            return $"'{prefix}': expected one or more segments, none empty, without spaces, control characters or unpaired surrogates (such as /services/)";
         return null;
     }
 
     /// <summary>Returns null when <paramref name="id"/> is a valid instance id, else what is wrong.</summary>
     public static string? CheckId(string? id) =>
-        !string.IsNullOrEmpty(id) && id.Length <= 256 && !id.Contains('/') && !id.Any(char.IsControl)
+        !string.IsNullOrEmpty(id) && id.Length <= 256 && !id.Contains('/') && !id.Any(char.IsControl) && IsWellFormed(id)
             ? null
-            : $"id '{id}': expected 1-256 characters without '/' or control characters";
+            : $"id '{id}': expected 1-256 characters without '/', control characters or unpaired surrogates";
+
+    /// <summary>
+    /// True when <paramref name="text"/> has no unpaired surrogate: such text has no UTF-8 form, and encoding it would
+    /// turn each one into U+FFFD, so two different ids would share one key.
+    /// </summary>
+    internal static bool IsWellFormed(string text)
+    {
+        for (var i = 0; i < text.Length; i++)
+        {
+            if (!char.IsSurrogate(text[i])) continue;
+            if (!char.IsHighSurrogate(text[i]) || i + 1 == text.Length || !char.IsLowSurrogate(text[i + 1])) return false;
+            i++;
+        }
+        return true;
+    }
 
     // Four decimal numbers 0-255 without leading zeros: a URI reads "1.2.3", "010.0.0.1" or "0x7f.0.0.1" as other addresses.
     [GeneratedRegex(@"^((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\z")]
@@ -131,6 +146,7 @@ public static partial class InstanceValidation
         Add(CheckId(instance.Id));
         Add(CheckAddress(instance.Address));
         Add(CheckWeight(instance.Weight));
+        if (instance.Version is { } version && !IsWellFormed(version)) Add($"version '{version}': has an unpaired surrogate");
         if (instance.Metadata is null)
         {
             Add("metadata: must not be null");
@@ -141,7 +157,9 @@ public static partial class InstanceValidation
         foreach (var (key, value) in instance.Metadata)
         {
             if (string.IsNullOrEmpty(key)) Add("metadata: empty key");
+            else if (!IsWellFormed(key)) Add($"metadata '{key}': key with an unpaired surrogate");
             else if (value is null) Add($"metadata '{key}': null value");
+            else if (!IsWellFormed(value)) Add($"metadata '{key}': value with an unpaired surrogate");
             else if (System.Text.Encoding.UTF8.GetByteCount(value) > MaxMetadataValueBytes)
                 Add($"metadata '{key}': value longer than {MaxMetadataValueBytes} bytes");
         }

@@ -169,6 +169,27 @@ public sealed class InstanceValidationTests
     }
 
     [Fact]
+    public void Text_with_an_unpaired_surrogate_is_refused_naming_where_as_it_has_no_utf8_form()
+    {
+        // Encoded, each would turn into U+FFFD: the ids "a\uDCFF" and "a\uDCFE" would share one key.
+        Assert.Equal("id 'a\uDCFF': expected 1-256 characters without '/', control characters or unpaired surrogates",
+            InstanceValidation.CheckId("a\uDCFF"));
+        Assert.NotNull(InstanceValidation.CheckId("a\uD83D"));
+        Assert.NotNull(InstanceValidation.CheckId("\uDE00a"));
+        Assert.Null(InstanceValidation.CheckId("a\uD83D\uDE00"));
+        Assert.NotNull(InstanceValidation.CheckPrefix("/s\uDCFF/"));
+
+        var instance = ServiceInstance.Create("user", "127.0.0.1:1") with
+        {
+            Version = "1\uD800",
+            Metadata = ServiceInstance.EmptyMetadata.Add("k\uDC00", "v").Add("zone", "eu\uDFFF").Add("ok", "\uD83D\uDE00"),
+        };
+        Assert.Equal(
+            ["version '1\uD800': has an unpaired surrogate", "metadata 'k\uDC00': key with an unpaired surrogate", "metadata 'zone': value with an unpaired surrogate"],
+            InstanceValidation.Check(instance));
+    }
+
+    [Fact]
     public void The_encoded_value_is_limited_to_16_KiB()
     {
         var metadata = Enumerable.Range(0, 20).ToImmutableSortedDictionary(i => $"k{i}", _ => new string('x', 1000), StringComparer.Ordinal);
