@@ -77,7 +77,7 @@ internal sealed class ThrowAwayEtcd : IAsyncDisposable
         var etcd = new ThrowAwayEtcd(process, dataDir, endpoint);
         try
         {
-            await etcd.WaitUntilListeningAsync(client, ct);
+            await etcd.WaitUntilHealthyAsync(ct);
             return etcd;
         }
         catch
@@ -87,23 +87,23 @@ internal sealed class ThrowAwayEtcd : IAsyncDisposable
         }
     }
 
-    private async Task WaitUntilListeningAsync(int port, CancellationToken ct)
+    /// <summary>Waits until this etcd answers its health endpoint: another process on the port would not.</summary>
+    private async Task WaitUntilHealthyAsync(CancellationToken ct)
     {
         var deadline = Stopwatch.GetTimestamp() + Stopwatch.Frequency * 10;
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(1) };
         while (true)
         {
             if (_process.HasExited) throw new EtcdExited($"etcd exited with code {_process.ExitCode}: {LastWords()}");
-            if (Stopwatch.GetTimestamp() > deadline) throw new InvalidOperationException($"etcd did not listen within 10s: {LastWords()}");
-            using var probe = new TcpClient();
+            if (Stopwatch.GetTimestamp() > deadline) throw new InvalidOperationException($"etcd did not answer within 10s: {LastWords()}");
             try
             {
-                await probe.ConnectAsync(IPAddress.Loopback, port, ct);
-                return;
+                if ((await http.GetStringAsync(new Uri(Endpoint, "/health"), ct)).Contains("\"health\":\"true\"", StringComparison.Ordinal)) return;
             }
-            catch (SocketException)
+            catch (Exception e) when (e is HttpRequestException or TaskCanceledException && !ct.IsCancellationRequested)
             {
-                await Task.Delay(50, ct);
             }
+            await Task.Delay(50, ct);
         }
     }
 
