@@ -187,9 +187,9 @@ internal sealed partial class WatcherActor : ReceiveActor, IWithTimers, IWithUnb
         {
             // A re-list after a broken stream or compaction: report exactly the difference; a stale view is live again
             // once the new watch is created. Were every watch refused, it would otherwise flip between stale and live
-            // at each listing, and the back-off (reset only by a watch that works) would never grow.
-            // The new and changed instances first, then those gone: a follower that acts on each event (a gRPC channel's
-            // resolver) holds more instances for a moment, never none while some are registered.
+            // at each listing, and the back-off (reset only by a watch that works) would never grow. The new and changed
+            // instances first, then those gone: a follower that acts on each event (a gRPC channel's resolver) holds more
+            // instances for a moment, never none while some are registered.
             _log.Info("listed {0} again at revision {1}", _prefix, _revision);
             foreach (var (key, now) in _members)
             {

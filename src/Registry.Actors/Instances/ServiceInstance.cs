@@ -48,9 +48,11 @@ public sealed record ServiceInstance(
     private bool PrintMembers(System.Text.StringBuilder builder)
     {
         builder.Append("Service = ").Append(Service).Append(", Id = ").Append(Id).Append(", Address = ").Append(Address)
-            .Append(", Metadata = { ").AppendJoin(", ", Metadata.Select(kv => $"{kv.Key} = {kv.Value}"))
-            .Append(Metadata.IsEmpty ? "}" : " }")
-            .Append(", Weight = ").Append(Weight).Append(", Version = ").Append(Version)
+            .Append(", Metadata = ");
+        // Null only in an instance built by hand, which validation refuses saying so.
+        if (Metadata is null) builder.Append("null");
+        else builder.Append("{ ").AppendJoin(", ", Metadata.Select(kv => $"{kv.Key} = {kv.Value}")).Append(Metadata.IsEmpty ? "}" : " }");
+        builder.Append(", Weight = ").Append(Weight).Append(", Version = ").Append(Version)
             .Append(", RegisteredAt = ").Append(RegisteredAt.ToString("O", System.Globalization.CultureInfo.InvariantCulture));
         return true;
     }

@@ -22,6 +22,7 @@ public sealed class ServiceInstanceTextTests
             "ServiceInstance { Service = user, Id = a, Address = 10.0.0.1:80, Metadata = { az = b, zone = eu-1 }, Weight = 2, Version = 1.4, RegisteredAt = 2026-11-27T12:00:00.0000000+00:00 }",
             instance.ToString());
         Assert.Contains("Metadata = { }, Weight = 1, Version = ,", (instance with { Metadata = ServiceInstance.EmptyMetadata, Weight = 1, Version = null }).ToString());
+        Assert.Contains("Metadata = null,", (instance with { Metadata = null! }).ToString());
     }
 
     [Fact]
