@@ -142,7 +142,7 @@ internal sealed class ThrowAwayEtcd : IAsyncDisposable
         throw new InvalidOperationException("no free loopback port in 10000-19999");
     }
 
-    /// <summary>etcd ended before it listened (its ports taken, say).</summary>
+    /// <summary>etcd ended before it answered (its ports taken, say).</summary>
     private sealed class EtcdExited(string message) : InvalidOperationException(message);
 
     private static string? FindOnPath(string name) =>

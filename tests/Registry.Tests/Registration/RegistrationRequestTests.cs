@@ -35,13 +35,7 @@ public sealed class RegistrationRequestTests : Akka.TestKit.Xunit2.TestKit
         var failed = ExpectMsg<RegistrationFailed>(Wait);
         Assert.Equal(RegistrationFailure.Invalid, failed.Kind);
         Assert.Equal("instance: must not be null", failed.Reason);
-        // Still the registration's owner: its lease is renewed, and revoked on deregistration.
-        var renewals = _etcd.Calls(StoreOperation.KeepAlive);
-        AwaitCondition(() => _etcd.Calls(StoreOperation.KeepAlive) > renewals, Wait);
-        _registry.Tell(new Deregister("user", "127.0.0.1:8080"), TestActor);
-        ExpectMsg<Deregistered>(Wait);
-        Assert.Null(_etcd.Peek(registered.Key));
-        Assert.DoesNotContain(registered.LeaseId, _etcd.LiveLeases);
+        AssertRenewedThenRevokedOnDeregistration(registered);
     }
 
     [Fact]
@@ -74,10 +68,15 @@ public sealed class RegistrationRequestTests : Akka.TestKit.Xunit2.TestKit
         var failure = ExpectMsg<Status.Failure>(Wait);
         Assert.StartsWith(problem, Assert.IsType<ArgumentException>(failure.Cause).Message);
         Assert.Equal(registered.LeaseId, _etcd.Peek(registered.Key)?.LeaseId);
-        // The registration goes on: its lease is renewed, and revoked on deregistration.
+        AssertRenewedThenRevokedOnDeregistration(registered);
+    }
+
+    /// <summary>The registration goes on after a refused request: its lease is renewed, and revoked on deregistration.</summary>
+    private void AssertRenewedThenRevokedOnDeregistration(Registered registered)
+    {
         var renewals = _etcd.Calls(StoreOperation.KeepAlive);
         AwaitCondition(() => _etcd.Calls(StoreOperation.KeepAlive) > renewals, Wait);
-        _registry.Tell(new Deregister("user", "127.0.0.1:8080"), TestActor);
+        _registry.Tell(new Deregister(registered.Instance.Service, registered.Instance.Id), TestActor);
         ExpectMsg<Deregistered>(Wait);
         Assert.Null(_etcd.Peek(registered.Key));
         Assert.DoesNotContain(registered.LeaseId, _etcd.LiveLeases);
