@@ -30,8 +30,8 @@ internal sealed record SampleServerSettings(TimeSpan DrainDelay, TimeSpan Shutdo
     private static TimeSpan Duration(Config config, string key)
     {
         if (!config.HasPath(key)) throw new ConfigurationException($"{key}: missing");
-        if (SettingReader.IsBareDuration(config.GetString(key)))
-            throw new ConfigurationException($"{key} '{config.GetString(key)}': a duration needs a unit, such as {config.GetString(key)}s or {config.GetString(key)}ms");
+        if (config.GetString(key) is var raw && SettingReader.IsBareDuration(raw))
+            throw new ConfigurationException($"{key} '{raw}': a duration needs a unit, such as {raw}s or {raw}ms");
         try
         {
             return config.GetTimeSpan(key, allowInfinite: false);
