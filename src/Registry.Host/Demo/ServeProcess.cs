@@ -4,14 +4,19 @@ using System.Runtime.InteropServices;
 
 namespace Registry.Host.Demo;
 
-/// <summary>A <c>registry serve</c> child process of this same program, which can be stopped with SIGTERM or killed.</summary>
+/// <summary>
+/// A <c>registry serve</c> child process of this same program, which can be stopped with SIGTERM or killed; its
+/// <see cref="OrphanGuard"/> kills it should this process be killed first.
+/// </summary>
 internal sealed class ServeProcess : IAsyncDisposable
 {
     private readonly Process _process;
+    private readonly OrphanGuard _guard;
 
     private ServeProcess(Process process, string address)
     {
         _process = process;
+        _guard = OrphanGuard.Watch(process);
         Address = address;
     }
 
@@ -58,6 +63,7 @@ internal sealed class ServeProcess : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         if (!_process.HasExited) await KillAsync();
+        _guard.Dispose();
         _process.Dispose();
     }
 

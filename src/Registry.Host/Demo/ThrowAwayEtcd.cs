@@ -4,15 +4,20 @@ using System.Net.Sockets;
 
 namespace Registry.Host.Demo;
 
-/// <summary>An etcd process on free loopback ports with a temporary data directory, killed and removed on dispose.</summary>
+/// <summary>
+/// An etcd process on free loopback ports with a temporary data directory, killed and removed on dispose, or by its
+/// <see cref="OrphanGuard"/> should this process be killed first.
+/// </summary>
 internal sealed class ThrowAwayEtcd : IAsyncDisposable
 {
     private readonly Process _process;
+    private readonly OrphanGuard _guard;
     private readonly Queue<string> _log = new();
 
     private ThrowAwayEtcd(Process process, string dataDir, Uri endpoint)
     {
         _process = process;
+        _guard = OrphanGuard.Watch(process, directory: dataDir);
         // Its log is not part of the tour, but its last lines explain a start that failed.
         process.ErrorDataReceived += (_, e) =>
         {
@@ -116,6 +121,7 @@ internal sealed class ThrowAwayEtcd : IAsyncDisposable
     {
         if (!_process.HasExited) _process.Kill();
         await _process.WaitForExitAsync();
+        _guard.Dispose();
         _process.Dispose();
         Directory.Delete(DataDir, recursive: true);
     }

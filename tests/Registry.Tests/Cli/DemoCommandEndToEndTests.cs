@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text.RegularExpressions;
 using Registry.Host.Cli;
+using Registry.Tests.Call;
 using Registry.Tests.Infrastructure;
 
 namespace Registry.Tests.Cli;
@@ -50,5 +51,56 @@ public sealed partial class DemoCommandEndToEndTests
         Assert.Contains(rest, l => l.EndsWith("] interrupted", StringComparison.Ordinal));
         Assert.DoesNotContain(rest, l => l.Contains("SIGKILL"));
         Assert.False(Directory.Exists(dataDir), $"etcd's data directory {dataDir} is left behind");
+    }
+
+    [Fact]
+    public async Task A_demo_killed_with_SIGKILL_leaves_no_process_or_data_behind()
+    {
+        using var demo = RegistryProcess.Start("demo");
+        var dataDir = "";
+        try
+        {
+            var seen = new List<string>();
+            do seen.Add(await demo.NextLineAsync(TimeSpan.FromSeconds(60)));
+            while (!seen[^1].Contains("a client calls"));
+            dataDir = Regex.Match(string.Join('\n', seen), @"\(data in (\S+),").Groups[1].Value;
+            Assert.Contains(GroupMembers(demo.Id), pid => pid != demo.Id);
+
+            demo.Kill();
+
+            // Its etcd and instances share the process group it leads (RegistryProcess starts it under setsid).
+            await Eventually.UntilAsync(() => GroupMembers(demo.Id).Count == 0, "the demo's etcd and instances to be killed");
+            await Eventually.UntilAsync(() => !Directory.Exists(dataDir), $"etcd's data directory {dataDir} to be removed");
+        }
+        finally
+        {
+            // Whatever the test got to: the group outlives its leader, and disposing the demo reaches only the leader's tree.
+            using var kill = Process.Start("kill", ["-9", "--", $"-{demo.Id}"]);
+            await kill.WaitForExitAsync();
+            if (dataDir != "" && Directory.Exists(dataDir)) Directory.Delete(dataDir, recursive: true);
+        }
+    }
+
+    /// <summary>The processes of process group <paramref name="group"/> that have not ended (zombies left out).</summary>
+    private static List<int> GroupMembers(int group)
+    {
+        var members = new List<int>();
+        foreach (var dir in Directory.EnumerateDirectories("/proc"))
+        {
+            if (!int.TryParse(Path.GetFileName(dir), out var pid)) continue;
+            string stat;
+            try
+            {
+                stat = File.ReadAllText(Path.Combine(dir, "stat"));
+            }
+            catch (IOException)
+            {
+                continue; // ended meanwhile
+            }
+            // pid (comm) state ppid pgrp …: comm may hold spaces and parentheses, so read after the last ')'.
+            var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+            if (fields[0] != "Z" && fields[2] == $"{group}") members.Add(pid);
+        }
+        return members;
     }
 }

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Registry.Host.Demo;
 
 namespace Registry.Tests.Infrastructure;
 

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Runtime.InteropServices;
+using Registry.Host.Demo;
 
 namespace Registry.Tests.Infrastructure;
 

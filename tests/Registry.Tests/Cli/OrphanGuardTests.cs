@@ -1,6 +1,7 @@
 using System.Diagnostics;
+using Registry.Host.Demo;
 
-namespace Registry.Tests.Infrastructure;
+namespace Registry.Tests.Cli;
 
 public sealed class OrphanGuardTests
 {
@@ -20,6 +21,20 @@ public sealed class OrphanGuardTests
 
         await leader.WaitForExitAsync().WaitAsync(Wait);
         await AwaitGoneAsync(started);
+    }
+
+    [Fact]
+    public async Task A_guard_that_fires_removes_the_directory_after_the_process()
+    {
+        var directory = Directory.CreateTempSubdirectory("orphan guard 'test' ").FullName;
+        File.WriteAllText(Path.Combine(directory, "data"), "x");
+        using var sleeper = Process.Start("sleep", "60");
+        using var guard = OrphanGuard.Watch(sleeper, directory: directory);
+
+        guard.Fire();
+
+        await sleeper.WaitForExitAsync().WaitAsync(Wait);
+        Assert.False(Directory.Exists(directory), $"'{directory}' is left behind");
     }
 
     /// <summary>Until <paramref name="pid"/> is gone or a zombie waiting to be reaped.</summary>
