@@ -381,7 +381,7 @@ internal sealed partial class WatcherActor : ReceiveActor, IWithTimers, IWithUnb
         if (_warnedAt.GetValueOrDefault(value.Key) == value.ModRevision) return null;
         _warnedAt[value.Key] = value.ModRevision;
         RegistryMetrics.SkippedValues.Add(1);
-        _log.Warning("skipping {0} at revision {1}: {2}", value.Key, value.ModRevision, problem);
+        _log.Warning("skipping {0} at revision {1}: {2}", Printable.Escape(value.Key), value.ModRevision, problem);
         return null;
     }
 

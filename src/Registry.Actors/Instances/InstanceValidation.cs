@@ -5,7 +5,10 @@ using System.Text.RegularExpressions;
 
 namespace Registry;
 
-/// <summary>Validation rules of the instance model; every message names the field and what is wrong.</summary>
+/// <summary>
+/// Validation rules of the instance model; every message names the field and what is wrong, with the text it quotes
+/// escaped where it holds control characters or unpaired surrogates.
+/// </summary>
 public static partial class InstanceValidation
 {
     /// <summary>Most metadata entries an instance may carry.</summary>
@@ -30,7 +33,7 @@ public static partial class InstanceValidation
     public static string? CheckService(string? service) =>
         service is not null && ServiceName().IsMatch(service)
             ? null
-            : $"service '{service}': expected 1-128 characters of letters, digits, '.', '_' or '-'";
+            : $"service '{Printable.Escape(service)}': expected 1-128 characters of letters, digits, '.', '_' or '-'";
 
     /// <summary>
     /// Returns null when <paramref name="prefix"/> is a key prefix: a path that starts and ends with '/', with at least
@@ -39,9 +42,9 @@ public static partial class InstanceValidation
     internal static string? CheckPrefix(string? prefix)
     {
         if (string.IsNullOrEmpty(prefix) || !prefix.StartsWith('/') || !prefix.EndsWith('/'))
-            return $"'{prefix}': expected a path that starts and ends with '/'";
+            return $"'{Printable.Escape(prefix)}': expected a path that starts and ends with '/'";
         if (prefix.Length == 1 || prefix.Contains("//", StringComparison.Ordinal) || prefix.Any(c => char.IsControl(c) || char.IsWhiteSpace(c)) || !IsWellFormed(prefix))
-            return $"'{prefix}': expected one or more segments, none empty, without spaces, control characters or unpaired surrogates (such as /services/)";
+            return $"'{Printable.Escape(prefix)}': expected one or more segments, none empty, without spaces, control characters or unpaired surrogates (such as /services/)";
         return null;
     }
 
@@ -49,7 +52,7 @@ public static partial class InstanceValidation
     public static string? CheckId(string? id) =>
         !string.IsNullOrEmpty(id) && id.Length <= 256 && !id.Contains('/') && !id.Any(char.IsControl) && IsWellFormed(id)
             ? null
-            : $"id '{id}': expected 1-256 characters without '/', control characters or unpaired surrogates";
+            : $"id '{Printable.Escape(id)}': expected 1-256 characters without '/', control characters or unpaired surrogates";
 
     /// <summary>
     /// True when <paramref name="text"/> has no unpaired surrogate: such text has no UTF-8 form, and encoding it would
@@ -91,19 +94,19 @@ public static partial class InstanceValidation
     /// </summary>
     public static string? CheckAddress(string? address)
     {
-        var problem = $"address '{address}': expected host:port with port 1-65535";
-        if (string.IsNullOrEmpty(address)) return problem;
+        string Problem() => $"address '{Printable.Escape(address)}': expected host:port with port 1-65535";
+        if (string.IsNullOrEmpty(address)) return Problem();
         var colon = address.LastIndexOf(':');
-        if (colon <= 0 || colon == address.Length - 1) return problem;
+        if (colon <= 0 || colon == address.Length - 1) return Problem();
         var host = address[..colon];
-        if (host.Contains(':') && !host.StartsWith('[')) return problem;
+        if (host.Contains(':') && !host.StartsWith('[')) return Problem();
         if (!int.TryParse(address.AsSpan(colon + 1), NumberStyles.None, CultureInfo.InvariantCulture, out var port) || port is < 1 or > 65535)
-            return problem;
+            return Problem();
         // 080 would name port 80 under another id: one endpoint registered twice.
-        if (address[colon + 1] == '0') return $"address '{address}': expected the port without leading zeros";
+        if (address[colon + 1] == '0') return $"address '{Printable.Escape(address)}': expected the port without leading zeros";
         return IsHost(host)
             ? null
-            : $"address '{address}': expected host:port with a DNS name, a dotted IPv4 address or a bracketed IPv6 address without zone as host";
+            : $"address '{Printable.Escape(address)}': expected host:port with a DNS name, a dotted IPv4 address or a bracketed IPv6 address without zone as host";
     }
 
     private static bool IsHost(string host)
@@ -146,7 +149,7 @@ public static partial class InstanceValidation
         Add(CheckId(instance.Id));
         Add(CheckAddress(instance.Address));
         Add(CheckWeight(instance.Weight));
-        if (instance.Version is { } version && !IsWellFormed(version)) Add($"version '{version}': has an unpaired surrogate");
+        if (instance.Version is { } version && !IsWellFormed(version)) Add($"version '{Printable.Escape(version)}': has an unpaired surrogate");
         if (instance.Metadata is null)
         {
             Add("metadata: must not be null");
@@ -157,11 +160,11 @@ public static partial class InstanceValidation
         foreach (var (key, value) in instance.Metadata)
         {
             if (string.IsNullOrEmpty(key)) Add("metadata: empty key");
-            else if (!IsWellFormed(key)) Add($"metadata '{key}': key with an unpaired surrogate");
-            else if (value is null) Add($"metadata '{key}': null value");
-            else if (!IsWellFormed(value)) Add($"metadata '{key}': value with an unpaired surrogate");
+            else if (!IsWellFormed(key)) Add($"metadata '{Printable.Escape(key)}': key with an unpaired surrogate");
+            else if (value is null) Add($"metadata '{Printable.Escape(key)}': null value");
+            else if (!IsWellFormed(value)) Add($"metadata '{Printable.Escape(key)}': value with an unpaired surrogate");
             else if (System.Text.Encoding.UTF8.GetByteCount(value) > MaxMetadataValueBytes)
-                Add($"metadata '{key}': value longer than {MaxMetadataValueBytes} bytes");
+                Add($"metadata '{Printable.Escape(key)}': value longer than {MaxMetadataValueBytes} bytes");
         }
         if (problems.Count == 0 && !(storedBytes <= MaxEncodedBytes / 8))
         {

@@ -36,6 +36,31 @@ public sealed class ListCommandEndToEndTests(EtcdNode etcd) : IClassFixture<Etcd
     }
 
     [Fact]
+    public async Task A_skipped_key_with_control_characters_or_bytes_that_are_not_UTF8_is_named_with_escapes_on_one_line()
+    {
+        var service = CliTestData.UniqueService();
+        var prefix = $"/services/{service}/";
+        using var client = etcd.CreateClient();
+        await CliTestData.PutAsync(client, CliTestData.Instance(service, "a", "10.0.0.1:80"));
+        await client.PutAsync(prefix + "fake\nWARN forged", "not json");
+        var bytes = System.Text.Encoding.UTF8.GetBytes(prefix + "b").Append((byte)0xFF).ToArray();
+        await client.Raw.KVClient.PutAsync(new Etcdserverpb.PutRequest
+        {
+            Key = Google.Protobuf.ByteString.CopyFrom(bytes),
+            Value = Google.Protobuf.ByteString.CopyFromUtf8("not json"),
+        });
+
+        using var list = RegistryProcess.Start("list", "--service", service, "--etcd", etcd.Endpoint);
+
+        Assert.Equal(0, await list.WaitForExitAsync());
+        var complaints = CliTestData.Complaints(list.Stderr).ToList();
+        Assert.Contains(complaints, l => l.Contains($@"skipping {prefix}fake\nWARN forged at revision ", StringComparison.Ordinal));
+        Assert.Contains(complaints, l => l.Contains($@"skipping {prefix}b\uDCFF at revision ", StringComparison.Ordinal));
+        Assert.True(complaints.Count == 2, string.Join("\n", complaints));
+        Assert.DoesNotContain(list.Stderr, l => l.StartsWith("WARN forged", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task The_table_shows_a_newline_in_a_value_as_an_escape_not_as_a_row()
     {
         var service = CliTestData.UniqueService();

@@ -15,9 +15,20 @@ public sealed class InstanceValidationTests
     [InlineData("has space")]
     [InlineData("slash/name")]
     [InlineData("ü")]
-    [InlineData("user\n")]
     public void Rejects_bad_service_names_naming_the_field(string service) =>
         Assert.StartsWith($"service '{service}'", InstanceValidation.CheckService(service));
+
+    [Fact]
+    public void Control_characters_in_refused_text_are_shown_as_escapes_so_a_message_stays_one_line()
+    {
+        Assert.Equal(@"service 'user\n': expected 1-128 characters of letters, digits, '.', '_' or '-'", InstanceValidation.CheckService("user\n"));
+        Assert.Equal(@"id 'a\r\nWARN forged\u001B[0m': expected 1-256 characters without '/', control characters or unpaired surrogates",
+            InstanceValidation.CheckId("a\r\nWARN forged\u001B[0m"));
+        Assert.Equal(@"address 'a\tb:80': expected host:port with a DNS name, a dotted IPv4 address or a bracketed IPv6 address without zone as host",
+            InstanceValidation.CheckAddress("a\tb:80"));
+        Assert.Equal(@"'/s\n/': expected one or more segments, none empty, without spaces, control characters or unpaired surrogates (such as /services/)",
+            InstanceValidation.CheckPrefix("/s\n/"));
+    }
 
     [Fact]
     public void Rejects_a_service_name_longer_than_128()
@@ -172,7 +183,7 @@ public sealed class InstanceValidationTests
     public void Text_with_an_unpaired_surrogate_is_refused_naming_where_as_it_has_no_utf8_form()
     {
         // Encoded, each would turn into U+FFFD: the ids "a\uDCFF" and "a\uDCFE" would share one key.
-        Assert.Equal("id 'a\uDCFF': expected 1-256 characters without '/', control characters or unpaired surrogates",
+        Assert.Equal(@"id 'a\uDCFF': expected 1-256 characters without '/', control characters or unpaired surrogates",
             InstanceValidation.CheckId("a\uDCFF"));
         Assert.NotNull(InstanceValidation.CheckId("a\uD83D"));
         Assert.NotNull(InstanceValidation.CheckId("\uDE00a"));
@@ -185,7 +196,7 @@ public sealed class InstanceValidationTests
             Metadata = ServiceInstance.EmptyMetadata.Add("k\uDC00", "v").Add("zone", "eu\uDFFF").Add("ok", "\uD83D\uDE00"),
         };
         Assert.Equal(
-            ["version '1\uD800': has an unpaired surrogate", "metadata 'k\uDC00': key with an unpaired surrogate", "metadata 'zone': value with an unpaired surrogate"],
+            [@"version '1\uD800': has an unpaired surrogate", @"metadata 'k\uDC00': key with an unpaired surrogate", "metadata 'zone': value with an unpaired surrogate"],
             InstanceValidation.Check(instance));
     }
 
