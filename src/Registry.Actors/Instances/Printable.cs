@@ -3,31 +3,28 @@ using System.Text;
 
 namespace Registry;
 
-/// <summary>Text from outside (etcd, a caller) as messages and logs show it.</summary>
+/// <summary>Text written by any process (in etcd, on a command line) as one line of messages, logs and tables.</summary>
 internal static class Printable
 {
     /// <summary>
-    /// <paramref name="text"/> with control characters and unpaired surrogates written as escapes (<c>\n</c>,
-    /// <c>\u001B</c>, <c>\uDCFF</c>), so a message stays on one line and shows what the text holds. A non-UTF-8 byte of
-    /// an etcd key reads as U+DC00 + the byte, so <c>\uDCFF</c> is the byte 0xFF. Other text, backslashes included, is
-    /// left as it is: the result is for reading, not for parsing back.
+    /// <paramref name="text"/> safe for one line of plain text: a newline, tab, NUL, line separator, other control or
+    /// format character, or an unpaired surrogate could otherwise break a line, forge one (a fake row of <c>list</c>'s
+    /// table, a fake log line) or not print at all. Each is written as a C escape (<c>\n</c>, <c>\u2028</c>; a non-UTF-8
+    /// byte of an etcd key reads as U+DC00 + the byte, so <c>\udcff</c> is the byte 0xFF), and a backslash as <c>\\</c>,
+    /// so that text holding the two characters <c>\n</c> reads apart from text holding a newline. Null reads as empty.
     /// </summary>
     public static string Escape(string? text)
     {
         if (text is null) return "";
-        var builder = (StringBuilder?)null;
+        StringBuilder? builder = null;
         for (var i = 0; i < text.Length; i++)
         {
             var c = text[i];
             var paired = char.IsHighSurrogate(c) && i + 1 < text.Length && char.IsLowSurrogate(text[i + 1]);
-            if (!char.IsControl(c) && (!char.IsSurrogate(c) || paired))
+            if (paired || !NeedsEscape(c))
             {
-                builder?.Append(c);
-                if (paired)
-                {
-                    builder?.Append(text[i + 1]);
-                    i++;
-                }
+                builder?.Append(text, i, paired ? 2 : 1);
+                if (paired) i++;
                 continue;
             }
             builder ??= new StringBuilder(text.Length + 8).Append(text, 0, i);
@@ -36,9 +33,14 @@ internal static class Printable
                 '\n' => @"\n",
                 '\r' => @"\r",
                 '\t' => @"\t",
-                _ => string.Create(CultureInfo.InvariantCulture, $@"\u{(int)c:X4}"),
+                '\\' => @"\\",
+                _ => string.Create(CultureInfo.InvariantCulture, $@"\u{(int)c:x4}"),
             });
         }
         return builder?.ToString() ?? text;
     }
+
+    private static bool NeedsEscape(char c) =>
+        c == '\\' || char.IsSurrogate(c) || char.GetUnicodeCategory(c) is UnicodeCategory.Control or UnicodeCategory.Format
+            or UnicodeCategory.LineSeparator or UnicodeCategory.ParagraphSeparator;
 }

@@ -101,7 +101,7 @@ internal sealed class ListCommand : Command
             i.Version ?? "-",
             i.RegisteredAt.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ssZ", System.Globalization.CultureInfo.InvariantCulture),
             i.Metadata.Count == 0 ? "-" : string.Join(",", i.Metadata.Select(kv => $"{kv.Key}={kv.Value}")),
-        }.Select(TextEscape.Of).ToArray()).Prepend(header).ToList();
+        }.Select(Printable.Escape).ToArray()).Prepend(header).ToList();
         var widths = header.Select((_, column) => rows.Max(r => r[column].Length)).ToArray();
         return rows.Select(r => string.Join("  ", r.Select((cell, column) => column == r.Length - 1 ? cell : cell.PadRight(widths[column]))));
     }

@@ -110,7 +110,7 @@ internal sealed class WatchCommand : Command
         var instance = change.Instance;
         var name = instance.Id == instance.Address ? $"{instance.Service} {instance.Id}" : $"{instance.Service} {instance.Id} at {instance.Address}";
         var line = $"{sign} {name} (rev {change.Revision})";
-        return TextEscape.Of(change.Previous is { } previous ? $"{line}: {Differences(previous, instance)}" : line);
+        return Printable.Escape(change.Previous is { } previous ? $"{line}: {Differences(previous, instance)}" : line);
     }
 
     private static string Differences(ServiceInstance before, ServiceInstance after)

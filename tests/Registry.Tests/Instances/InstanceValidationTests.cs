@@ -22,7 +22,7 @@ public sealed class InstanceValidationTests
     public void Control_characters_in_refused_text_are_shown_as_escapes_so_a_message_stays_one_line()
     {
         Assert.Equal(@"service 'user\n': expected 1-128 characters of letters, digits, '.', '_' or '-'", InstanceValidation.CheckService("user\n"));
-        Assert.Equal(@"id 'a\r\nWARN forged\u001B[0m': expected 1-256 characters without '/', control characters or unpaired surrogates",
+        Assert.Equal(@"id 'a\r\nWARN forged\u001b[0m': expected 1-256 characters without '/', control characters or unpaired surrogates",
             InstanceValidation.CheckId("a\r\nWARN forged\u001B[0m"));
         Assert.Equal(@"address 'a\tb:80': expected host:port with a DNS name, a dotted IPv4 address or a bracketed IPv6 address without zone as host",
             InstanceValidation.CheckAddress("a\tb:80"));
@@ -84,7 +84,7 @@ public sealed class InstanceValidationTests
     [InlineData("1.0x7f:80")]
     public void Rejects_addresses_whose_host_is_no_dns_name_or_ip_address(string address) =>
         Assert.Equal(
-            $"address '{address}': expected host:port with a DNS name, a dotted IPv4 address or a bracketed IPv6 address without zone as host",
+            $"address '{address.Replace(@"\", @"\\")}': expected host:port with a DNS name, a dotted IPv4 address or a bracketed IPv6 address without zone as host",
             InstanceValidation.CheckAddress(address));
 
     [Fact]
@@ -183,7 +183,7 @@ public sealed class InstanceValidationTests
     public void Text_with_an_unpaired_surrogate_is_refused_naming_where_as_it_has_no_utf8_form()
     {
         // Encoded, each would turn into U+FFFD: the ids "a\uDCFF" and "a\uDCFE" would share one key.
-        Assert.Equal(@"id 'a\uDCFF': expected 1-256 characters without '/', control characters or unpaired surrogates",
+        Assert.Equal(@"id 'a\udcff': expected 1-256 characters without '/', control characters or unpaired surrogates",
             InstanceValidation.CheckId("a\uDCFF"));
         Assert.NotNull(InstanceValidation.CheckId("a\uD83D"));
         Assert.NotNull(InstanceValidation.CheckId("\uDE00a"));
@@ -196,7 +196,7 @@ public sealed class InstanceValidationTests
             Metadata = ServiceInstance.EmptyMetadata.Add("k\uDC00", "v").Add("zone", "eu\uDFFF").Add("ok", "\uD83D\uDE00"),
         };
         Assert.Equal(
-            [@"version '1\uD800': has an unpaired surrogate", @"metadata 'k\uDC00': key with an unpaired surrogate", "metadata 'zone': value with an unpaired surrogate"],
+            [@"version '1\ud800': has an unpaired surrogate", @"metadata 'k\udc00': key with an unpaired surrogate", "metadata 'zone': value with an unpaired surrogate"],
             InstanceValidation.Check(instance));
     }
 
