@@ -6,8 +6,8 @@ using System.Text.RegularExpressions;
 namespace Registry;
 
 /// <summary>
-/// Validation rules of the instance model; every message names the field and what is wrong, with the text it quotes
-/// escaped where it holds control characters or unpaired surrogates.
+/// Validation rules of the instance model; every message names the field and what is wrong, on one line: the text it
+/// quotes has its control and format characters, unpaired surrogates and backslashes escaped (<c>\n</c>, <c>\\</c>).
 /// </summary>
 public static partial class InstanceValidation
 {

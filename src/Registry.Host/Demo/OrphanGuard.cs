@@ -23,7 +23,7 @@ internal sealed class OrphanGuard : IDisposable
             RedirectStandardError = true,
             UseShellExecute = false,
         };
-        // The pid and the directory reach the script as its arguments $1 and $2, unquoted nowhere.
+        // The pid and the directory reach the script as its arguments $1 and $2, never spliced into its text.
         start.ArgumentList.Add("-c");
         start.ArgumentList.Add((group ? "read _; kill -9 -$1 $1" : "read _; kill -9 $1") + (directory is null ? "" : "; rm -rf -- \"$2\""));
         start.ArgumentList.Add("orphan-guard");
