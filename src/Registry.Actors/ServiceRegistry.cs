@@ -91,11 +91,12 @@ public sealed class ServiceRegistry : IExtension
 
     /// <summary>
     /// The <c>BalancerActor</c> of <paramref name="service"/> with <paramref name="policy"/> (null: the configured
-    /// <c>registry.balancing.policy</c>), started on first use and again after it stopped (unless the registry is
-    /// closing). Send it <see cref="Pick"/>, or ask it <see cref="GetBalancer"/> for the <see cref="ServiceBalancer"/> hot
-    /// paths pick from; a <see cref="ServiceBalancer"/> taken from a balancer that stopped stays stale, so ask the new one.
+    /// <c>registry.balancing.policy</c>), started on first use and again after it stopped. Send it <see cref="Pick"/>, or
+    /// ask it <see cref="GetBalancer"/> for the <see cref="ServiceBalancer"/> hot paths pick from; a
+    /// <see cref="ServiceBalancer"/> taken from a balancer that stopped stays stale, so ask the new one.
     /// </summary>
     /// <exception cref="ArgumentException">The service name or the policy name is not valid; the message says which.</exception>
+    /// <exception cref="InvalidOperationException">The registry is closing (the actor system shutting down).</exception>
     public IActorRef Balancer(string service, string? policy = null)
     {
         var name = policy ?? _balancing.Policy;
@@ -113,6 +114,7 @@ public sealed class ServiceRegistry : IExtension
     /// <param name="policy">The policy, for this balancer alone (policies may keep per-balancer state).</param>
     /// <exception cref="ArgumentNullException">The policy is null.</exception>
     /// <exception cref="ArgumentException">The service name is not valid, or the policy has no name.</exception>
+    /// <exception cref="InvalidOperationException">The registry is closing (the actor system shutting down).</exception>
     public IActorRef Balancer(string service, ILoadBalancingPolicy policy)
     {
         ArgumentNullException.ThrowIfNull(policy);
@@ -123,6 +125,8 @@ public sealed class ServiceRegistry : IExtension
     {
         if (InstanceValidation.CheckService(service) is { } problem) throw new ArgumentException(problem, nameof(service));
         if (string.IsNullOrEmpty(name)) throw new ArgumentException("the load-balancing policy has no name", nameof(policy));
+        // Its balancers are stopped or stopping, and a new one would follow a discovery that stops too.
+        if (_closing) throw new InvalidOperationException($"the registry of actor system '{_system.Name}' is closing: no balancer of '{service}' to give");
         return _balancers.GetOrAdd((service, name), key =>
         {
             Lazy<IActorRef>? entry = null;
@@ -130,7 +134,8 @@ public sealed class ServiceRegistry : IExtension
             {
                 var balancer = _system.SystemActorOf(BalancerActor.Props(key.Service, Discovery, _balancing, policy()), BalancerName(key.Service, key.Policy));
                 // A balancer that stops (sent Kill, say) is forgotten, so the next caller starts another: a dead one
-                // kept here would drop every pick for good. Not while the registry closes: that stops them all.
+                // kept here would drop every pick for good. Not while the registry closes: that stops them all, and a
+                // caller that passed the closing check just before must not start one behind the stop.
                 _ = balancer.WatchAsync().ContinueWith(_ =>
                 {
                     if (!_closing) _balancers.TryRemove(KeyValuePair.Create(key, entry!));
@@ -152,10 +157,12 @@ public sealed class ServiceRegistry : IExtension
     /// The hot-path <see cref="ServiceBalancer"/> of <see cref="Balancer(string, string)"/>. A balancer started by this
     /// call picks nothing until its first listing of etcd: await <see cref="ServiceBalancer.WhenKnownAsync"/> first.
     /// </summary>
+    /// <exception cref="InvalidOperationException">The registry is closing (the actor system shutting down).</exception>
     public Task<ServiceBalancer> BalancerAsync(string service, string? policy = null, CancellationToken ct = default) =>
         Balancer(service, policy).Ask<ServiceBalancer>(GetBalancer.Instance, Settings.CallTimeout, ct);
 
     /// <summary>The hot-path <see cref="ServiceBalancer"/> of <see cref="Balancer(string, ILoadBalancingPolicy)"/>, as <see cref="BalancerAsync(string, string, CancellationToken)"/>.</summary>
+    /// <exception cref="InvalidOperationException">The registry is closing (the actor system shutting down).</exception>
     public Task<ServiceBalancer> BalancerAsync(string service, ILoadBalancingPolicy policy, CancellationToken ct = default) =>
         Balancer(service, policy).Ask<ServiceBalancer>(GetBalancer.Instance, Settings.CallTimeout, ct);
 

@@ -77,7 +77,7 @@ internal sealed class BalancerActor : ReceiveActor, IWithTimers
         _subscription.Stop(Self);
         // Hot paths may outlive the actor: they keep the last membership, flagged as no longer followed.
         _balancer.SetStale(true);
-        _balancer.Abandon();
+        _balancer.Abandon($"the balancer of '{_service}' stopped before it knew the membership; ask the registry for the one that follows it");
     }
 
     /// <summary>Subscribed; no snapshot yet, so picks answer that the membership is not known.</summary>
@@ -171,6 +171,7 @@ internal sealed class BalancerActor : ReceiveActor, IWithTimers
             _log.Warning("'{0}': the discovery actor stopped; keeping the last {1} instance(s) as stale", _service, _members.Count);
             _stale = true;
             _balancer.SetStale(true);
+            _balancer.Abandon($"the registry's discovery stopped before the balancer of '{_service}' knew the membership");
         });
     }
 

@@ -67,12 +67,13 @@ public sealed class ServiceBalancer
     /// <paramref name="ct"/>.
     /// </summary>
     /// <exception cref="OperationCanceledException"><paramref name="ct"/> was cancelled first.</exception>
-    /// <exception cref="InvalidOperationException">The balancer stopped first (the registry closing, say).</exception>
+    /// <exception cref="InvalidOperationException">
+    /// The balancer, or the registry's discovery it follows, stopped first (the registry closing, say).
+    /// </exception>
     public Task WhenKnownAsync(CancellationToken ct = default) => _known.Task.WaitAsync(ct);
 
-    /// <summary>The owning actor stopped: a wait for the first membership ends, as none will come.</summary>
-    internal void Abandon() => _known.TrySetException(new InvalidOperationException(
-        $"the balancer of '{Service}' stopped before it knew the membership; ask the registry for the one that follows it"));
+    /// <summary>No membership will come (the owning actor or its discovery stopped): a wait for the first one ends with <paramref name="message"/>.</summary>
+    internal void Abandon(string message) => _known.TrySetException(new InvalidOperationException(message));
 
     /// <summary>Where passive-health changes are logged; set by the owning actor.</summary>
     internal ILoggingAdapter? Log { get; set; }

@@ -100,6 +100,20 @@ public sealed class BalancerActorTests : Akka.TestKit.Xunit2.TestKit
     }
 
     [Fact]
+    public async Task A_wait_for_the_membership_ends_when_the_discovery_stops_before_the_balancer_knew_it()
+    {
+        var balancer = Start();
+        var hot = HotPath(balancer);
+        var known = hot.WhenKnownAsync();
+
+        _discovery.Ref.Tell(PoisonPill.Instance);
+
+        var error = await Assert.ThrowsAsync<InvalidOperationException>(() => known.WaitAsync(Wait));
+        Assert.Equal("the registry's discovery stopped before the balancer of 'user' knew the membership", error.Message);
+        Assert.True(hot.IsStale);
+    }
+
+    [Fact]
     public void Before_the_snapshot_while_etcd_is_unreachable_picks_say_so()
     {
         var balancer = Start();

@@ -100,27 +100,39 @@ public sealed class BalancerEndToEndTests(EtcdNode etcd) : IClassFixture<EtcdNod
     }
 
     [Fact]
-    public async Task Balancers_stopped_by_the_registry_closing_are_not_started_again()
+    public async Task Balancers_asked_for_while_the_registry_closes_are_refused_and_none_is_started_behind_the_stop()
     {
         await using var registry = new RegistryUnderTest([etcd.Endpoint]);
         var extension = ServiceRegistry.Get(registry.System);
         var balancer = extension.Balancer("user", "round-robin");
         var stopped = balancer.WatchAsync();
 
-        // Asked for all through the stop, and after it: the stopped one is still what the registry knows, so no
+        // Asked for all through the stop: the one running until the registry closes, then a clear refusal, so no
         // balancer is started behind the stop.
         var shutdown = CoordinatedShutdown.Get(registry.System).Run(CoordinatedShutdown.ClrExitReason.Instance);
         var answers = new HashSet<IActorRef>();
+        var refusals = new HashSet<string>();
         while (!shutdown.IsCompleted)
         {
-            answers.Add(extension.Balancer("user", "round-robin"));
+            try
+            {
+                answers.Add(extension.Balancer("user", "round-robin"));
+            }
+            catch (InvalidOperationException e)
+            {
+                refusals.Add(e.Message);
+            }
             await Task.Delay(1);
         }
         await shutdown;
-        answers.Add(extension.Balancer("user", "round-robin"));
 
         Assert.True(await stopped);
         Assert.Equal(balancer, Assert.Single(answers));
+        var closing = $"the registry of actor system '{registry.System.Name}' is closing: no balancer of 'user' to give";
+        Assert.All(refusals, refusal => Assert.Equal(closing, refusal));
+        Assert.Equal(closing, Assert.Throws<InvalidOperationException>(() => extension.Balancer("user", "round-robin")).Message);
+        Assert.Equal(closing.Replace("'user'", "'other'"), Assert.Throws<InvalidOperationException>(() => extension.Balancer("other")).Message);
+        await Assert.ThrowsAsync<InvalidOperationException>(() => extension.BalancerAsync("user"));
     }
 
     [Fact]
