@@ -9,8 +9,15 @@ namespace Registry.Hosting;
 /// </summary>
 public sealed class ServiceRegistryOptions
 {
-    /// <summary>etcd client URLs, e.g. <c>http://127.0.0.1:2379</c>; null keeps the configured ones.</summary>
-    public IReadOnlyList<string>? Endpoints { get; set; }
+    /// <summary>
+    /// etcd client URLs, e.g. <c>http://127.0.0.1:2379</c>; null keeps the configured ones. The list is copied when
+    /// set: changing it afterwards changes nothing.
+    /// </summary>
+    public IReadOnlyList<string>? Endpoints
+    {
+        get;
+        set => field = value?.ToArray();
+    }
 
     /// <summary>Key prefix, starting and ending with '/'; null keeps the configured one.</summary>
     public string? Prefix { get; set; }
@@ -22,7 +29,7 @@ public sealed class ServiceRegistryOptions
     internal ServiceRegistryOptions Clone() => (ServiceRegistryOptions)MemberwiseClone();
 
     /// <summary>Renders the options that are set as HOCON under <c>registry</c>.</summary>
-    public string ToHocon() => "registry {\n" + string.Concat(SetOptions().Select(o => $"  {o.Hocon}\n")) + "}";
+    internal string ToHocon() => "registry {\n" + string.Concat(SetOptions().Select(o => $"  {o.Hocon}\n")) + "}";
 
     /// <summary>
     /// Fails with a <see cref="ConfigurationException"/> naming the option and its HOCON key when an option that is

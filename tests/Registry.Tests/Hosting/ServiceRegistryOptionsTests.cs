@@ -28,6 +28,18 @@ public sealed class ServiceRegistryOptionsTests
         Assert.Equal("registry {\n  ttl = 5s\n}", builder.Setups.OfType<ServiceRegistrySetup>().Single().Options.ToHocon());
     }
 
+    [Fact]
+    public void Endpoints_changed_after_they_were_validated_change_nothing()
+    {
+        var builder = new AkkaConfigurationBuilder(new ServiceCollection(), "options");
+        var endpoints = new List<string> { "http://127.0.0.1:2379" };
+        builder.AddServiceRegistry(o => o.Endpoints = endpoints);
+
+        endpoints[0] = "not a URL";
+
+        Assert.Equal("registry {\n  etcd.endpoints = [\"http://127.0.0.1:2379\"]\n}", builder.Setups.OfType<ServiceRegistrySetup>().Single().Options.ToHocon());
+    }
+
     [Theory]
     [MemberData(nameof(InvalidOptions))]
     public void An_invalid_option_fails_when_applied_naming_the_option_and_its_key(string expected, Action<ServiceRegistryOptions> configure)

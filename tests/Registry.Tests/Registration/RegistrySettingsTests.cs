@@ -39,7 +39,7 @@ public sealed class RegistrySettingsTests
     [InlineData("registry.prefix = \"/\"", "registry.prefix: '/': expected one or more segments, none empty, without spaces, control characters or unpaired surrogates (such as /services/)")]
     [InlineData("registry.prefix = \"/a//b/\"", "registry.prefix: '/a//b/': expected one or more segments, none empty")]
     [InlineData("registry.prefix = \"/a b/\"", "registry.prefix: '/a b/': expected one or more segments, none empty")]
-    [InlineData("registry.prefix = \"/a\\nb/\"", "registry.prefix: '/a\nb/': expected one or more segments, none empty")]
+    [InlineData("registry.prefix = \"/a\\nb/\"", @"registry.prefix: '/a\nb/': expected one or more segments, none empty")]
     [InlineData("registry.etcd.endpoints = [\"127.0.0.1:2379\"]", "registry.etcd.endpoints: '127.0.0.1:2379'")]
     [InlineData("registry.etcd.endpoints = [\"http://a:1\", \"https://b:2\"]", "mixes http and https")]
     [InlineData("registry.retry.max-backoff = 10ms", "registry.retry.max-backoff: must not be below min-backoff")]
