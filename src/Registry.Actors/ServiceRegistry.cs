@@ -113,11 +113,16 @@ public sealed class ServiceRegistry : IExtension
     /// <param name="service">The service to balance over.</param>
     /// <param name="policy">The policy, for this balancer alone (policies may keep per-balancer state).</param>
     /// <exception cref="ArgumentNullException">The policy is null.</exception>
-    /// <exception cref="ArgumentException">The service name is not valid, or the policy has no name.</exception>
+    /// <exception cref="ArgumentException">
+    /// The service name is not valid, or the policy has no name or that of a built-in policy (the two would share one
+    /// balancer).
+    /// </exception>
     /// <exception cref="InvalidOperationException">The registry is closing (the actor system shutting down).</exception>
     public IActorRef Balancer(string service, ILoadBalancingPolicy policy)
     {
         ArgumentNullException.ThrowIfNull(policy);
+        if (LoadBalancingPolicies.Names.Contains(policy.Name))
+            throw new ArgumentException($"the load-balancing policy's name '{policy.Name}' is that of a built-in policy; give yours another (built-in: {string.Join(", ", LoadBalancingPolicies.Names)})", nameof(policy));
         return Balancer(service, policy.Name, () => policy);
     }
 

@@ -146,6 +146,21 @@ public sealed class BalancerEndToEndTests(EtcdNode etcd) : IClassFixture<EtcdNod
         Assert.Equal("policy", Assert.Throws<ArgumentNullException>(() => ServiceRegistry.Get(registry.System).Balancer("user", (ILoadBalancingPolicy)null!)).ParamName);
     }
 
+    [Fact]
+    public async Task A_policy_of_your_own_named_as_a_built_in_one_is_refused_as_the_two_would_share_a_balancer()
+    {
+        await using var registry = new RegistryUnderTest([etcd.Endpoint]);
+        var extension = ServiceRegistry.Get(registry.System);
+        var builtIn = extension.Balancer("user", "round-robin");
+
+        var error = Assert.Throws<ArgumentException>(() => extension.Balancer("user", new NamedPolicy("round-robin")));
+
+        Assert.StartsWith("the load-balancing policy's name 'round-robin' is that of a built-in policy; give yours another " +
+                          "(built-in: random, round-robin, weighted, p2c, hash)", error.Message);
+        Assert.Equal(builtIn, extension.Balancer("user", "round-robin"));
+        await Assert.ThrowsAsync<ArgumentException>(() => extension.BalancerAsync("user", new NamedPolicy("hash")));
+    }
+
     private sealed class NamelessPolicy : ILoadBalancingPolicy
     {
         public string Name => "";
