@@ -32,15 +32,19 @@ internal sealed partial class LeaseActor : UntypedActor, IWithTimers
     private readonly List<IActorRef> _awaitingDeregistered = [];
     private ServiceInstance _instance;
     private long _lease;
-    // The leases this registration held, newest last (a few: one more per lease lost): a key found on one of them is
-    // its own, left there by etcd restored from a backup or by a crashed predecessor's late write.
+    // The leases this registration held, its predecessors' too, newest last (a few: one more per lease lost): a key
+    // found on one of them is its own, left there by etcd restored from a backup or by a crashed predecessor's late write.
     private readonly List<long> _heldLeases = [];
     private bool _mayTakeOver;
     private RegistrationEventKind _acquireKind = RegistrationEventKind.Registered;
     private int _failures;
     private bool _busy;
 
-    public LeaseActor(IRegistryStore store, LeaseKeeper keeper, RegistrySettings settings, ServiceInstance instance, long ttlSeconds, long previousLease, IActorRef? requester)
+    /// <summary>How many of the leases a registration held are remembered.</summary>
+    internal const int HeldLeasesKept = 8;
+
+    public LeaseActor(IRegistryStore store, LeaseKeeper keeper, RegistrySettings settings, ServiceInstance instance, long ttlSeconds, long previousLease,
+        IReadOnlyList<long> heldLeases, IActorRef? requester)
     {
         _store = store;
         _keeper = keeper;
@@ -49,15 +53,17 @@ internal sealed partial class LeaseActor : UntypedActor, IWithTimers
         _ttl = ttlSeconds;
         _key = InstanceCodec.Key(settings.Prefix, instance.Service, instance.Id);
         _lease = previousLease;
-        if (previousLease != 0) _heldLeases.Add(previousLease);
+        foreach (var lease in heldLeases) Hold(lease);
+        Hold(previousLease);
         _mayTakeOver = previousLease == 0;
         if (requester is not null) _awaitingRegistered.Add(requester);
     }
 
     public ITimerScheduler Timers { get; set; } = null!;
 
-    public static Props Props(IRegistryStore store, LeaseKeeper keeper, RegistrySettings settings, ServiceInstance instance, long ttlSeconds, long previousLease, IActorRef? requester) =>
-        Akka.Actor.Props.CreateBy(new FactoryProducer<LeaseActor>(() => new LeaseActor(store, keeper, settings, instance, ttlSeconds, previousLease, requester)))
+    public static Props Props(IRegistryStore store, LeaseKeeper keeper, RegistrySettings settings, ServiceInstance instance, long ttlSeconds, long previousLease,
+        IReadOnlyList<long> heldLeases, IActorRef? requester) =>
+        Akka.Actor.Props.CreateBy(new FactoryProducer<LeaseActor>(() => new LeaseActor(store, keeper, settings, instance, ttlSeconds, previousLease, heldLeases, requester)))
             .WithMailbox(LeaseMailbox.Path);
 
     protected override void PreStart() => StartAcquire();
@@ -83,6 +89,8 @@ internal sealed partial class LeaseActor : UntypedActor, IWithTimers
             case AcquireFailed failed:
                 _busy = false;
                 _lease = failed.LeaseToReuse;
+                // Granted, its write's fate unknown: the key may be on it.
+                Hold(_lease);
                 if (_failures++ == 0)
                 {
                     Publish(RegistrationEventKind.Delayed, failed.Reason);
@@ -112,6 +120,14 @@ internal sealed partial class LeaseActor : UntypedActor, IWithTimers
                 Unhandled(message);
                 break;
         }
+    }
+
+    /// <summary>Remembers <paramref name="lease"/> as one this registration held.</summary>
+    private void Hold(long lease)
+    {
+        if (lease == 0 || _heldLeases.Contains(lease)) return;
+        _heldLeases.Add(lease);
+        if (_heldLeases.Count > HeldLeasesKept) _heldLeases.RemoveAt(0);
     }
 
     private void StartAcquire()
@@ -207,11 +223,7 @@ internal sealed partial class LeaseActor : UntypedActor, IWithTimers
     {
         _busy = false;
         _lease = acquired.LeaseId;
-        if (!_heldLeases.Contains(_lease))
-        {
-            _heldLeases.Add(_lease);
-            if (_heldLeases.Count > 8) _heldLeases.RemoveAt(0);
-        }
+        Hold(_lease);
         _failures = 0;
         _mayTakeOver = false;
         Context.Parent.Tell(new Attached(_key, _lease));

@@ -136,7 +136,7 @@ public sealed partial class RegistrySupervisor : ReceiveActor, IWithTimers
         {
             // Registered again after a conflict: a Deregister then concerns the new registration.
             _conflicted.Remove(key);
-            _entries[key] = Start(new Entry(key, instance, ttl, 0, 0, false, null, false, [new Waiting(Sender, instance)], []));
+            _entries[key] = Start(new Entry(key, instance, ttl, 0, [], 0, false, null, false, [new Waiting(Sender, instance)], []));
             return;
         }
         if (entry.Stopping || !entry.AwaitingStop.IsEmpty)
@@ -195,13 +195,16 @@ public sealed partial class RegistrySupervisor : ReceiveActor, IWithTimers
 
     /// <summary>
     /// Records the lease a LeaseActor bound (or is about to bind) the key to. An actor that crashed during an acquire
-    /// can still report the lease it was granted: that is recorded until the current actor reports a lease of its own,
-    /// and ignored after it.
+    /// can still report the lease it was granted: that is the entry's lease until the current actor reports a lease of
+    /// its own. Every lease reported is one this registration held: an actor started again learns them all, so it
+    /// takes a key found on any of them (etcd restored from a backup) as its own, not as a newer registration's.
     /// </summary>
     private Entry OnAttached(Entry entry, long leaseId)
     {
-        if (Sender.Equals(entry.Child)) return entry with { LeaseId = leaseId, Restarts = 0, ChildAttached = true };
-        return entry.ChildAttached ? entry : entry with { LeaseId = leaseId };
+        var held = entry.HeldLeases.Contains(leaseId) ? entry.HeldLeases : entry.HeldLeases.Add(leaseId);
+        if (held.Count > LeaseActor.HeldLeasesKept) held = held.RemoveAt(0);
+        if (Sender.Equals(entry.Child)) return entry with { LeaseId = leaseId, HeldLeases = held, Restarts = 0, ChildAttached = true };
+        return entry.ChildAttached ? entry with { HeldLeases = held } : entry with { LeaseId = leaseId, HeldLeases = held };
     }
 
     /// <summary>
@@ -235,7 +238,8 @@ public sealed partial class RegistrySupervisor : ReceiveActor, IWithTimers
     {
         if (!_keysByChild.Remove(terminated.ActorRef, out var key) || !_entries.TryGetValue(key, out var entry)) return;
         if (!terminated.ActorRef.Equals(entry.Child)) return;
-        entry = entry with { Child = null };
+        // Its late Attached (sent before it crashed) is still the entry's lease until the next actor reports one.
+        entry = entry with { Child = null, ChildAttached = false };
         if (entry.Stopping && entry.Conflicted)
         {
             Finish(entry);
@@ -356,7 +360,7 @@ public sealed partial class RegistrySupervisor : ReceiveActor, IWithTimers
     {
         var name = $"{Uri.EscapeDataString(entry.Key)}-{++_incarnations}";
         var requester = entry.AwaitingRegistered.IsEmpty ? null : Self;
-        var child = Context.ActorOf(LeaseActor.Props(_store, _keeper, _settings, entry.Instance, entry.TtlSeconds, entry.LeaseId, requester), name);
+        var child = Context.ActorOf(LeaseActor.Props(_store, _keeper, _settings, entry.Instance, entry.TtlSeconds, entry.LeaseId, entry.HeldLeases, requester), name);
         Context.Watch(child);
         _keysByChild[child] = entry.Key;
         return entry with { Child = child, ChildAttached = false };
@@ -365,11 +369,11 @@ public sealed partial class RegistrySupervisor : ReceiveActor, IWithTimers
     /// <summary>
     /// One registration: the instance last asked for (the one held when the same is asked again), its actor (null while
     /// a crashed one waits for its restart), the lease it last held (<paramref name="ChildAttached"/> once the current
-    /// actor reported it), and the requesters still waiting for an answer to <see cref="Register"/> and to
-    /// <see cref="Deregister"/>.
+    /// actor reported it), the last few leases it held (newest last), and the requesters still waiting for an answer to
+    /// <see cref="Register"/> and to <see cref="Deregister"/>.
     /// </summary>
     private sealed record Entry(
-        string Key, ServiceInstance Instance, long TtlSeconds, long LeaseId, int Restarts, bool Stopping, IActorRef? Child,
+        string Key, ServiceInstance Instance, long TtlSeconds, long LeaseId, ImmutableList<long> HeldLeases, int Restarts, bool Stopping, IActorRef? Child,
         bool ChildAttached, ImmutableList<Waiting> AwaitingRegistered, ImmutableList<IActorRef> AwaitingStop, bool Conflicted = false);
 
     /// <summary>A requester waiting for the answer to its <see cref="Register"/> of <paramref name="Asked"/>.</summary>

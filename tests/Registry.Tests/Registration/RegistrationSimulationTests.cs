@@ -253,6 +253,33 @@ public sealed class RegistrationSimulationTests : Akka.TestKit.Xunit2.TestKit
         Assert.Equal(registered.LeaseId, _etcd.Peek(registered.Key)?.LeaseId);
     }
 
+    [Fact]
+    public async Task A_lease_granted_to_an_actor_that_then_crashed_is_the_one_revoked_by_a_deregistration_before_its_restart()
+    {
+        var registry = StartSlowRestartRegistry();
+        var instance = User();
+        var registered = RegisterAndAwait(instance, registry);
+        // The lease expires: the actor acquires again, and the answer to its new grant is held on the wire.
+        var held = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var grants = 0;
+        _etcd.AfterCall = operation =>
+            operation == StoreOperation.GrantLease && Interlocked.Increment(ref grants) == 1 ? held.Task : Task.CompletedTask;
+        _etcd.ExpireLease(registered.LeaseId);
+        AwaitCondition(() => Volatile.Read(ref grants) == 1, Wait);
+        var granted = Assert.Single(_etcd.LiveLeases);
+        await CrashChildAsync(registry);
+
+        // The crashed actor's answer arrives: it tells the supervisor of its lease, then tries its write.
+        var puts = _etcd.Calls(StoreOperation.Put);
+        held.SetResult();
+        AwaitCondition(() => _etcd.Calls(StoreOperation.Put) > puts, Wait);
+        registry.Tell(new Deregister(instance.Service, instance.Id), TestActor);
+
+        ExpectMsg<Deregistered>(Wait);
+        Assert.DoesNotContain(granted, _etcd.LiveLeases);
+        Assert.Null(_etcd.Peek(registered.Key));
+    }
+
     [Theory]
     [InlineData(true)]
     [InlineData(false)]
@@ -442,6 +469,25 @@ public sealed class RegistrationSimulationTests : Akka.TestKit.Xunit2.TestKit
             Assert.DoesNotContain(stored.LeaseId, new[] { registered.LeaseId, regranted });
             Assert.Contains(stored.LeaseId, _etcd.LiveLeases);
         }, Wait);
+    }
+
+    [Fact]
+    public async Task Restored_from_a_backup_onto_a_lease_held_before_its_actor_crashed_the_key_is_still_taken_back()
+    {
+        var registered = RegisterAndAwait(User());
+        ExpectEvent(RegistrationEventKind.Registered);
+        var backup = _etcd.Backup();
+        _etcd.ExpireLease(registered.LeaseId);
+        var regranted = ExpectEvent(RegistrationEventKind.Reregistered).LeaseId;
+        // The actor that knew both leases crashes; its successor re-attaches to the second.
+        await CrashChildAsync(_registry);
+        Assert.Equal(regranted, ExpectEvent(RegistrationEventKind.Registered).LeaseId);
+
+        _etcd.Restore(backup);
+
+        var back = _events.FishForMessage<RegistrationEvent>(e => e.Kind is RegistrationEventKind.Reregistered or RegistrationEventKind.Conflict, Wait);
+        Assert.Equal(RegistrationEventKind.Reregistered, back.Kind);
+        AwaitAssert(() => Assert.Contains(_etcd.Peek(registered.Key)!.LeaseId, _etcd.LiveLeases), Wait);
     }
 
     [Fact]
