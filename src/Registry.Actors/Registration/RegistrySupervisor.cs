@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using System.Diagnostics;
 using Akka.Actor;
 using Akka.Event;
 using Registry.Etcd;
@@ -203,7 +204,7 @@ public sealed partial class RegistrySupervisor : ReceiveActor, IWithTimers
     {
         var held = entry.HeldLeases.Contains(leaseId) ? entry.HeldLeases : entry.HeldLeases.Add(leaseId);
         if (held.Count > LeaseActor.HeldLeasesKept) held = held.RemoveAt(0);
-        if (Sender.Equals(entry.Child)) return entry with { LeaseId = leaseId, HeldLeases = held, Restarts = 0, ChildAttached = true };
+        if (Sender.Equals(entry.Child)) return entry with { LeaseId = leaseId, HeldLeases = held, ChildAttached = true };
         return entry.ChildAttached ? entry with { HeldLeases = held } : entry with { LeaseId = leaseId, HeldLeases = held };
     }
 
@@ -259,9 +260,11 @@ public sealed partial class RegistrySupervisor : ReceiveActor, IWithTimers
             RevokeOrphan(entry);
             return;
         }
-        var delay = _settings.Restart.Delay(entry.Restarts);
+        // Crashes in a row back off further; an actor that ran a max-backoff without crashing starts the count again.
+        var restarts = Stopwatch.GetElapsedTime(entry.StartedAt) >= _settings.Restart.Max ? 0 : entry.Restarts;
+        var delay = _settings.Restart.Delay(restarts);
         _log.Warning("registration of {0} crashed; starting it again in {1:0} ms", entry.Key, delay.TotalMilliseconds);
-        _entries[entry.Key] = entry with { Restarts = entry.Restarts + 1 };
+        _entries[entry.Key] = entry with { Restarts = restarts + 1 };
         Timers.StartSingleTimer(entry.Key, new RestartChild(entry.Key), delay);
         RegistrationEvents.Publish(Context.System, new RegistrationEvent(RegistrationEventKind.Restarting, entry.Instance, entry.Key, entry.LeaseId,
             $"its actor crashed; started again in {delay.TotalMilliseconds:0} ms, its lease not renewed until then"));
@@ -363,18 +366,19 @@ public sealed partial class RegistrySupervisor : ReceiveActor, IWithTimers
         var child = Context.ActorOf(LeaseActor.Props(_store, _keeper, _settings, entry.Instance, entry.TtlSeconds, entry.LeaseId, entry.HeldLeases, requester), name);
         Context.Watch(child);
         _keysByChild[child] = entry.Key;
-        return entry with { Child = child, ChildAttached = false };
+        return entry with { Child = child, ChildAttached = false, StartedAt = Stopwatch.GetTimestamp() };
     }
 
     /// <summary>
     /// One registration: the instance last asked for (the one held when the same is asked again), its actor (null while
     /// a crashed one waits for its restart), the lease it last held (<paramref name="ChildAttached"/> once the current
-    /// actor reported it), the last few leases it held (newest last), and the requesters still waiting for an answer to
-    /// <see cref="Register"/> and to <see cref="Deregister"/>.
+    /// actor reported it), the last few leases it held (newest last), its crashes in a row and when its actor started
+    /// (a <see cref="Stopwatch"/> timestamp), and the requesters still waiting for an answer to <see cref="Register"/>
+    /// and to <see cref="Deregister"/>.
     /// </summary>
     private sealed record Entry(
         string Key, ServiceInstance Instance, long TtlSeconds, long LeaseId, ImmutableList<long> HeldLeases, int Restarts, bool Stopping, IActorRef? Child,
-        bool ChildAttached, ImmutableList<Waiting> AwaitingRegistered, ImmutableList<IActorRef> AwaitingStop, bool Conflicted = false);
+        bool ChildAttached, ImmutableList<Waiting> AwaitingRegistered, ImmutableList<IActorRef> AwaitingStop, bool Conflicted = false, long StartedAt = 0);
 
     /// <summary>A requester waiting for the answer to its <see cref="Register"/> of <paramref name="Asked"/>.</summary>
     private sealed record Waiting(IActorRef Requester, ServiceInstance Asked);

@@ -1,3 +1,5 @@
+using System.Globalization;
+using System.Text.RegularExpressions;
 using Akka.Actor;
 using Akka.Configuration;
 using Registry.Etcd;
@@ -215,6 +217,36 @@ public sealed class RegistrationSimulationTests : Akka.TestKit.Xunit2.TestKit
         Assert.Equal(revision, _etcd.Revision); // no DELETE and no rewrite happened
         var renewals = _etcd.Calls(StoreOperation.KeepAlive);
         AwaitCondition(() => _etcd.Calls(StoreOperation.KeepAlive) > renewals, Wait);
+    }
+
+    [Fact]
+    public async Task Crashes_in_a_row_back_off_further_and_an_actor_that_ran_a_max_backoff_starts_again_at_the_minimum()
+    {
+        var registry = Sys.ActorOf(RegistrySupervisor.Props(_etcd, RegistrySettings.From(
+            ConfigurationFactory.ParseString("registry.restart { min-backoff = 10ms, max-backoff = 1s, random-factor = 0.2 }").WithFallback(Fast))));
+        RegisterAndAwait(User(), registry);
+        ExpectEvent(RegistrationEventKind.Registered);
+
+        async Task<double> CrashAsync()
+        {
+            var child = await Sys.ActorSelection(registry.Path / "*").ResolveOne(Wait);
+            Watch(child);
+            child.Tell(Kill.Instance);
+            ExpectTerminated(child, Wait);
+            var restarting = ExpectEvent(RegistrationEventKind.Restarting);
+            Assert.Contains("re-attached", ExpectEvent(RegistrationEventKind.Registered).Detail);
+            return double.Parse(Regex.Match(restarting.Detail!, @"started again in (\d+) ms").Groups[1].Value, CultureInfo.InvariantCulture);
+        }
+
+        // Each crash comes right after the restart: 10, 20, 40 ms (± 20 %).
+        var delays = new[] { await CrashAsync(), await CrashAsync(), await CrashAsync() };
+        Assert.InRange(delays[0], 8, 12);
+        Assert.InRange(delays[1], 16, 24);
+        Assert.InRange(delays[2], 32, 48);
+
+        // An actor that has run a max-backoff (the time is what is tested) crashed once, not again.
+        await Task.Delay(TimeSpan.FromSeconds(1.1));
+        Assert.InRange(await CrashAsync(), 8, 12);
     }
 
     [Fact]
