@@ -14,7 +14,9 @@ namespace Registry.Etcd;
 /// refuses as a whole (a lease among them gone, too many operations, too large) is retried write by write, so each
 /// write gets its own answer; any other failure fails each write of the transaction. Writes of one key go out one at a
 /// time, in the order asked: a write whose key is in flight waits for that request's answer (and only it does), since
-/// etcd may apply two requests in flight at once in either order.
+/// etcd may apply two requests in flight at once in either order. A failed answer (a deadline, a broken connection)
+/// says nothing of whether etcd applied the write, which may still land after a later one: the LeaseActor's key check
+/// then finds a value it did not write and writes its own back.
 /// </summary>
 internal sealed class TakeoverWriter : IAsyncDisposable
 {
