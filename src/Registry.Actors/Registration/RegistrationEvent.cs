@@ -6,7 +6,10 @@ public enum RegistrationEventKind
     /// <summary>The key was written, bound to a lease.</summary>
     Registered,
 
-    /// <summary>etcd did not answer a registration attempt; it is retried until etcd answers.</summary>
+    /// <summary>
+    /// A registration attempt did not get the key written (etcd did not answer, or the key changed under the write); it
+    /// is retried with back-off until it does. The detail says why; only the first failure of a run is published.
+    /// </summary>
     Delayed,
 
     /// <summary>A renewal failed; it is retried before the lease can expire.</summary>
