@@ -40,14 +40,16 @@ public sealed class ServiceRegistry : IExtension
             await DeregisterAllAsync();
             return Done.Instance;
         });
+        // The two stops below, one after the other, and the client's closing fit in the phase's time.
+        var stopTimeout = shutdown.Timeout(CoordinatedShutdown.PhaseBeforeActorSystemTerminate) / 3;
         shutdown.AddTask(CoordinatedShutdown.PhaseBeforeActorSystemTerminate, "registry-close-etcd", async () =>
         {
             // Followers stop before the client closes: a watch broken by the closing client would otherwise be reported
             // as a stale view (a warning per service and balancer) in the middle of a normal stop. Stopped balancers
             // stay known from here on, so none is started again behind this stop.
             _closing = true;
-            await Task.WhenAll(_balancers.Values.Where(b => b.IsValueCreated).Select(b => StopAsync(b.Value)));
-            await StopAsync(Discovery);
+            await Task.WhenAll(_balancers.Values.Where(b => b.IsValueCreated).Select(b => StopAsync(b.Value, stopTimeout)));
+            await StopAsync(Discovery, stopTimeout);
             await _store.DisposeAsync();
             return Done.Instance;
         });
@@ -69,15 +71,15 @@ public sealed class ServiceRegistry : IExtension
         }
     }
 
-    private async Task StopAsync(IActorRef actor)
+    private async Task StopAsync(IActorRef actor, TimeSpan timeout)
     {
         try
         {
-            await actor.GracefulStop(Settings.CallTimeout);
+            await actor.GracefulStop(timeout);
         }
         catch (Exception e)
         {
-            _system.Log.Debug("{0} did not stop within {1} before the etcd client closed: {2}", actor.Path, Settings.CallTimeout, e.Message);
+            _system.Log.Debug("{0} did not stop within {1} before the etcd client closed: {2}", actor.Path, timeout, e.Message);
         }
     }
 
