@@ -88,7 +88,7 @@ internal sealed record RegistrySettings(
         foreach (var raw in values.SelectMany(v => v.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)))
         {
             if (!Uri.TryCreate(raw, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https"))
-                throw Invalid("etcd.endpoints", $"'{raw}': expected a URL like http://127.0.0.1:2379");
+                throw Invalid("etcd.endpoints", $"'{Printable.Escape(raw)}': expected a URL like http://127.0.0.1:2379");
             // Parts a gRPC channel to etcd would drop without a word, and port 0, which nothing listens on.
             var ignored = uri.Port == 0 ? "port 0"
                 : uri.UserInfo.Length > 0 ? "user information"
@@ -96,7 +96,7 @@ internal sealed record RegistrySettings(
                 : uri.Query.Length > 0 ? "a query"
                 : uri.Fragment.Length > 0 ? "a fragment"
                 : null;
-            if (ignored is not null) throw Invalid("etcd.endpoints", $"'{raw}': {ignored} has no place in an etcd URL like http://127.0.0.1:2379");
+            if (ignored is not null) throw Invalid("etcd.endpoints", $"'{Printable.Escape(raw)}': {ignored} has no place in an etcd URL like http://127.0.0.1:2379");
             endpoints.Add(uri);
         }
         if (endpoints.Count == 0) throw Invalid("etcd.endpoints", "no endpoint given");

@@ -74,7 +74,7 @@ internal sealed class CommonOptions
         if (io.Environment(LogLevelVariable) is not { Length: > 0 } name) return LogLevel.Warning;
         return Enum.TryParse<LogLevel>(name, ignoreCase: true, out var parsed) && Enum.IsDefined(parsed)
             ? parsed
-            : throw new UsageException($"{LogLevelVariable} '{name}': expected one of {string.Join(", ", Enum.GetNames<LogLevel>())}");
+            : throw new UsageException($"{LogLevelVariable} '{Printable.Escape(name)}': expected one of {string.Join(", ", Enum.GetNames<LogLevel>())}");
     }
 
     private static string? ParseEndpoints(string source, IReadOnlyList<string> values, out IReadOnlyList<Uri>? endpoints)

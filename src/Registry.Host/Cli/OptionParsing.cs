@@ -44,7 +44,7 @@ internal static class OptionParsing
                 var token = result.Tokens[0].Value;
                 if (!T.TryParse(token, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var value))
                 {
-                    result.AddError($"{name} '{token}'{Explanation(check(sample) ?? ": invalid")}");
+                    result.AddError($"{name} '{Printable.Escape(token)}'{Explanation(check(sample) ?? ": invalid")}");
                     return null;
                 }
                 if (check(value) is { } problem) result.AddError(Relabel(name, problem));
@@ -65,7 +65,7 @@ internal static class OptionParsing
                 // TryParse takes "NaN" and "Infinity" whatever the styles.
                 if (!double.TryParse(token, NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out var seconds) || !double.IsFinite(seconds))
                 {
-                    result.AddError($"{name} '{token}': {expected}");
+                    result.AddError($"{name} '{Printable.Escape(token)}': {expected}");
                     return null;
                 }
                 if (seconds > maxSeconds)
@@ -92,6 +92,7 @@ internal static class OptionParsing
     /// <summary>The first problem of a parse, worded as one line that names the argument; null when there is none.</summary>
     public static string? FirstProblem(ParseResult parse)
     {
+        if (OptionTakenAsValue(parse) is { } swallowed) return swallowed;
         if (parse.Errors.Count == 0) return null;
         var command = parse.CommandResult.Command;
         // Errors about a value that was given come first: they are what the user typed wrong.
@@ -104,16 +105,38 @@ internal static class OptionParsing
         if (parse.UnmatchedTokens.Count > 0)
         {
             var token = parse.UnmatchedTokens[0];
-            if (token.StartsWith('-')) return $"'{token}': unknown option for '{Path(parse)}'";
+            if (token.StartsWith('-')) return $"'{Printable.Escape(token)}': unknown option for '{Path(parse)}'";
             return command.Subcommands.Count > 0
-                ? $"'{token}': unknown command; expected one of: {Subcommands(command)}"
-                : $"'{token}': unexpected argument for '{Path(parse)}'";
+                ? $"'{Printable.Escape(token)}': unknown command; expected one of: {Subcommands(command)}"
+                : $"'{Printable.Escape(token)}': unexpected argument for '{Path(parse)}'";
         }
         if (command.Options.FirstOrDefault(o => o.Required && parse.GetResult(o) is not { IdentifierToken: not null }) is { } missing)
             return $"{missing.Name}: missing; '{Path(parse)}' requires it";
         if (command is RootCommand || (command.Action is null && command.Subcommands.Count > 0))
             return $"no command given; expected one of: {Subcommands(command)} (see 'registry --help')";
         return parse.Errors[0].Message;
+    }
+
+    /// <summary>
+    /// An option given no value before the next option (<c>--id --ttl 5</c>), which the parser takes as its value; null
+    /// when there is none. Said first: what follows it then fails in ways that do not name it.
+    /// </summary>
+    private static string? OptionTakenAsValue(ParseResult parse)
+    {
+        var names = new HashSet<string>(StringComparer.Ordinal);
+        for (SymbolResult? r = parse.CommandResult; r is CommandResult c; r = r.Parent)
+        {
+            foreach (var option in c.Command.Options) names.UnionWith(option.Aliases.Prepend(option.Name));
+        }
+        for (SymbolResult? r = parse.CommandResult; r is CommandResult c; r = r.Parent)
+        {
+            foreach (var given in c.Children.OfType<OptionResult>())
+            {
+                if (given.Tokens.FirstOrDefault(t => names.Contains(t.Value)) is { } token)
+                    return $"{given.Option.Name}: missing value ('{token.Value}' is an option)";
+            }
+        }
+        return null;
     }
 
     private static string Subcommands(Command command) => string.Join(", ", command.Subcommands.Select(c => c.Name));

@@ -23,7 +23,8 @@ internal static class RegistryCommand
     {
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
         var io = new CliIo(stdout, stderr, environment ?? Environment.GetEnvironmentVariable, stop);
-        var parse = Create(io).Parse(args);
+        // No response files: an argument starting with '@' is a value like any other, never a file to read.
+        var parse = Create(io).Parse(args, new ParserConfiguration { ResponseFileTokenReplacer = null });
         if (OptionParsing.FirstProblem(parse) is { } problem)
         {
             io.Warn(problem);

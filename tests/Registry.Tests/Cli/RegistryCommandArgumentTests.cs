@@ -71,6 +71,60 @@ public sealed class RegistryCommandArgumentTests
         Assert.Empty(stdout);
     }
 
+    [Theory]
+    [InlineData(Register + " --id --ttl 5", "registry: --id: missing value ('--ttl' is an option)")]
+    [InlineData("register --address 127.0.0.1:8080 --service -v", "registry: --service: missing value ('-v' is an option)")]
+    [InlineData("register --service --address 127.0.0.1:8080", "registry: --service: missing value ('--address' is an option)")]
+    [InlineData("list --etcd --service user", "registry: --etcd: missing value ('--service' is an option)")]
+    public async Task An_option_whose_value_is_left_out_before_the_next_option_is_named_missing(string commandLine, string expected)
+    {
+        var (code, stdout, stderr) = await RunAsync(commandLine);
+
+        Assert.Equal(2, code);
+        Assert.Equal(expected, stderr.TrimEnd('\n'));
+        Assert.Empty(stdout);
+    }
+
+    [Fact]
+    public async Task An_argument_starting_with_an_at_sign_is_a_value_not_a_file_to_read()
+    {
+        var file = Path.GetTempFileName();
+        await File.WriteAllTextAsync(file, "user");
+        try
+        {
+            var (code, _, stderr) = await RunAsync(["list", "--service", "@" + file]);
+            Assert.Equal(2, code);
+            Assert.Equal($"registry: --service '@{file}': expected 1-128 characters of letters, digits, '.', '_' or '-'", stderr.TrimEnd('\n'));
+
+            (code, _, stderr) = await RunAsync(["@/tmp"]);
+            Assert.Equal(2, code);
+            Assert.Equal("registry: '@/tmp': unknown command; expected one of: register, list, watch, serve, call, demo", stderr.TrimEnd('\n'));
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
+
+    [Theory]
+    [InlineData(new[] { "register", "--service", "user", "--address", "127.0.0.1:8080", "--version", "a\nb" },
+        @"registry: --version 'a\nb': expected a non-empty string without control characters")]
+    [InlineData(new[] { "register", "--service", "user", "--address", "127.0.0.1:8080", "--ttl", "\u001b[2J" },
+        @"registry: --ttl '\u001b[2J': expected whole seconds from 2 to 3600")]
+    [InlineData(new[] { "register", "--service", "user", "--address", "127.0.0.1:8080", "--meta", "a\rb" },
+        @"registry: --meta 'a\rb': expected KEY=VALUE with a non-empty KEY")]
+    [InlineData(new[] { "list", "--etcd", "http://a\n:2379" }, @"registry: --etcd 'http://a\n:2379': expected a URL like http://127.0.0.1:2379")]
+    [InlineData(new[] { "list", "--bo\ngus" }, @"registry: '--bo\ngus': unknown option for 'registry list'")]
+    [InlineData(new[] { "fr\tob" }, @"registry: 'fr\tob': unknown command; expected one of: register, list, watch, serve, call, demo")]
+    [InlineData(new[] { "call", "--service", "user", "--lb", "x\ny" }, @"registry: --lb 'x\ny': expected one of random, round-robin, weighted, p2c, hash")]
+    public async Task A_bad_value_with_control_characters_is_named_with_escapes_on_one_line(string[] args, string expected)
+    {
+        var (code, _, stderr) = await RunAsync(args);
+
+        Assert.Equal(2, code);
+        Assert.Equal(expected, stderr.TrimEnd('\n'));
+    }
+
     [Fact]
     public async Task Bad_REGISTRY_ETCD_exits_2_naming_the_variable()
     {
@@ -120,11 +174,13 @@ public sealed class RegistryCommandArgumentTests
         Assert.Empty(stderr);
     }
 
-    private static async Task<(int Code, string Stdout, string Stderr)> RunAsync(string commandLine, Func<string, string?>? environment = null)
+    private static Task<(int Code, string Stdout, string Stderr)> RunAsync(string commandLine, Func<string, string?>? environment = null) =>
+        RunAsync(commandLine.Split(' ', StringSplitOptions.RemoveEmptyEntries), environment);
+
+    private static async Task<(int Code, string Stdout, string Stderr)> RunAsync(string[] args, Func<string, string?>? environment = null)
     {
         var stdout = new StringWriter { NewLine = "\n" };
         var stderr = new StringWriter { NewLine = "\n" };
-        var args = commandLine.Split(' ', StringSplitOptions.RemoveEmptyEntries);
         var code = await RegistryCommand.InvokeAsync(args, stdout, stderr, environment ?? (_ => null));
         return (code, stdout.ToString(), stderr.ToString());
     }
