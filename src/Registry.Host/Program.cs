@@ -17,6 +17,11 @@ using var terminate = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
 using var interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
 using var quit = PosixSignalRegistration.Create(PosixSignal.SIGQUIT, Stop);
 using var hangUp = PosixSignalRegistration.Create(PosixSignal.SIGHUP, Stop);
+if (ArgumentEncoding.FirstProblem(args) is { } notUtf8)
+{
+    await Console.Error.WriteLineAsync($"registry: {notUtf8}");
+    return RegistryCommand.Usage;
+}
 return await RegistryCommand.InvokeAsync(args, stdout, Console.Error, ct: stop.Token);
 
 void Stop(PosixSignalContext signal)
