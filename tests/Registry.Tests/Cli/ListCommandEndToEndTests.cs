@@ -115,12 +115,27 @@ public sealed class ListCommandEndToEndTests(EtcdNode etcd) : IClassFixture<Etcd
         await using var proxy = new FaultProxy(etcd.ClientPort);
         proxy.Reset();
         using var list = RegistryProcess.Start("list", "--json", "--service", service, "--etcd", proxy.Endpoint);
-        await list.WaitForStderrAsync(l => l == $"registry: waiting for etcd at {proxy.Endpoint} (Ctrl-C to give up)");
+        await list.WaitForStderrAsync(l => l.StartsWith($"registry: waiting for etcd at {proxy.Endpoint} (Ctrl-C to give up)", StringComparison.Ordinal));
 
         proxy.Heal();
 
         Assert.Equal(0, await list.WaitForExitAsync());
         Assert.Equal("a", JsonDocument.Parse(Assert.Single(await list.ReadToEndAsync())).RootElement.GetProperty("id").GetString());
+    }
+
+    [Fact]
+    public async Task List_waiting_for_etcd_says_why_it_cannot_read_it()
+    {
+        // TLS to an etcd that speaks plain HTTP: reachable, but every listing fails in its handshake.
+        var endpoint = etcd.Endpoint.Replace("http://", "https://", StringComparison.Ordinal);
+        using var list = RegistryProcess.Start("list", "--etcd", endpoint);
+
+        var waiting = await list.WaitForStderrAsync(l => l.Contains(": listing failed: ", StringComparison.Ordinal));
+
+        Assert.StartsWith($"registry: waiting for etcd at {endpoint} (Ctrl-C to give up): listing failed: etcd Unavailable: ", waiting);
+        Assert.Contains("The SSL connection could not be established", waiting);
+        list.Terminate();
+        Assert.Equal(1, await list.WaitForExitAsync());
     }
 
     [Fact]

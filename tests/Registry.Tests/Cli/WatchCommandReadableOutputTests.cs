@@ -14,7 +14,7 @@ public sealed class WatchCommandReadableOutputTests(EtcdNode etcd) : IClassFixtu
         await using var proxy = new FaultProxy(etcd.ClientPort);
         proxy.Reset();
         using var watch = RegistryProcess.Start(["watch", "--service", service, "--etcd", proxy.Endpoint], interruptible: true);
-        await watch.WaitForStderrAsync(l => l == $"registry: waiting for etcd at {proxy.Endpoint}");
+        await watch.WaitForStderrAsync(l => l.StartsWith($"registry: waiting for etcd at {proxy.Endpoint}", StringComparison.Ordinal));
 
         proxy.Heal();
 
