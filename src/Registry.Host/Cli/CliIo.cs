@@ -78,5 +78,5 @@ internal sealed class CliIo(TextWriter output, TextWriter error, Func<string, st
     /// A write that failed on its descriptor: an <see cref="IOException"/> (a full disk, a closed pipe), or for a closed
     /// descriptor (EBADF) an <see cref="UnauthorizedAccessException"/>, as .NET reports it.
     /// </summary>
-    private static bool IsWriteFailure(Exception e) => e is IOException or UnauthorizedAccessException;
+    public static bool IsWriteFailure(Exception e) => e is IOException or UnauthorizedAccessException;
 }

@@ -54,6 +54,13 @@ internal static class RegistryCommand
             io.Warn(e.Message);
             return Usage;
         }
+        catch (Exception e) when (CliIo.IsWriteFailure(e))
+        {
+            // The commands write through io, which stops them on such a failure: this is help or --version, written
+            // by System.CommandLine itself.
+            io.Warn($"cannot write to stdout, stopping: {(e.InnerException ?? e).Message}");
+            return Failed;
+        }
         catch (Exception e)
         {
             io.Warn($"failed: {e.GetType().Name}: {e.Message}");

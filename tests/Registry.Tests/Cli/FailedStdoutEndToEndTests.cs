@@ -47,6 +47,20 @@ public sealed class FailedStdoutEndToEndTests(EtcdNode etcd) : IClassFixture<Etc
         Assert.Single((await stderr).Split('\n'), line => line.StartsWith(Told, StringComparison.Ordinal));
     }
 
+    [Theory]
+    [InlineData(FullDevice, "--help", "No space left on device")]
+    [InlineData(ClosedStdout, "--help", "Bad file descriptor")]
+    [InlineData(ClosedStdout, "--version", "Bad file descriptor")]
+    public async Task Help_and_version_exit_1_saying_stdout_cannot_be_written(string stdout, string argument, string why)
+    {
+        using var registry = Start(stdout, argument);
+        var stderr = registry.Process.StandardError.ReadToEndAsync();
+        await registry.Process.WaitForExitAsync().WaitAsync(RegistryProcess.Patience);
+
+        Assert.Equal(1, registry.Process.ExitCode);
+        Assert.Equal($"{Told}{why}", (await stderr).TrimEnd('\n'));
+    }
+
     [Fact]
     public async Task Watch_exits_1_when_stderr_cannot_be_written_either()
     {
