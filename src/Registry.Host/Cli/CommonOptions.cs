@@ -72,8 +72,9 @@ internal sealed class CommonOptions
     {
         if (parse.GetValue(Verbose)) return LogLevel.Debug;
         if (io.Environment(LogLevelVariable) is not { Length: > 0 } name) return LogLevel.Warning;
-        return Enum.TryParse<LogLevel>(name, ignoreCase: true, out var parsed) && Enum.IsDefined(parsed)
-            ? parsed
+        // By name only: Enum.TryParse also takes numbers, "0" as Trace.
+        return Enum.GetNames<LogLevel>().FirstOrDefault(n => n.Equals(name, StringComparison.OrdinalIgnoreCase)) is { } known
+            ? Enum.Parse<LogLevel>(known)
             : throw new UsageException($"{LogLevelVariable} '{Printable.Escape(name)}': expected one of {string.Join(", ", Enum.GetNames<LogLevel>())}");
     }
 

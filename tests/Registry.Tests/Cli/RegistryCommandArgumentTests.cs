@@ -135,6 +135,19 @@ public sealed class RegistryCommandArgumentTests
         Assert.Empty(stdout);
     }
 
+    [Theory]
+    [InlineData("loud")]
+    [InlineData("0")]
+    [InlineData("2")]
+    public async Task Bad_REGISTRY_LOG_LEVEL_exits_2_naming_the_variable_and_the_levels(string level)
+    {
+        var (code, stdout, stderr) = await RunAsync("list --etcd http://127.0.0.1:1", name => name == CommonOptions.LogLevelVariable ? level : null);
+
+        Assert.Equal(2, code);
+        Assert.Equal($"registry: REGISTRY_LOG_LEVEL '{level}': expected one of Trace, Debug, Information, Warning, Error, Critical, None", stderr.TrimEnd('\n'));
+        Assert.Empty(stdout);
+    }
+
     [Fact]
     public async Task Too_much_metadata_exits_2_naming_meta()
     {
