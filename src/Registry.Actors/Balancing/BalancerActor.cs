@@ -92,7 +92,7 @@ internal sealed class BalancerActor : ReceiveActor, IWithTimers
         Receive<MembershipStale>(s =>
         {
             _stale = s.Stale;
-            _balancer.SetStale(s.Stale);
+            _balancer.SetStale(s.Stale, s.Reason);
         });
         Receive<MembershipEvent>(e => _log.Debug("'{0}': {1} before the first snapshot ignored", _service, e.GetType().Name));
         Receive<Status.Failure>(f => _subscription.Failed(f, Timers, _log));

@@ -32,6 +32,8 @@ public sealed class ServiceBalancer
     // Versions of the snapshots built, under the lock.
     private long _versions;
     private long _membersPublishedAt;
+    // Why etcd cannot be read, while the membership is stale; written under the lock.
+    private string? _staleReason;
 
     internal ServiceBalancer(string service, ILoadBalancingPolicy policy, BalancingSettings settings, TimeProvider? time = null)
     {
@@ -165,13 +167,19 @@ public sealed class ServiceBalancer
     /// </summary>
     internal long MembersPublishedAt => Volatile.Read(ref _membersPublishedAt);
 
-    /// <summary>Flags the membership as stale or fresh, keeping it.</summary>
-    internal void SetStale(bool stale)
+    /// <summary>
+    /// Flags the membership as stale or fresh, keeping it; <paramref name="reason"/> (why etcd cannot be read) goes into
+    /// <see cref="UnavailableReason"/> while no membership is known.
+    /// </summary>
+    internal void SetStale(bool stale, string? reason = null)
     {
         lock (_lock)
         {
             var view = _view;
-            if (view.Stale != stale) Volatile.Write(ref _view, Build(view.States, view.Known, stale, _time.GetTimestamp()));
+            var next = stale ? reason : null;
+            var reasonChanged = !view.Known && _staleReason != next;
+            _staleReason = next;
+            if (view.Stale != stale || reasonChanged) Volatile.Write(ref _view, Build(view.States, view.Known, stale, _time.GetTimestamp()));
         }
     }
 
@@ -312,7 +320,7 @@ public sealed class ServiceBalancer
         }
         var reviewAt = ejected == 0 ? long.MaxValue : states.Where(s => s.EjectedUntil != 0).Min(s => s.EjectedUntil);
         string? reason = null;
-        if (!known) reason = $"the membership of '{Service}' is not known yet" + (stale ? ": etcd is unreachable" : "");
+        if (!known) reason = $"the membership of '{Service}' is not known yet" + (!stale ? "" : _staleReason is null ? ": etcd is unreachable" : $": etcd is unreachable ({_staleReason})");
         else if (states.Length == 0) reason = $"no instance of '{Service}' is registered" + (stale ? " (last known membership; etcd is unreachable)" : "");
         else if (eligible.Length == 0) reason = $"every instance of '{Service}' is ejected";
         var available = new AvailableInstances(Service, eligible, _total, ++_versions);

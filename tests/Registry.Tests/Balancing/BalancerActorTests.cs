@@ -71,7 +71,7 @@ public sealed class BalancerActorTests : Akka.TestKit.Xunit2.TestKit
 
         // etcd unreachable before the first listing: still not known.
         Send(balancer, new MembershipStale("user", true, "listing failed: etcd unavailable", 0));
-        Assert.Equal("the membership of 'user' is not known yet: etcd is unreachable", ExpectNoInstance(balancer).Reason);
+        Assert.Equal("the membership of 'user' is not known yet: etcd is unreachable (listing failed: etcd unavailable)", ExpectNoInstance(balancer).Reason);
         Assert.False(known.IsCompleted);
         using (var cancelled = new CancellationTokenSource())
         {
@@ -121,8 +121,12 @@ public sealed class BalancerActorTests : Akka.TestKit.Xunit2.TestKit
 
         Send(balancer, new MembershipStale("user", true, "listing failed: etcd unavailable", 0));
 
-        Assert.Equal("the membership of 'user' is not known yet: etcd is unreachable", ExpectNoInstance(balancer).Reason);
+        Assert.Equal("the membership of 'user' is not known yet: etcd is unreachable (listing failed: etcd unavailable)", ExpectNoInstance(balancer).Reason);
         Assert.True(hot.IsStale);
+        // Still unreachable, for another reason: the reason follows.
+        Send(balancer, new MembershipStale("user", true, "listing failed: the SSL connection could not be established", 0));
+        Assert.Equal("the membership of 'user' is not known yet: etcd is unreachable (listing failed: the SSL connection could not be established)",
+            ExpectNoInstance(balancer).Reason);
         Send(balancer, Snapshot(Members("a")));
         Assert.Equal(["a"], PickIds(balancer, 1));
         Assert.False(hot.IsStale);
