@@ -40,7 +40,8 @@ internal static class InstanceCodec
         }
         catch (Exception e) when (e is JsonException or InvalidOperationException or FormatException)
         {
-            throw new FormatException($"value is not valid instance JSON: {e.Message}", e);
+            // The reader's message may quote the value (a property name written by another process).
+            throw new FormatException($"value is not valid instance JSON: {Printable.Escape(e.Message)}", e);
         }
         if (wire is null) throw new FormatException("value is JSON null, expected an object");
         var instance = new ServiceInstance(

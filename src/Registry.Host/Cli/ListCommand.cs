@@ -47,7 +47,7 @@ internal sealed class ListCommand : Command
         var discovery = await host.Services.GetRequiredService<IRequiredActor<DiscoverySupervisor>>().GetAsync(ct);
         var first = new TaskCompletionSource<MembershipSnapshot>(TaskCreationOptions.RunContinuationsAsynchronously);
         system.ActorOf(MembershipSubscriber.Props(discovery, service ?? DiscoverySupervisor.AllServices,
-            waiting: reason => _io.Warn($"waiting for etcd at {settings.EndpointList} (Ctrl-C to give up){(reason is null ? "" : $": {reason}")}"),
+            waiting: reason => _io.Warn($"waiting for etcd at {settings.EndpointList} (Ctrl-C to give up){(reason is null ? "" : $": {Printable.Escape(reason)}")}"),
             received: e =>
             {
                 if (e is MembershipSnapshot snapshot) first.TrySetResult(snapshot);

@@ -19,8 +19,8 @@ internal sealed class MembershipSubscriber : ReceiveActor, IWithTimers
     private readonly IActorRef _discovery;
     private readonly string _service;
     private string? _staleReason;
-    private bool _waitingTold;
-    private bool _reasonTold;
+    // Waiting was told before any listing had failed, and no snapshot has come since: the first reason is told too.
+    private bool _reasonOwed;
 
     public MembershipSubscriber(IActorRef discovery, string service, Action<string?> waiting, Action<MembershipEvent> received, Action<Exception> refused)
     {
@@ -29,12 +29,13 @@ internal sealed class MembershipSubscriber : ReceiveActor, IWithTimers
         Receive<MembershipSnapshot>(s =>
         {
             Timers.Cancel(WaitingTimer);
+            _reasonOwed = false;
             received(s);
         });
         Receive<MembershipStale>(s =>
         {
             _staleReason = s.Stale ? s.Reason : null;
-            if (_waitingTold && !_reasonTold && _staleReason is not null) TellWaiting(waiting);
+            if (_reasonOwed && _staleReason is not null) TellWaiting(waiting);
             received(s);
         });
         Receive<MembershipEvent>(received);
@@ -57,8 +58,7 @@ internal sealed class MembershipSubscriber : ReceiveActor, IWithTimers
 
     private void TellWaiting(Action<string?> waiting)
     {
-        _waitingTold = true;
-        _reasonTold = _staleReason is not null;
+        _reasonOwed = _staleReason is null;
         waiting(_staleReason);
     }
 

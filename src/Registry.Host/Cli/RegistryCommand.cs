@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.CommandLine.Invocation;
 
 namespace Registry.Host.Cli;
 
@@ -54,10 +55,10 @@ internal static class RegistryCommand
             io.Warn(e.Message);
             return Usage;
         }
-        catch (Exception e) when (CliIo.IsWriteFailure(e))
+        catch (Exception e) when (CliIo.IsWriteFailure(e) && parse.Action is SynchronousCommandLineAction)
         {
-            // The commands write through io, which stops them on such a failure: this is help or --version, written
-            // by System.CommandLine itself.
+            // Help or --version, written by System.CommandLine itself: every command here is asynchronous and writes
+            // through io, which stops it on such a failure.
             io.Warn($"cannot write to stdout, stopping: {(e.InnerException ?? e).Message}");
             return Failed;
         }

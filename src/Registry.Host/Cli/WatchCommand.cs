@@ -52,7 +52,7 @@ internal sealed class WatchCommand : Command
         var system = host.Services.GetRequiredService<ActorSystem>();
         var discovery = await host.Services.GetRequiredService<IRequiredActor<DiscoverySupervisor>>().GetAsync(ct);
         system.ActorOf(MembershipSubscriber.Props(discovery, service ?? DiscoverySupervisor.AllServices,
-            waiting: reason => _io.Warn($"waiting for etcd at {settings.EndpointList}{(reason is null ? "" : $": {reason}")}"),
+            waiting: reason => _io.Warn($"waiting for etcd at {settings.EndpointList}{(reason is null ? "" : $": {Printable.Escape(reason)}")}"),
             received: printer.Print,
             refused: e =>
             {
