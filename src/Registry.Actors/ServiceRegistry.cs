@@ -21,6 +21,8 @@ public sealed class ServiceRegistry : IExtension
     private readonly BalancingSettings _balancing;
     private readonly ConcurrentDictionary<(string Service, string Policy), Lazy<IActorRef>> _balancers = new();
     private long _balancersStarted;
+    // The balancers running; with _closing, under its lock: the close stops every one, and none starts after it.
+    private readonly HashSet<IActorRef> _running = [];
     private volatile bool _closing;
 
     internal ServiceRegistry(ExtendedActorSystem system)
@@ -40,15 +42,20 @@ public sealed class ServiceRegistry : IExtension
             await DeregisterAllAsync();
             return Done.Instance;
         });
-        // The two stops below, one after the other, and the client's closing fit in the phase's time.
+        // The two stops below, one after the other, take at most two thirds of the phase's time.
         var stopTimeout = shutdown.Timeout(CoordinatedShutdown.PhaseBeforeActorSystemTerminate) / 3;
         shutdown.AddTask(CoordinatedShutdown.PhaseBeforeActorSystemTerminate, "registry-close-etcd", async () =>
         {
             // Followers stop before the client closes: a watch broken by the closing client would otherwise be reported
-            // as a stale view (a warning per service and balancer) in the middle of a normal stop. Stopped balancers
-            // stay known from here on, so none is started again behind this stop.
-            _closing = true;
-            await Task.WhenAll(_balancers.Values.Where(b => b.IsValueCreated).Select(b => StopAsync(b.Value, stopTimeout)));
+            // as a stale view (a warning per service and balancer) in the middle of a normal stop. None is started
+            // from here on.
+            List<IActorRef> balancers;
+            lock (_running)
+            {
+                _closing = true;
+                balancers = [.. _running];
+            }
+            await Task.WhenAll(balancers.Select(b => StopAsync(b, stopTimeout)));
             await StopAsync(Discovery, stopTimeout);
             await _store.DisposeAsync();
             return Done.Instance;
@@ -133,18 +140,25 @@ public sealed class ServiceRegistry : IExtension
         if (InstanceValidation.CheckService(service) is { } problem) throw new ArgumentException(problem, nameof(service));
         if (string.IsNullOrEmpty(name)) throw new ArgumentException("the load-balancing policy has no name", nameof(policy));
         // Its balancers are stopped or stopping, and a new one would follow a discovery that stops too.
-        if (_closing) throw new InvalidOperationException($"the registry of actor system '{_system.Name}' is closing: no balancer of '{service}' to give");
+        if (_closing) throw Closing(service);
         return _balancers.GetOrAdd((service, name), key =>
         {
             Lazy<IActorRef>? entry = null;
             entry = new Lazy<IActorRef>(() =>
             {
-                var balancer = _system.SystemActorOf(BalancerActor.Props(key.Service, Discovery, _balancing, policy()), BalancerName(key.Service, key.Policy));
+                IActorRef balancer;
+                lock (_running)
+                {
+                    // Checked again: the close may have begun since; a Lazy that throws keeps throwing, as it should.
+                    if (_closing) throw Closing(key.Service);
+                    balancer = _system.SystemActorOf(BalancerActor.Props(key.Service, Discovery, _balancing, policy()), BalancerName(key.Service, key.Policy));
+                    _running.Add(balancer);
+                }
                 // A balancer that stops (sent Kill, say) is forgotten, so the next caller starts another: a dead one
-                // kept here would drop every pick for good. Not while the registry closes: that stops them all, and a
-                // caller that passed the closing check just before must not start one behind the stop.
+                // kept here would drop every pick for good.
                 _ = balancer.WatchAsync().ContinueWith(_ =>
                 {
+                    lock (_running) _running.Remove(balancer);
                     if (!_closing) _balancers.TryRemove(KeyValuePair.Create(key, entry!));
                 }, TaskScheduler.Default);
                 return balancer;
@@ -152,6 +166,9 @@ public sealed class ServiceRegistry : IExtension
             return entry;
         }).Value;
     }
+
+    private InvalidOperationException Closing(string service) =>
+        new($"the registry of actor system '{_system.Name}' is closing: no balancer of '{service}' to give");
 
     /// <summary>
     /// Unique per balancer started, so a replacement never waits for its stopped predecessor's name. '~' never occurs
@@ -166,12 +183,12 @@ public sealed class ServiceRegistry : IExtension
     /// </summary>
     /// <exception cref="InvalidOperationException">The registry is closing (the actor system shutting down).</exception>
     public Task<ServiceBalancer> BalancerAsync(string service, string? policy = null, CancellationToken ct = default) =>
-        Balancer(service, policy).Ask<ServiceBalancer>(GetBalancer.Instance, Settings.CallTimeout, ct);
+        ct.IsCancellationRequested ? Task.FromCanceled<ServiceBalancer>(ct) : Balancer(service, policy).Ask<ServiceBalancer>(GetBalancer.Instance, Settings.CallTimeout, ct);
 
     /// <summary>The hot-path <see cref="ServiceBalancer"/> of <see cref="Balancer(string, ILoadBalancingPolicy)"/>, as <see cref="BalancerAsync(string, string, CancellationToken)"/>.</summary>
     /// <exception cref="InvalidOperationException">The registry is closing (the actor system shutting down).</exception>
     public Task<ServiceBalancer> BalancerAsync(string service, ILoadBalancingPolicy policy, CancellationToken ct = default) =>
-        Balancer(service, policy).Ask<ServiceBalancer>(GetBalancer.Instance, Settings.CallTimeout, ct);
+        ct.IsCancellationRequested ? Task.FromCanceled<ServiceBalancer>(ct) : Balancer(service, policy).Ask<ServiceBalancer>(GetBalancer.Instance, Settings.CallTimeout, ct);
 
     internal IRegistryStore Store => _store;
 

@@ -133,6 +133,8 @@ public sealed class BalancerEndToEndTests(EtcdNode etcd) : IClassFixture<EtcdNod
         Assert.Equal(closing, Assert.Throws<InvalidOperationException>(() => extension.Balancer("user", "round-robin")).Message);
         Assert.Equal(closing.Replace("'user'", "'other'"), Assert.Throws<InvalidOperationException>(() => extension.Balancer("other")).Message);
         await Assert.ThrowsAsync<InvalidOperationException>(() => extension.BalancerAsync("user"));
+        // A caller that gave up first hears that, not the closing.
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => extension.BalancerAsync("user", ct: new CancellationToken(canceled: true)));
     }
 
     [Fact]
