@@ -6,8 +6,8 @@ namespace Registry.Host.Demo;
 /// SIGKILLs a process, or the process group it leads, and removes a directory it used, if this process dies without
 /// cleaning up (kill -9, a crash, a test host's hang timeout), which no in-process hook survives. A <c>sh</c> child
 /// blocks reading a pipe only this process holds open; when this process dies the pipe closes, the read returns, and
-/// the shell kills the target. Disposing the guard kills the shell first, and so does the target's exit: the guard can
-/// never fire at a reused pid.
+/// the shell kills the target. Disposing the guard kills the shell first, and so does the target's exit (its Exited
+/// event, right after .NET reaped it), so the guard does not outlive its target to fire at a reused pid.
 /// </summary>
 internal sealed class OrphanGuard : IDisposable
 {
@@ -23,9 +23,12 @@ internal sealed class OrphanGuard : IDisposable
             RedirectStandardError = true,
             UseShellExecute = false,
         };
-        // The pid and the directory reach the script as its arguments $1 and $2, never spliced into its text.
+        // The pid and the directory reach the script as its arguments $1 and $2, never spliced into its text. It
+        // ignores the signals a terminal sends its whole process group (Ctrl-C, a closed session): it must outlive this
+        // process. The target may still be writing its directory while it dies: the removal is tried a few times.
         start.ArgumentList.Add("-c");
-        start.ArgumentList.Add((group ? "read _; kill -9 -$1 $1" : "read _; kill -9 $1") + (directory is null ? "" : "; rm -rf -- \"$2\""));
+        start.ArgumentList.Add("trap '' INT QUIT HUP TERM; read _; " + (group ? "kill -9 -$1 $1" : "kill -9 $1")
+                               + (directory is null ? "" : "; for i in 1 2 3 4 5; do rm -rf -- \"$2\" && break; sleep 0.2; done"));
         start.ArgumentList.Add("orphan-guard");
         start.ArgumentList.Add($"{pid}");
         if (directory is not null) start.ArgumentList.Add(directory);
