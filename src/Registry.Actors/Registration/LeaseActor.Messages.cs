@@ -8,6 +8,12 @@ internal sealed partial class LeaseActor
     public sealed record Attached(string Key, long LeaseId);
 
     /// <summary>
+    /// From the parent: a crashed predecessor reported <paramref name="LeaseId"/> after this actor started. The lease was
+    /// this registration's, so a key found on it is its own.
+    /// </summary>
+    public sealed record HeldBefore(long LeaseId);
+
+    /// <summary>
     /// Told to the parent before a deliberate stop (deregistered, or <paramref name="Conflict"/>: a newer process took
     /// the id), so it does not restart the actor.
     /// </summary>

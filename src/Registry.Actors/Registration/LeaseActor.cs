@@ -70,6 +70,14 @@ internal sealed partial class LeaseActor : UntypedActor, IWithTimers
 
     protected override void OnReceive(object message) => Acquiring(message);
 
+    protected override bool AroundReceive(Receive receive, object message)
+    {
+        // Whatever the behaviour: it only adds to what the registration held.
+        if (message is not HeldBefore held) return base.AroundReceive(receive, message);
+        Hold(held.LeaseId);
+        return true;
+    }
+
     protected override void PostStop()
     {
         _keeper.Forget(_lease, Self);

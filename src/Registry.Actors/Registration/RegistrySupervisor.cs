@@ -205,6 +205,8 @@ public sealed partial class RegistrySupervisor : ReceiveActor, IWithTimers
         var held = entry.HeldLeases.Contains(leaseId) ? entry.HeldLeases : entry.HeldLeases.Add(leaseId);
         if (held.Count > LeaseActor.HeldLeasesKept) held = held.RemoveAt(0);
         if (Sender.Equals(entry.Child)) return entry with { LeaseId = leaseId, HeldLeases = held, ChildAttached = true };
+        // A predecessor's late report: the running actor learns the lease too (its late write may have landed on it).
+        entry.Child?.Tell(new LeaseActor.HeldBefore(leaseId));
         return entry.ChildAttached ? entry with { HeldLeases = held } : entry with { LeaseId = leaseId, HeldLeases = held };
     }
 

@@ -312,6 +312,37 @@ public sealed class RegistrationSimulationTests : Akka.TestKit.Xunit2.TestKit
         Assert.Null(_etcd.Peek(registered.Key));
     }
 
+    [Fact]
+    public async Task A_late_write_of_a_crashed_actor_on_the_lease_it_was_granted_is_taken_back_by_its_successor()
+    {
+        // The first grant's answer is held on the wire: its actor crashes and its successor registers meanwhile.
+        var held = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var grants = 0;
+        _etcd.AfterCall = operation =>
+            operation == StoreOperation.GrantLease && Interlocked.Increment(ref grants) == 1 ? held.Task : Task.CompletedTask;
+        var instance = User();
+        _registry.Tell(new Register(instance), TestActor);
+        AwaitCondition(() => Volatile.Read(ref grants) == 1, Wait);
+        var first = await Sys.ActorSelection(_registry.Path / "*").ResolveOne(Wait);
+        Watch(first);
+        first.Tell(Kill.Instance);
+        ExpectTerminated(first, Wait);
+        var registered = ExpectMsg<Registered>(Wait);
+        var late = Assert.Single(_etcd.LiveLeases, lease => lease != registered.LeaseId);
+
+        // Its answer arrives: it reports the lease, and its write, given up on by the client, lands all the same.
+        var puts = _etcd.Calls(StoreOperation.Put);
+        held.SetResult();
+        AwaitCondition(() => _etcd.Calls(StoreOperation.Put) > puts, Wait);
+        // Through the supervisor and on to the running actor: whatever the report brought it has been handled.
+        RegisterAndAwait(instance);
+        await _etcd.Connect().PutAsync(registered.Key, InstanceCodec.Encode(instance), late, PutCondition.Always, CancellationToken.None);
+
+        var next = _events.FishForMessage<RegistrationEvent>(e => e.Kind is RegistrationEventKind.Conflict or RegistrationEventKind.Reregistered, Wait);
+        Assert.True(next.Kind == RegistrationEventKind.Reregistered, $"{next.Kind}: {next.Detail}");
+        AwaitAssert(() => Assert.Equal(registered.LeaseId, _etcd.Peek(registered.Key)?.LeaseId), Wait);
+    }
+
     [Theory]
     [InlineData(true)]
     [InlineData(false)]
