@@ -90,9 +90,9 @@ internal static class OptionParsing
     private static string Explanation(string problem) => problem.IndexOf(':') is var colon and >= 0 ? problem[colon..] : $": {problem}";
 
     /// <summary>The first problem of a parse, worded as one line that names the argument; null when there is none.</summary>
-    public static string? FirstProblem(ParseResult parse)
+    public static string? FirstProblem(ParseResult parse, IReadOnlyList<string> args)
     {
-        if (OptionTakenAsValue(parse) is { } swallowed) return swallowed;
+        if (OptionTakenAsValue(parse, args) is { } swallowed) return swallowed;
         if (parse.Errors.Count == 0) return null;
         var command = parse.CommandResult.Command;
         // Errors about a value that was given come first: they are what the user typed wrong.
@@ -119,9 +119,10 @@ internal static class OptionParsing
 
     /// <summary>
     /// An option given no value before the next option (<c>--id --ttl 5</c>), which the parser takes as its value; null
-    /// when there is none. Said first: what follows it then fails in ways that do not name it.
+    /// when there is none. Said first: what follows it then fails in ways that do not name it. A value given with
+    /// <c>=</c> (<c>--id=-v</c>) is meant as one.
     /// </summary>
-    private static string? OptionTakenAsValue(ParseResult parse)
+    private static string? OptionTakenAsValue(ParseResult parse, IReadOnlyList<string> args)
     {
         var names = new HashSet<string>(StringComparer.Ordinal);
         for (SymbolResult? r = parse.CommandResult; r is CommandResult c; r = r.Parent)
@@ -132,7 +133,7 @@ internal static class OptionParsing
         {
             foreach (var given in c.Children.OfType<OptionResult>())
             {
-                if (given.Tokens.FirstOrDefault(t => names.Contains(t.Value)) is { } token)
+                if (given.Tokens.FirstOrDefault(t => names.Contains(t.Value) && !args.Contains($"{given.IdentifierToken?.Value}={t.Value}")) is { } token)
                     return $"{given.Option.Name}: missing value ('{token.Value}' is an option)";
             }
         }

@@ -26,7 +26,7 @@ internal static class RegistryCommand
         var io = new CliIo(stdout, stderr, environment ?? Environment.GetEnvironmentVariable, stop);
         // No response files: an argument starting with '@' is a value like any other, never a file to read.
         var parse = Create(io).Parse(args, new ParserConfiguration { ResponseFileTokenReplacer = null });
-        if (OptionParsing.FirstProblem(parse) is { } problem)
+        if (OptionParsing.FirstProblem(parse, args) is { } problem)
         {
             io.Warn(problem);
             return Usage;

@@ -67,6 +67,7 @@ public sealed class RegistryCommandArgumentTests
     [InlineData("register --address 127.0.0.1:8080 --service -v", "registry: --service: missing value ('-v' is an option)")]
     [InlineData("register --service --address 127.0.0.1:8080", "registry: --service: missing value ('--address' is an option)")]
     [InlineData("list --etcd --service user", "registry: --etcd: missing value ('--service' is an option)")]
+    [InlineData(Register + " --id=-v --ttl 0", "registry: --ttl 0: expected whole seconds from 2 to 3600")]
     public async Task Bad_argument_exits_2_with_one_line_naming_it(string commandLine, string expected)
     {
         var (code, stdout, stderr) = await RunAsync(commandLine);
