@@ -59,6 +59,31 @@ public sealed class RegistrationSimulationTests : Akka.TestKit.Xunit2.TestKit
         ExpectEvent(RegistrationEventKind.Restarting);
     }
 
+    /// <summary>
+    /// Registers <paramref name="instance"/> with the answer to its first grant held on the wire; its actor crashes and
+    /// its successor registers (returned). The held answer then arrives: the crashed actor reports its lease to the
+    /// supervisor and tries its write.
+    /// </summary>
+    private async Task<Registered> CrashWithItsGrantHeldAsync(ServiceInstance instance)
+    {
+        var held = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var grants = 0;
+        _etcd.AfterCall = operation =>
+            operation == StoreOperation.GrantLease && Interlocked.Increment(ref grants) == 1 ? held.Task : Task.CompletedTask;
+        _registry.Tell(new Register(instance), TestActor);
+        AwaitCondition(() => Volatile.Read(ref grants) == 1, Wait);
+        var first = await Sys.ActorSelection(_registry.Path / "*").ResolveOne(Wait);
+        Watch(first);
+        first.Tell(Kill.Instance);
+        ExpectTerminated(first, Wait);
+        var registered = ExpectMsg<Registered>(Wait);
+
+        var puts = _etcd.Calls(StoreOperation.Put);
+        held.SetResult();
+        AwaitCondition(() => _etcd.Calls(StoreOperation.Put) > puts, Wait);
+        return registered;
+    }
+
     private Registered RegisterAndAwait(ServiceInstance instance, IActorRef? registry = null)
     {
         (registry ?? _registry).Tell(new Register(instance), TestActor);
@@ -252,24 +277,8 @@ public sealed class RegistrationSimulationTests : Akka.TestKit.Xunit2.TestKit
     [Fact]
     public async Task A_lease_granted_to_a_crashed_actor_after_its_successor_attached_does_not_replace_the_successors()
     {
-        // The first grant's answer is held on the wire: its actor crashes and its successor registers meanwhile.
-        var held = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var grants = 0;
-        _etcd.AfterCall = operation =>
-            operation == StoreOperation.GrantLease && Interlocked.Increment(ref grants) == 1 ? held.Task : Task.CompletedTask;
         var instance = User();
-        _registry.Tell(new Register(instance), TestActor);
-        AwaitCondition(() => Volatile.Read(ref grants) == 1, Wait);
-        var first = await Sys.ActorSelection(_registry.Path / "*").ResolveOne(Wait);
-        Watch(first);
-        first.Tell(Kill.Instance);
-        ExpectTerminated(first, Wait);
-        var registered = ExpectMsg<Registered>(Wait);
-
-        // The crashed actor's answer arrives: it tells the supervisor of its lease, then tries its write.
-        var puts = _etcd.Calls(StoreOperation.Put);
-        held.SetResult();
-        AwaitCondition(() => _etcd.Calls(StoreOperation.Put) > puts, Wait);
+        var registered = await CrashWithItsGrantHeldAsync(instance);
         // Answered through the supervisor, so the stale report before it has been handled; the same value writes nothing.
         RegisterAndAwait(instance);
         var second = await Sys.ActorSelection(_registry.Path / "*").ResolveOne(Wait);
@@ -315,25 +324,10 @@ public sealed class RegistrationSimulationTests : Akka.TestKit.Xunit2.TestKit
     [Fact]
     public async Task A_late_write_of_a_crashed_actor_on_the_lease_it_was_granted_is_taken_back_by_its_successor()
     {
-        // The first grant's answer is held on the wire: its actor crashes and its successor registers meanwhile.
-        var held = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var grants = 0;
-        _etcd.AfterCall = operation =>
-            operation == StoreOperation.GrantLease && Interlocked.Increment(ref grants) == 1 ? held.Task : Task.CompletedTask;
         var instance = User();
-        _registry.Tell(new Register(instance), TestActor);
-        AwaitCondition(() => Volatile.Read(ref grants) == 1, Wait);
-        var first = await Sys.ActorSelection(_registry.Path / "*").ResolveOne(Wait);
-        Watch(first);
-        first.Tell(Kill.Instance);
-        ExpectTerminated(first, Wait);
-        var registered = ExpectMsg<Registered>(Wait);
+        var registered = await CrashWithItsGrantHeldAsync(instance);
         var late = Assert.Single(_etcd.LiveLeases, lease => lease != registered.LeaseId);
-
-        // Its answer arrives: it reports the lease, and its write, given up on by the client, lands all the same.
-        var puts = _etcd.Calls(StoreOperation.Put);
-        held.SetResult();
-        AwaitCondition(() => _etcd.Calls(StoreOperation.Put) > puts, Wait);
+        // Its write, given up on by the client, lands all the same.
         // Through the supervisor and on to the running actor: whatever the report brought it has been handled.
         RegisterAndAwait(instance);
         await _etcd.Connect().PutAsync(registered.Key, InstanceCodec.Encode(instance), late, PutCondition.Always, CancellationToken.None);
