@@ -6,7 +6,7 @@ namespace Registry.Host.Cli;
 /// Subscribes to one service's membership (or every service's) at the registry's discovery actor and hands each
 /// <see cref="MembershipEvent"/> to the command, in order, on this actor's thread. The watcher says nothing until it
 /// has listed etcd once, so when no snapshot came within <see cref="Patience"/> the command is told that etcd has not
-/// answered yet, with why the last listing failed (a TLS handshake refused, a connection refused); if no listing had
+/// answered yet, with why the last listing failed (a TLS handshake refused, say); if no listing had
 /// failed by then, it is told again, with the reason, once one has.
 /// </summary>
 internal sealed class MembershipSubscriber : ReceiveActor, IWithTimers
