@@ -24,6 +24,7 @@ public sealed class ServiceRegistry : IExtension
     // The balancers running; with _closing, under its lock: the close stops every one, and none starts after it.
     private readonly HashSet<IActorRef> _running = [];
     private volatile bool _closing;
+    private readonly TimeSpan _deregisterPatience;
 
     internal ServiceRegistry(ExtendedActorSystem system)
     {
@@ -37,6 +38,9 @@ public sealed class ServiceRegistry : IExtension
         Supervisor = system.SystemActorOf(RegistrySupervisor.Props(_store, Settings), "registry");
         Discovery = system.SystemActorOf(DiscoverySupervisor.Props(_store, Settings), "discovery");
         var shutdown = CoordinatedShutdown.Get(system);
+        // The revokes give up after deregister-timeout and answer then: the wait for them gives them half of what is
+        // left of their phase on top, so their answer comes first, and is still over within the phase.
+        _deregisterPatience = Settings.DeregisterTimeout + (shutdown.Timeout(CoordinatedShutdown.PhaseBeforeServiceUnbind) - Settings.DeregisterTimeout) / 2;
         shutdown.AddTask(CoordinatedShutdown.PhaseBeforeServiceUnbind, "registry-deregister", async () =>
         {
             await DeregisterAllAsync();
@@ -63,18 +67,19 @@ public sealed class ServiceRegistry : IExtension
     }
 
     /// <summary>
-    /// Deregisters every instance and refuses new registrations; completes once every lease is revoked or
-    /// <c>registry.deregister-timeout</c> has passed (what is left then expires with its lease), and never fails.
+    /// Deregisters every instance and refuses new registrations; completes once every lease is revoked or its revoke
+    /// gave up after <c>registry.deregister-timeout</c> (what is left then expires with its lease), within the
+    /// <c>before-service-unbind</c> phase's timeout whatever happens, and never fails.
     /// </summary>
     internal async Task DeregisterAllAsync()
     {
         try
         {
-            await Supervisor.Ask<RegistrySupervisor.AllDeregistered>(RegistrySupervisor.DeregisterAll.Instance, Settings.DeregisterTimeout).ConfigureAwait(false);
+            await Supervisor.Ask<RegistrySupervisor.AllDeregistered>(RegistrySupervisor.DeregisterAll.Instance, _deregisterPatience).ConfigureAwait(false);
         }
         catch (Exception e)
         {
-            _system.Log.Warning("not every instance was deregistered within {0}: {1}; their keys expire with their leases", Settings.DeregisterTimeout, e.Message);
+            _system.Log.Warning("not every instance was deregistered within {0}: {1}; their keys expire with their leases", _deregisterPatience, e.Message);
         }
     }
 

@@ -47,7 +47,8 @@ public static class ServiceRegistryHostingExtensions
     /// deregistering there would leave the instance listed, refusing connections, for the whole drain. Before it stops
     /// any hosted service, the host runs the callbacks of <see cref="IHostApplicationLifetime.ApplicationStopping"/> and
     /// waits for them (a stop asked meanwhile, as by a signal, waits on the same lock), so the instances are
-    /// deregistered there, bounded by <c>registry.deregister-timeout</c>; CoordinatedShutdown's task then finds none.
+    /// deregistered there, each revoke bounded by <c>registry.deregister-timeout</c> and the whole by the
+    /// <c>before-service-unbind</c> phase's timeout; CoordinatedShutdown's task then finds none.
     /// The extension cannot add a hosted service of its own: Akka.Hosting runs it once the services are built.
     /// </summary>
     private static void DeregisterWhenTheHostBeginsToStop(ActorSystem system, ServiceRegistry registry, IHostApplicationLifetime lifetime) =>

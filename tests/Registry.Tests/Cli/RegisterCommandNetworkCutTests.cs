@@ -51,6 +51,23 @@ public sealed class RegisterCommandShortCutTests(EtcdNode etcd, ITestOutputHelpe
 [Collection(WallClockFaults.Name)]
 public sealed class RegisterCommandLongCutTests(EtcdNode etcd, ITestOutputHelper output) : IClassFixture<EtcdNode>
 {
+    [Fact]
+    public async Task SIGTERM_during_a_cut_exits_0_saying_once_that_the_lease_was_not_revoked()
+    {
+        await using var proxy = new FaultProxy(etcd.ClientPort);
+        using var registry = Sidecar.Start(proxy);
+        var (key, lease) = await Sidecar.RegisteredAsync(registry);
+        proxy.Hold();
+
+        registry.Terminate();
+
+        Assert.Equal(0, await registry.WaitForExitAsync());
+        var warnings = registry.Stderr.Where(l => l.Contains("WARN", StringComparison.Ordinal)).ToList();
+        // The revoke's deadline (deregister-timeout) passes before the wait for it gives up: one warning, not two.
+        Assert.Contains(warnings, l => l.Contains($"{key} deregistered without revoking its lease", StringComparison.Ordinal) && l.Contains($"{lease:x}", StringComparison.Ordinal));
+        Assert.DoesNotContain(warnings, l => l.Contains("not every instance was deregistered", StringComparison.Ordinal));
+    }
+
     [Theory]
     [InlineData(ProxyMode.Hold)]
     [InlineData(ProxyMode.Reset)]
