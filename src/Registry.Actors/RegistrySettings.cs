@@ -95,6 +95,7 @@ internal sealed record RegistrySettings(
                 : uri.AbsolutePath != "/" ? "a path"
                 : uri.Query.Length > 0 ? "a query"
                 : uri.Fragment.Length > 0 ? "a fragment"
+                : uri.HostNameType == UriHostNameType.IPv6 && uri.DnsSafeHost.Contains('%') ? "an IPv6 zone"
                 : null;
             if (ignored is not null) throw Invalid("etcd.endpoints", $"'{Printable.Escape(raw)}': {ignored} has no place in an etcd URL like http://127.0.0.1:2379");
             endpoints.Add(uri);

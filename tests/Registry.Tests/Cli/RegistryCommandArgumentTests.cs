@@ -36,6 +36,7 @@ public sealed class RegistryCommandArgumentTests
     [InlineData(Register + " --etcd http://etcd:2379/v3", "registry: --etcd 'http://etcd:2379/v3': a path has no place in an etcd URL like http://127.0.0.1:2379")]
     [InlineData(Register + " --etcd http://etcd:2379/?x=1", "registry: --etcd 'http://etcd:2379/?x=1': a query has no place in an etcd URL like http://127.0.0.1:2379")]
     [InlineData(Register + " --etcd http://etcd:2379#a", "registry: --etcd 'http://etcd:2379#a': a fragment has no place in an etcd URL like http://127.0.0.1:2379")]
+    [InlineData(Register + " --etcd http://[fe80::1%25lo]:2379", "registry: --etcd 'http://[fe80::1%25lo]:2379': an IPv6 zone has no place in an etcd URL like http://127.0.0.1:2379")]
     [InlineData(Register + " --prefix services", "registry: --prefix 'services': expected a path that starts and ends with '/'")]
     [InlineData(Register + " --ttl", "registry: --ttl: missing value")]
     [InlineData(Register + " --ttl 5 --ttl 6", "registry: --ttl: given 2 times; expected once")]

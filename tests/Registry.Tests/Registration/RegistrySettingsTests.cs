@@ -105,6 +105,10 @@ public sealed class RegistrySettingsTests
         Assert.Equal(3, RegistrySettings.ParseEndpoints(["http://a:1,http://b:2", "http://c:3"]).Count);
 
     [Fact]
+    public void An_ipv6_endpoint_without_a_zone_is_taken() =>
+        Assert.Equal([new Uri("http://[::1]:2379")], RegistrySettings.ParseEndpoints(["http://[::1]:2379"]));
+
+    [Fact]
     public void Hosting_options_render_onto_the_hocon_section()
     {
         var options = new ServiceRegistryOptions { Endpoints = ["http://10.0.0.1:2379", "http://10.0.0.2:2379"], Prefix = "/svc/", TtlSeconds = 7 };
