@@ -76,6 +76,21 @@ public sealed class ListCommandEndToEndTests(EtcdNode etcd) : IClassFixture<Etcd
     }
 
     [Fact]
+    public async Task The_table_shows_a_dash_for_a_value_written_without_its_registration_time()
+    {
+        var service = CliTestData.UniqueService();
+        using var client = etcd.CreateClient();
+        await client.PutAsync($"/services/{service}/a", $$"""{"service":"{{service}}","id":"a","address":"10.0.0.1:80"}""");
+
+        using var list = RegistryProcess.Start("list", "--service", service, "--etcd", etcd.Endpoint);
+
+        Assert.Equal(0, await list.WaitForExitAsync());
+        var lines = await list.ReadToEndAsync();
+        Assert.Equal(2, lines.Count);
+        Assert.Matches(@"^\S+\s+a\s+10\.0\.0\.1:80\s+1\s+-\s+-\s+-$", lines[1]);
+    }
+
+    [Fact]
     public async Task List_of_every_service_prints_a_table_sorted_by_service_and_id()
     {
         var first = CliTestData.UniqueService();
