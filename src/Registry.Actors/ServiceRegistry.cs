@@ -164,7 +164,7 @@ public sealed class ServiceRegistry : IExtension
                 _ = balancer.WatchAsync().ContinueWith(_ =>
                 {
                     lock (_running) _running.Remove(balancer);
-                    if (!_closing) _balancers.TryRemove(KeyValuePair.Create(key, entry!));
+                    _balancers.TryRemove(KeyValuePair.Create(key, entry!));
                 }, TaskScheduler.Default);
                 return balancer;
             });
