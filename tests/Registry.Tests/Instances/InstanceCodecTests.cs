@@ -52,9 +52,8 @@ public sealed class InstanceCodecTests
 
     [Theory]
     [InlineData("""{"service":"user","id":"a","address":"h:1","weight":null,"version":null,"metadata":null,"registeredAt":null}""", 1)]
-    [InlineData("""{"service":"x","service":"user","id":"a","address":"h:1","weight":2,"weight":5}""", 5)]
-    [InlineData(""" {"weight":7,"service":"user","id":"a","address":"h:1","other":[{"a":[1,2]},null]} """, 7)]
-    public void Reads_nulls_duplicates_and_unknown_values_as_the_serializer_did(string value, int weight)
+    [InlineData(""" {"weight":7,"service":"user","id":"a","address":"h:1","other":[{"a":[1,2]},null],"other":1} """, 7)]
+    public void Reads_nulls_and_unknown_values_as_the_serializer_did(string value, int weight)
     {
         var decoded = InstanceCodec.Decode(Encoding.UTF8.GetBytes(value));
         Assert.Equal(("user", weight), (decoded.Service, decoded.Weight));
@@ -65,12 +64,17 @@ public sealed class InstanceCodecTests
     [InlineData("not json", "not valid instance JSON")]
     [InlineData("", "not valid instance JSON")]
     [InlineData("""{"service":"user","id":"a","address":"h:1"} {}""", "not valid instance JSON")]
-    [InlineData("""{"service":"user","id":"a","address":"h:1","weight":"2"}""", "not valid instance JSON")]
-    [InlineData("""{"service":"user","id":"a","address":"h:1","weight":1.5}""", "not valid instance JSON")]
-    [InlineData("""{"service":7,"id":"a","address":"h:1"}""", "not valid instance JSON")]
-    [InlineData("""{"service":"user","id":"a","address":"h:1","metadata":{"k":1}}""", "not valid instance JSON")]
+    [InlineData("""{"service":"user","id":"a","address":"h:1","weight":"2"}""", "not valid instance JSON at 'weight': ")]
+    [InlineData("""{"service":"user","id":"a","address":"h:1","weight":1.5}""", "not valid instance JSON at 'weight': ")]
+    [InlineData("""{"service":7,"id":"a","address":"h:1"}""", "not valid instance JSON at 'service': ")]
+    [InlineData("""{"service":"user","id":"a","address":"h:1","metadata":[]}""", "not valid instance JSON at 'metadata': expected an object")]
+    [InlineData("""{"service":"user","id":"a","address":"h:1","metadata":{"zone":"a","k":1}}""", "not valid instance JSON at metadata 'k': ")]
     [InlineData("""{"service":"user","id":"a","address":"h:1","metadata":{"k":null}}""", "metadata 'k': null value")]
-    [InlineData("""{"service":"user","id":"a","address":"h:1","registeredAt":"yesterday"}""", "not valid instance JSON")]
+    [InlineData("""{"service":"user","id":"a","address":"h:1","registeredAt":"yesterday"}""", "not valid instance JSON at 'registeredAt': ")]
+    [InlineData("""{"service":"user","id":"a","address":"h:1","extra":[1,}""", "not valid instance JSON: ")]
+    [InlineData("""{"service":"x","service":"user","id":"a","address":"h:1"}""", "not valid instance JSON at 'service': given twice")]
+    [InlineData("""{"service":"user","id":"a","address":"h:1","weight":2,"weight":null}""", "not valid instance JSON at 'weight': given twice")]
+    [InlineData("""{"service":"user","id":"a","address":"h:1","metadata":{"k":"1","k":"2"}}""", "not valid instance JSON at metadata 'k': given twice")]
     [InlineData("null", "JSON null")]
     [InlineData("""{"id":"a","address":"h:1"}""", "no 'service'")]
     [InlineData("""{"service":"user","id":"a","address":"nope"}""", "address 'nope'")]
@@ -82,4 +86,20 @@ public sealed class InstanceCodecTests
         var error = Assert.Throws<FormatException>(() => InstanceCodec.Decode(Encoding.UTF8.GetBytes(value)));
         Assert.Contains(expected, error.Message);
     }
+
+    [Fact]
+    public void Text_that_has_no_utf16_form_is_refused_naming_where_it_is()
+    {
+        // A lone surrogate escaped in JSON, and a byte that is not UTF-8 (etcd stores any bytes).
+        var escaped = """{"service":"user","id":"a","address":"h:1","metadata":{"k":"v\udcff"}}""";
+        Assert.Contains("at metadata 'k': ", DecodeError(Encoding.UTF8.GetBytes(escaped)));
+        Assert.Contains("at 'metadata': ", DecodeError(Encoding.UTF8.GetBytes("""{"service":"user","id":"a","address":"h:1","metadata":{"k\udcff":"v"}}""")));
+        Assert.Contains("at 'address'", DecodeError(Encoding.UTF8.GetBytes("""{"service":"user","id":"a","address":"h\ud800:1"}""")));
+
+        var raw = Encoding.UTF8.GetBytes("""{"service":"user","id":"aX","address":"h:1"}""");
+        raw[Array.IndexOf(raw, (byte)'X')] = 0xFF;
+        Assert.Contains("not valid instance JSON at 'id': ", DecodeError(raw));
+    }
+
+    private static string DecodeError(byte[] value) => Assert.Throws<FormatException>(() => InstanceCodec.Decode(value)).Message;
 }
