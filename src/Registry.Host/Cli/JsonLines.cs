@@ -25,7 +25,7 @@ internal static class JsonLines
         json.WriteString("time", time);
     });
 
-    /// <summary>An instance as stored, plus the key it lives under.</summary>
+    /// <summary>An instance as stored, plus the key it lives under; <c>registeredAt</c> is null when the value has none.</summary>
     public static string Instance(ServiceInstance instance, string key) => Write(json =>
     {
         json.WriteString("service", instance.Service);
@@ -34,7 +34,8 @@ internal static class JsonLines
         WriteMetadata(json, instance);
         json.WriteNumber("weight", instance.Weight);
         json.WriteString("version", instance.Version);
-        json.WriteString("registeredAt", instance.RegisteredAt);
+        if (instance.RegisteredAt == DateTimeOffset.MinValue) json.WriteNull("registeredAt");
+        else json.WriteString("registeredAt", instance.RegisteredAt);
         json.WriteString("key", key);
     });
 

@@ -76,18 +76,22 @@ public sealed class ListCommandEndToEndTests(EtcdNode etcd) : IClassFixture<Etcd
     }
 
     [Fact]
-    public async Task The_table_shows_a_dash_for_a_value_written_without_its_registration_time()
+    public async Task A_value_written_without_its_registration_time_shows_a_dash_in_the_table_and_null_in_json()
     {
         var service = CliTestData.UniqueService();
         using var client = etcd.CreateClient();
         await client.PutAsync($"/services/{service}/a", $$"""{"service":"{{service}}","id":"a","address":"10.0.0.1:80"}""");
 
         using var list = RegistryProcess.Start("list", "--service", service, "--etcd", etcd.Endpoint);
+        using var json = RegistryProcess.Start("list", "--service", service, "--etcd", etcd.Endpoint, "--json");
 
         Assert.Equal(0, await list.WaitForExitAsync());
         var lines = await list.ReadToEndAsync();
         Assert.Equal(2, lines.Count);
         Assert.Matches(@"^\S+\s+a\s+10\.0\.0\.1:80\s+1\s+-\s+-\s+-$", lines[1]);
+        Assert.Equal(0, await json.WaitForExitAsync());
+        using var line = JsonDocument.Parse(Assert.Single(await json.ReadToEndAsync()));
+        Assert.Equal(JsonValueKind.Null, line.RootElement.GetProperty("registeredAt").ValueKind);
     }
 
     [Fact]
