@@ -81,29 +81,37 @@ internal sealed record RegistrySettings(
 
     private static readonly Config AkkaDefaults = ConfigurationFactory.Default();
 
-    /// <summary>Parses etcd client URLs, naming the one that is wrong.</summary>
+    /// <summary>
+    /// Parses etcd client URLs, each value one or several separated by commas, naming the one that is wrong. An empty
+    /// entry beside others (<c>a,,b</c>, a trailing comma) is refused: it is most often a variable a script left unset.
+    /// </summary>
     public static IReadOnlyList<Uri> ParseEndpoints(IEnumerable<string> values)
     {
-        var endpoints = new List<Uri>();
-        foreach (var raw in values.SelectMany(v => v.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)))
-        {
-            if (!Uri.TryCreate(raw, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https"))
-                throw Invalid("etcd.endpoints", $"'{Printable.Escape(raw)}': expected a URL like http://127.0.0.1:2379");
-            // Parts a gRPC channel to etcd would drop without a word, and port 0, which nothing listens on.
-            var ignored = uri.Port == 0 ? "port 0"
-                : uri.UserInfo.Length > 0 ? "user information"
-                : uri.AbsolutePath != "/" ? "a path"
-                : uri.Query.Length > 0 ? "a query"
-                : uri.Fragment.Length > 0 ? "a fragment"
-                : uri.HostNameType == UriHostNameType.IPv6 && uri.DnsSafeHost.Contains('%') ? "an IPv6 zone"
-                : null;
-            if (ignored is not null) throw Invalid("etcd.endpoints", $"'{Printable.Escape(raw)}': {ignored} has no place in an etcd URL like http://127.0.0.1:2379");
-            endpoints.Add(uri);
-        }
+        var given = values.ToList();
+        var entries = given.SelectMany(v => v.Split(',', StringSplitOptions.TrimEntries)).ToList();
+        if (entries.Count > 1 && entries.Contains(""))
+            throw Invalid("etcd.endpoints", $"'{Printable.Escape(string.Join(",", given))}': an empty URL among the others");
+        var endpoints = entries.Where(e => e.Length > 0).Select(ParseEndpoint).ToList();
         if (endpoints.Count == 0) throw Invalid("etcd.endpoints", "no endpoint given");
         if (endpoints.Select(e => e.Scheme).Distinct().Count() > 1)
             throw Invalid("etcd.endpoints", "mixes http and https; use one scheme for all endpoints");
         return endpoints;
+    }
+
+    private static Uri ParseEndpoint(string raw)
+    {
+        if (!Uri.TryCreate(raw, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https"))
+            throw Invalid("etcd.endpoints", $"'{Printable.Escape(raw)}': expected a URL like http://127.0.0.1:2379");
+        // Parts a gRPC channel to etcd would drop without a word, and port 0, which nothing listens on.
+        var ignored = uri.Port == 0 ? "port 0"
+            : uri.UserInfo.Length > 0 ? "user information"
+            : uri.AbsolutePath != "/" ? "a path"
+            : uri.Query.Length > 0 ? "a query"
+            : uri.Fragment.Length > 0 ? "a fragment"
+            : uri.HostNameType == UriHostNameType.IPv6 && uri.DnsSafeHost.Contains('%') ? "an IPv6 zone"
+            : null;
+        if (ignored is not null) throw Invalid("etcd.endpoints", $"'{Printable.Escape(raw)}': {ignored} has no place in an etcd URL like http://127.0.0.1:2379");
+        return uri;
     }
 
     /// <summary><c>etcd.endpoints</c>: a list of URL strings, or one string (both may hold comma-separated URLs).</summary>

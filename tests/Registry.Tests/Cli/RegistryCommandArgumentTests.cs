@@ -31,6 +31,7 @@ public sealed class RegistryCommandArgumentTests
     [InlineData(Register + " --etcd notaurl", "registry: --etcd 'notaurl': expected a URL like http://127.0.0.1:2379")]
     [InlineData(Register + " --etcd localhost:2379", "registry: --etcd 'localhost:2379': expected a URL like http://127.0.0.1:2379")]
     [InlineData(Register + " --etcd http://a:2379,https://b:2379", "registry: --etcd: mixes http and https; use one scheme for all endpoints")]
+    [InlineData(Register + " --etcd http://a:2379,,http://b:2379", "registry: --etcd 'http://a:2379,,http://b:2379': an empty URL among the others")]
     [InlineData(Register + " --etcd http://127.0.0.1:0", "registry: --etcd 'http://127.0.0.1:0': port 0 has no place in an etcd URL like http://127.0.0.1:2379")]
     [InlineData(Register + " --etcd http://u:p@etcd:2379", "registry: --etcd 'http://u:p@etcd:2379': user information has no place in an etcd URL like http://127.0.0.1:2379")]
     [InlineData(Register + " --etcd http://etcd:2379/v3", "registry: --etcd 'http://etcd:2379/v3': a path has no place in an etcd URL like http://127.0.0.1:2379")]

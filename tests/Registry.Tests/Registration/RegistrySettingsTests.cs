@@ -42,6 +42,8 @@ public sealed class RegistrySettingsTests
     [InlineData("registry.prefix = \"/a\\nb/\"", @"registry.prefix: '/a\nb/': expected one or more segments, none empty")]
     [InlineData("registry.etcd.endpoints = [\"127.0.0.1:2379\"]", "registry.etcd.endpoints: '127.0.0.1:2379'")]
     [InlineData("registry.etcd.endpoints = [\"http://a:1\", \"https://b:2\"]", "mixes http and https")]
+    [InlineData("registry.etcd.endpoints = \"http://a:1,\"", "registry.etcd.endpoints: 'http://a:1,': an empty URL among the others")]
+    [InlineData("registry.etcd.endpoints = [\"http://a:1\", \" \"]", "registry.etcd.endpoints: 'http://a:1,': an empty URL among the others")]
     [InlineData("registry.retry.max-backoff = 10ms", "registry.retry.max-backoff: must not be below min-backoff")]
     [InlineData("registry.deregister-timeout = 6s", "registry.deregister-timeout: 00:00:06 must be below 00:00:05, the timeout of the CoordinatedShutdown phase it runs in")]
     [InlineData("registry.etcd.call-timeout = 0s", "registry.etcd.call-timeout: 00:00:00: expected a positive duration")]
