@@ -116,6 +116,9 @@ internal sealed class EtcdStore : IRegistryStore
             _ => throw new ArgumentOutOfRangeException(nameof(condition), condition, null),
         };
         var txn = new TxnRequest { Compare = { compare } };
+        // etcd compares a missing key as lease 0: bound to no lease also means the key exists.
+        if (condition is PutCondition.LeaseCondition { LeaseId: 0 })
+            txn.Compare.Add(new Compare { Key = put.Key, Target = Compare.Types.CompareTarget.Create, Result = Compare.Types.CompareResult.Greater, CreateRevision = 0 });
         txn.Success.Add(new RequestOp { RequestPut = put });
         txn.Failure.Add(new RequestOp { RequestRange = new RangeRequest { Key = put.Key } });
         var response = await _kv.TxnAsync(txn, Unary(ct));

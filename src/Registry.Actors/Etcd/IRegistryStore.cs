@@ -63,7 +63,7 @@ internal abstract record PutCondition
     /// <summary>Write only if the key does not exist.</summary>
     public static readonly PutCondition Absent = new AbsentCondition();
 
-    /// <summary>Write only if the key exists and is bound to this (non-zero) lease.</summary>
+    /// <summary>Write only if the key exists and is bound to this lease (0: written without a lease).</summary>
     public static PutCondition BoundTo(long leaseId) => new LeaseCondition(leaseId);
 
     internal sealed record AlwaysCondition : PutCondition;

@@ -176,9 +176,10 @@ internal sealed partial class LeaseActor : UntypedActor, IWithTimers
                 var onOtherLease = current is not null && (lease == 0 || current.LeaseId != lease);
                 // On a lease this registration held before (etcd restored from a backup taken then, or a crashed
                 // predecessor's late write), the key is its own: taken back below, only while it stays on that lease.
+                // On no lease (written by hand or by another tool) it is no registration's: taken back the same way.
                 // On any other lease it is a newer registration's. Lease ids tell, not values: two registrations may
                 // write the same bytes.
-                if (onOtherLease && (current!.LeaseId == 0 || !heldLeases.Contains(current.LeaseId))) return new Conflicted(current.LeaseId, lease);
+                if (onOtherLease && current!.LeaseId != 0 && !heldLeases.Contains(current.LeaseId)) return new Conflicted(current.LeaseId, lease);
                 if (lease != 0 && await _store.TimeToLiveAsync(lease, ct) < 0) return new LeaseGone(lease);
                 if (onOtherLease) condition = PutCondition.BoundTo(current!.LeaseId);
                 else if (current is not null)
@@ -188,7 +189,7 @@ internal sealed partial class LeaseActor : UntypedActor, IWithTimers
                     if (SameRegistrationStored(current.Value, instance) is { } stored) return new Acquired(lease, stored, current.Value, "re-attached to its lease", GrantedAt: null);
                     var rewrite = await _store.PutAsync(_key, value, lease, PutCondition.BoundTo(lease), ct);
                     if (rewrite.Succeeded) return new Acquired(lease, instance, value, "value updated", GrantedAt: null);
-                    if (rewrite.Other is { } holder) return new Conflicted(holder.LeaseId, lease);
+                    if (rewrite.Other is { } holder) return Claimed(holder, lease);
                     // The key vanished between the read and the write: it is written back below, as an absent key is.
                 }
             }
@@ -210,11 +211,16 @@ internal sealed partial class LeaseActor : UntypedActor, IWithTimers
                     { } mine when mine.LeaseId == lease => mine.Value.AsSpan().SequenceEqual(value)
                         ? new Acquired(lease, instance, value, "re-attached to its lease", grantedAt)
                         : new AcquireFailed("the key holds an earlier value written with this lease", lease),
-                    { } other => new Conflicted(other.LeaseId, lease),
+                    { } other => Claimed(other, lease),
                     null => new AcquireFailed("the key changed during the write", lease),
                 };
             }
-            var tookOver = outcome.Other is { } previous && previous.LeaseId != lease ? $"took the id over from lease {previous.LeaseId:x}" : null;
+            var tookOver = outcome.Other switch
+            {
+                { LeaseId: 0 } => "took the key back from a value written without a lease",
+                { } previous when previous.LeaseId != lease => $"took the id over from lease {previous.LeaseId:x}",
+                _ => null,
+            };
             return new Acquired(lease, instance, value, tookOver, grantedAt);
         }
         catch (LeaseNotFoundException e)
@@ -226,6 +232,13 @@ internal sealed partial class LeaseActor : UntypedActor, IWithTimers
             return new AcquireFailed(EtcdErrors.Describe(e), lease);
         }
     }
+
+    /// <summary>
+    /// The answer when a conditional write found <paramref name="other"/> in the key: a conflict when it is bound to
+    /// another lease; a retry when it is on no lease, which the next attempt takes back.
+    /// </summary>
+    private static object Claimed(StoredValue other, long lease) =>
+        other.LeaseId == 0 ? new AcquireFailed("the key was written without a lease meanwhile", lease) : new Conflicted(other.LeaseId, lease);
 
     private void OnAcquired(Acquired acquired)
     {
@@ -275,8 +288,12 @@ internal sealed partial class LeaseActor : UntypedActor, IWithTimers
                 _log.Warning("{0} holds a value this registration did not write, bound to its lease {1:x}; writing it back", _key, _lease);
                 BeginAcquiring(RegistrationEventKind.Reregistered);
                 break;
+            case LeaseKeeper.KeyTaken { OtherLeaseId: 0 } t when t.LeaseId == _lease:
+                _log.Warning("{0} was written without a lease, by hand or by another tool, not by a registration; writing it back", _key);
+                BeginAcquiring(RegistrationEventKind.Reregistered);
+                break;
             case LeaseKeeper.KeyTaken t when t.LeaseId == _lease:
-                if (t.OtherLeaseId == 0 || !_heldLeases.Contains(t.OtherLeaseId))
+                if (!_heldLeases.Contains(t.OtherLeaseId))
                 {
                     OnConflict(t.OtherLeaseId);
                     break;
@@ -322,9 +339,7 @@ internal sealed partial class LeaseActor : UntypedActor, IWithTimers
 
     private void OnConflict(long otherLease)
     {
-        var detail = otherLease == 0
-            ? "the key was written without a lease by someone else"
-            : $"the key is bound to lease {otherLease:x} of a newer registration";
+        var detail = $"the key is bound to lease {otherLease:x} of a newer registration";
         _log.Warning("{0}: {1}; this process stops registering it", _key, detail);
         Publish(RegistrationEventKind.Conflict, detail);
         foreach (var requester in _awaitingRegistered) requester.Tell(new RegistrationFailed(_instance, RegistrationFailure.Conflict, $"conflict: {detail}"));

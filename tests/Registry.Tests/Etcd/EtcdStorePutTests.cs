@@ -80,6 +80,31 @@ public sealed class EtcdStorePutTests(EtcdNode etcd) : IClassFixture<EtcdNode>
     }
 
     [Fact]
+    public async Task A_write_bound_to_no_lease_replaces_only_a_key_that_exists_without_one()
+    {
+        // etcd compares a missing key's lease as 0: the store must not read that as "bound to no lease".
+        await using var store = Store();
+        using var client = etcd.CreateClient();
+        var mine = (await store.GrantLeaseAsync(30, CancellationToken.None)).LeaseId;
+
+        var absent = await store.PutAsync("/unleased/a", Utf8("mine"), mine, PutCondition.BoundTo(0), CancellationToken.None);
+        var theirs = await client.GrantLeaseAsync(30);
+        await client.PutAsync("/unleased/a", "theirs", theirs);
+        var leased = await store.PutAsync("/unleased/a", Utf8("mine"), mine, PutCondition.BoundTo(0), CancellationToken.None);
+        await client.PutAsync("/unleased/a", "by hand");
+        var unleased = await store.PutAsync("/unleased/a", Utf8("mine"), mine, PutCondition.BoundTo(0), CancellationToken.None);
+
+        Assert.False(absent.Succeeded);
+        Assert.Null(absent.Other);
+        Assert.False(leased.Succeeded);
+        Assert.Equal(theirs, leased.Other!.LeaseId);
+        Assert.True(unleased.Succeeded);
+        Assert.Equal((0L, "by hand"), (unleased.Other!.LeaseId, Text(unleased.Other.Value)));
+        var stored = await client.GetAsync("/unleased/a");
+        Assert.Equal((mine, "mine"), (stored!.LeaseId, stored.Value));
+    }
+
+    [Fact]
     public async Task A_write_bound_to_a_revoked_lease_fails_as_lease_not_found_whatever_the_condition()
     {
         await using var store = Store();

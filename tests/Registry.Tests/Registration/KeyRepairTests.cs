@@ -21,4 +21,21 @@ public sealed class KeyRepairTests(EtcdNode etcd) : IClassFixture<EtcdNode>
         Assert.Equal(registered.LeaseId, stored?.LeaseId);
         Assert.Equal(Encoding.UTF8.GetString(InstanceCodec.Encode(registered.Instance)), stored?.Value);
     }
+
+    [Fact]
+    public async Task Garbage_written_over_the_key_without_a_lease_is_taken_back_not_a_conflict()
+    {
+        await using var registry = new RegistryUnderTest([etcd.Endpoint], ttlSeconds: 3);
+        var registered = await registry.RegisterAsync(ServiceInstance.Create("user", $"127.0.0.1:{Random.Shared.Next(10_000, 60_000)}"));
+        using var client = etcd.CreateClient();
+
+        // `etcdctl put KEY 'not json'`: no registration writes a key without a lease.
+        await client.PutAsync(registered.Key, "not json");
+
+        var back = await registry.NextAsync(RegistrationEventKind.Reregistered);
+        Assert.Equal(registered.LeaseId, back.LeaseId);
+        var stored = await client.GetAsync(registered.Key);
+        Assert.Equal(registered.LeaseId, stored?.LeaseId);
+        Assert.Equal(Encoding.UTF8.GetString(InstanceCodec.Encode(registered.Instance)), stored?.Value);
+    }
 }

@@ -583,6 +583,43 @@ public sealed class RegistrationSimulationTests : Akka.TestKit.Xunit2.TestKit
     }
 
     [Fact]
+    public async Task A_key_overwritten_without_a_lease_is_taken_back_not_a_conflict()
+    {
+        var registered = RegisterAndAwait(User());
+        ExpectEvent(RegistrationEventKind.Registered);
+
+        // `etcdctl put` of garbage: no registration writes without a lease, so nobody else claims the id.
+        await _etcd.Connect().PutAsync(registered.Key, "not json"u8.ToArray(), 0, PutCondition.Always, CancellationToken.None);
+
+        var back = _events.FishForMessage<RegistrationEvent>(e => e.Kind is RegistrationEventKind.Reregistered or RegistrationEventKind.Conflict, Wait);
+        Assert.Equal(RegistrationEventKind.Reregistered, back.Kind);
+        Assert.Equal("took the key back from a value written without a lease", back.Detail);
+        var stored = _etcd.Peek(registered.Key);
+        Assert.Equal(registered.LeaseId, stored?.LeaseId);
+        Assert.Equal(InstanceCodec.Encode(registered.Instance), stored?.Value);
+    }
+
+    [Fact]
+    public async Task A_key_left_without_a_lease_when_the_lease_expires_is_taken_back_on_a_new_one()
+    {
+        var registered = RegisterAndAwait(User());
+        ExpectEvent(RegistrationEventKind.Registered);
+        // A cut longer than the TTL, during which the key is written by hand.
+        _etcd.MakeUnavailable();
+        _etcd.ExpireLease(registered.LeaseId);
+        await _etcd.Connect().PutAsync(registered.Key, "by hand"u8.ToArray(), 0, PutCondition.Always, CancellationToken.None);
+        _etcd.Heal();
+
+        Assert.Equal(registered.LeaseId, ExpectEvent(RegistrationEventKind.LeaseLost).LeaseId);
+        var back = _events.FishForMessage<RegistrationEvent>(e => e.Kind is RegistrationEventKind.Reregistered or RegistrationEventKind.Conflict, Wait);
+        Assert.Equal(RegistrationEventKind.Reregistered, back.Kind);
+        var stored = _etcd.Peek(registered.Key);
+        Assert.Equal(back.LeaseId, stored?.LeaseId);
+        Assert.Equal(InstanceCodec.Encode(registered.Instance), stored?.Value);
+        Assert.Contains(back.LeaseId, _etcd.LiveLeases);
+    }
+
+    [Fact]
     public void Registering_again_with_new_metadata_updates_the_value_on_the_same_lease()
     {
         var registered = RegisterAndAwait(User());
