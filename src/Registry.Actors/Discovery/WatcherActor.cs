@@ -367,7 +367,7 @@ internal sealed partial class WatcherActor : ReceiveActor, IWithTimers, IWithUnb
         {
             instance = InstanceCodec.Decode(value.Value);
             var expected = InstanceCodec.Key(_registryPrefix, instance.Service, instance.Id);
-            problem = expected == value.Key ? null : $"the value names {expected}";
+            problem = expected == value.Key ? null : $"the value names {Printable.Escape(expected)}";
         }
         catch (FormatException e)
         {

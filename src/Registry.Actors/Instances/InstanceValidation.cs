@@ -43,16 +43,20 @@ public static partial class InstanceValidation
     {
         if (string.IsNullOrEmpty(prefix) || !prefix.StartsWith('/') || !prefix.EndsWith('/'))
             return $"'{Printable.Escape(prefix)}': expected a path that starts and ends with '/'";
-        if (prefix.Length == 1 || prefix.Contains("//", StringComparison.Ordinal) || prefix.Any(c => char.IsControl(c) || char.IsWhiteSpace(c)) || !IsWellFormed(prefix))
-            return $"'{Printable.Escape(prefix)}': expected one or more segments, none empty, without spaces, control characters or unpaired surrogates (such as /services/)";
+        if (prefix.Length == 1 || prefix.Contains("//", StringComparison.Ordinal) || prefix.Any(c => Printable.IsControlOrFormat(c) || char.IsWhiteSpace(c)) || !IsWellFormed(prefix))
+            return $"'{Printable.Escape(prefix)}': expected one or more segments, none empty, without spaces, control or format characters or unpaired surrogates (such as /services/)";
         return null;
     }
 
-    /// <summary>Returns null when <paramref name="id"/> is a valid instance id, else what is wrong.</summary>
+    /// <summary>
+    /// Returns null when <paramref name="id"/> is a valid instance id, else what is wrong. Control and format characters
+    /// and line separators are refused: an id that shows like another (a zero-width space) or breaks a line would
+    /// mislead wherever it is printed.
+    /// </summary>
     public static string? CheckId(string? id) =>
-        !string.IsNullOrEmpty(id) && id.Length <= 256 && !id.Contains('/') && !id.Any(char.IsControl) && IsWellFormed(id)
+        !string.IsNullOrEmpty(id) && id.Length <= 256 && !id.Contains('/') && !id.Any(Printable.IsControlOrFormat) && IsWellFormed(id)
             ? null
-            : $"id '{Printable.Escape(id)}': expected 1-256 characters without '/', control characters or unpaired surrogates";
+            : $"id '{Printable.Escape(id)}': expected 1-256 characters without '/', control or format characters or unpaired surrogates";
 
     /// <summary>
     /// True when <paramref name="text"/> has no unpaired surrogate: such text has no UTF-8 form, and encoding it would

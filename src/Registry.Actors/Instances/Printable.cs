@@ -40,7 +40,12 @@ internal static class Printable
         return builder?.ToString() ?? text;
     }
 
-    private static bool NeedsEscape(char c) =>
-        c == '\\' || char.IsSurrogate(c) || char.GetUnicodeCategory(c) is UnicodeCategory.Control or UnicodeCategory.Format
-            or UnicodeCategory.LineSeparator or UnicodeCategory.ParagraphSeparator;
+    /// <summary>
+    /// True for a control or format character (U+200B, U+202E) or a line or paragraph separator: text that breaks a line
+    /// or shows other than it reads.
+    /// </summary>
+    public static bool IsControlOrFormat(char c) =>
+        char.GetUnicodeCategory(c) is UnicodeCategory.Control or UnicodeCategory.Format or UnicodeCategory.LineSeparator or UnicodeCategory.ParagraphSeparator;
+
+    private static bool NeedsEscape(char c) => c == '\\' || char.IsSurrogate(c) || IsControlOrFormat(c);
 }

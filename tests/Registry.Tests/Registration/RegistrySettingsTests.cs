@@ -36,7 +36,7 @@ public sealed class RegistrySettingsTests
     [InlineData("registry { ttl = 3s, etcd.call-timeout = 4s }", "registry.etcd.call-timeout: 00:00:04 must not exceed the ttl (00:00:03)")]
     [InlineData("registry = 5", "registry: expected an object of settings")]
     [InlineData("registry.prefix = \"services\"", "registry.prefix: 'services': expected a path that starts and ends with '/'")]
-    [InlineData("registry.prefix = \"/\"", "registry.prefix: '/': expected one or more segments, none empty, without spaces, control characters or unpaired surrogates (such as /services/)")]
+    [InlineData("registry.prefix = \"/\"", "registry.prefix: '/': expected one or more segments, none empty, without spaces, control or format characters or unpaired surrogates (such as /services/)")]
     [InlineData("registry.prefix = \"/a//b/\"", "registry.prefix: '/a//b/': expected one or more segments, none empty")]
     [InlineData("registry.prefix = \"/a b/\"", "registry.prefix: '/a b/': expected one or more segments, none empty")]
     [InlineData("registry.prefix = \"/a\\nb/\"", @"registry.prefix: '/a\nb/': expected one or more segments, none empty")]
