@@ -90,7 +90,7 @@ internal sealed record RegistrySettings(
         var given = values.ToList();
         var entries = given.SelectMany(v => v.Split(',', StringSplitOptions.TrimEntries)).ToList();
         if (entries.Count > 1 && entries.Contains(""))
-            throw Invalid("etcd.endpoints", $"'{Printable.Escape(string.Join(",", given))}': an empty URL among the others");
+            throw Invalid("etcd.endpoints", $"'{Printable.Excerpt(string.Join(",", given))}': an empty URL among the others");
         var endpoints = entries.Where(e => e.Length > 0).Select(ParseEndpoint).ToList();
         if (endpoints.Count == 0) throw Invalid("etcd.endpoints", "no endpoint given");
         if (endpoints.Select(e => e.Scheme).Distinct().Count() > 1)
@@ -101,7 +101,7 @@ internal sealed record RegistrySettings(
     private static Uri ParseEndpoint(string raw)
     {
         if (!Uri.TryCreate(raw, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https"))
-            throw Invalid("etcd.endpoints", $"'{Printable.Escape(raw)}': expected a URL like http://127.0.0.1:2379");
+            throw Invalid("etcd.endpoints", $"'{Printable.Excerpt(raw)}': expected a URL like http://127.0.0.1:2379");
         // Parts a gRPC channel to etcd would drop without a word, and port 0, which nothing listens on.
         var ignored = uri.Port == 0 ? "port 0"
             : uri.UserInfo.Length > 0 ? "user information"
@@ -110,7 +110,7 @@ internal sealed record RegistrySettings(
             : uri.Fragment.Length > 0 ? "a fragment"
             : uri.HostNameType == UriHostNameType.IPv6 && uri.DnsSafeHost.Contains('%') ? "an IPv6 zone"
             : null;
-        if (ignored is not null) throw Invalid("etcd.endpoints", $"'{Printable.Escape(raw)}': {ignored} has no place in an etcd URL like http://127.0.0.1:2379");
+        if (ignored is not null) throw Invalid("etcd.endpoints", $"'{Printable.Excerpt(raw)}': {ignored} has no place in an etcd URL like http://127.0.0.1:2379");
         return uri;
     }
 

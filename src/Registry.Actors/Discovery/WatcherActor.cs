@@ -367,7 +367,7 @@ internal sealed partial class WatcherActor : ReceiveActor, IWithTimers, IWithUnb
         {
             instance = InstanceCodec.Decode(value.Value);
             var expected = InstanceCodec.Key(_registryPrefix, instance.Service, instance.Id);
-            problem = expected == value.Key ? null : $"the value names {Printable.Escape(expected)}";
+            problem = expected == value.Key ? null : $"the value names {Printable.Excerpt(expected)}";
         }
         catch (FormatException e)
         {
@@ -381,7 +381,7 @@ internal sealed partial class WatcherActor : ReceiveActor, IWithTimers, IWithUnb
         if (_warnedAt.GetValueOrDefault(value.Key) == value.ModRevision) return null;
         _warnedAt[value.Key] = value.ModRevision;
         RegistryMetrics.SkippedValues.Add(1);
-        _log.Warning("skipping {0} at revision {1}: {2}", Printable.Escape(value.Key), value.ModRevision, problem);
+        _log.Warning("skipping {0} at revision {1}: {2}", Printable.Excerpt(value.Key), value.ModRevision, problem);
         return null;
     }
 

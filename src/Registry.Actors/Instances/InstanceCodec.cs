@@ -147,7 +147,7 @@ internal static class InstanceCodec
         {
             (null, _) => "",
             (_, null) => $" at '{Property}'",
-            _ => $" at metadata '{Printable.Escape(Key)}'",
+            _ => $" at metadata '{Printable.Excerpt(Key)}'",
         };
     }
 

@@ -33,7 +33,7 @@ public static partial class InstanceValidation
     public static string? CheckService(string? service) =>
         service is not null && ServiceName().IsMatch(service)
             ? null
-            : $"service '{Printable.Escape(service)}': expected 1-128 characters of letters, digits, '.', '_' or '-'";
+            : $"service '{Printable.Excerpt(service)}': expected 1-128 characters of letters, digits, '.', '_' or '-'";
 
     /// <summary>
     /// Returns null when <paramref name="prefix"/> is a key prefix: a path that starts and ends with '/', with at least
@@ -42,9 +42,9 @@ public static partial class InstanceValidation
     internal static string? CheckPrefix(string? prefix)
     {
         if (string.IsNullOrEmpty(prefix) || !prefix.StartsWith('/') || !prefix.EndsWith('/'))
-            return $"'{Printable.Escape(prefix)}': expected a path that starts and ends with '/'";
+            return $"'{Printable.Excerpt(prefix)}': expected a path that starts and ends with '/'";
         if (prefix.Length == 1 || prefix.Contains("//", StringComparison.Ordinal) || prefix.Any(c => Printable.IsControlOrFormat(c) || char.IsWhiteSpace(c)) || !IsWellFormed(prefix))
-            return $"'{Printable.Escape(prefix)}': expected one or more segments, none empty, without spaces, control or format characters or unpaired surrogates (such as /services/)";
+            return $"'{Printable.Excerpt(prefix)}': expected one or more segments, none empty, without spaces, control or format characters or unpaired surrogates (such as /services/)";
         return null;
     }
 
@@ -56,7 +56,7 @@ public static partial class InstanceValidation
     public static string? CheckId(string? id) =>
         !string.IsNullOrEmpty(id) && id.Length <= 256 && !id.Contains('/') && !id.Any(Printable.IsControlOrFormat) && IsWellFormed(id)
             ? null
-            : $"id '{Printable.Escape(id)}': expected 1-256 characters without '/', control or format characters or unpaired surrogates";
+            : $"id '{Printable.Excerpt(id)}': expected 1-256 characters without '/', control or format characters or unpaired surrogates";
 
     /// <summary>
     /// True when <paramref name="text"/> has no unpaired surrogate: such text has no UTF-8 form, and encoding it would
@@ -98,7 +98,7 @@ public static partial class InstanceValidation
     /// </summary>
     public static string? CheckAddress(string? address)
     {
-        string Problem() => $"address '{Printable.Escape(address)}': expected host:port with port 1-65535";
+        string Problem() => $"address '{Printable.Excerpt(address)}': expected host:port with port 1-65535";
         if (string.IsNullOrEmpty(address)) return Problem();
         var colon = address.LastIndexOf(':');
         if (colon <= 0 || colon == address.Length - 1) return Problem();
@@ -107,10 +107,10 @@ public static partial class InstanceValidation
         if (!int.TryParse(address.AsSpan(colon + 1), NumberStyles.None, CultureInfo.InvariantCulture, out var port) || port is < 1 or > 65535)
             return Problem();
         // 080 would name port 80 under another id: one endpoint registered twice.
-        if (address[colon + 1] == '0') return $"address '{Printable.Escape(address)}': expected the port without leading zeros";
+        if (address[colon + 1] == '0') return $"address '{Printable.Excerpt(address)}': expected the port without leading zeros";
         return IsHost(host)
             ? null
-            : $"address '{Printable.Escape(address)}': expected host:port with a DNS name, a dotted IPv4 address or a bracketed IPv6 address without zone as host";
+            : $"address '{Printable.Excerpt(address)}': expected host:port with a DNS name, a dotted IPv4 address or a bracketed IPv6 address without zone as host";
     }
 
     private static bool IsHost(string host)
@@ -153,22 +153,26 @@ public static partial class InstanceValidation
         Add(CheckId(instance.Id));
         Add(CheckAddress(instance.Address));
         Add(CheckWeight(instance.Weight));
-        if (instance.Version is { } version && !IsWellFormed(version)) Add($"version '{Printable.Escape(version)}': has an unpaired surrogate");
+        if (instance.Version is { } version && !IsWellFormed(version)) Add($"version '{Printable.Excerpt(version)}': has an unpaired surrogate");
         if (instance.Metadata is null)
         {
             Add("metadata: must not be null");
             return problems;
         }
         if (instance.Metadata.Count > MaxMetadataEntries)
+        {
+            // Each entry is not judged as well: a stored value may hold thousands, and the message would list them all.
             Add($"metadata: {instance.Metadata.Count} entries, at most {MaxMetadataEntries} allowed");
+            return problems;
+        }
         foreach (var (key, value) in instance.Metadata)
         {
             if (string.IsNullOrEmpty(key)) Add("metadata: empty key");
-            else if (!IsWellFormed(key)) Add($"metadata '{Printable.Escape(key)}': key with an unpaired surrogate");
-            else if (value is null) Add($"metadata '{Printable.Escape(key)}': null value");
-            else if (!IsWellFormed(value)) Add($"metadata '{Printable.Escape(key)}': value with an unpaired surrogate");
+            else if (!IsWellFormed(key)) Add($"metadata '{Printable.Excerpt(key)}': key with an unpaired surrogate");
+            else if (value is null) Add($"metadata '{Printable.Excerpt(key)}': null value");
+            else if (!IsWellFormed(value)) Add($"metadata '{Printable.Excerpt(key)}': value with an unpaired surrogate");
             else if (System.Text.Encoding.UTF8.GetByteCount(value) > MaxMetadataValueBytes)
-                Add($"metadata '{Printable.Escape(key)}': value longer than {MaxMetadataValueBytes} bytes");
+                Add($"metadata '{Printable.Excerpt(key)}': value longer than {MaxMetadataValueBytes} bytes");
         }
         if (problems.Count == 0 && !(storedBytes <= MaxEncodedBytes / 8))
         {

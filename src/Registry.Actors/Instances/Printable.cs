@@ -40,6 +40,21 @@ internal static class Printable
         return builder?.ToString() ?? text;
     }
 
+    /// <summary>Longest text, in UTF-16 characters, that <see cref="Excerpt"/> quotes whole.</summary>
+    public const int ExcerptLength = 300;
+
+    /// <summary>
+    /// <paramref name="text"/> escaped as <see cref="Escape"/> does, for a message that quotes it: text longer than
+    /// <see cref="ExcerptLength"/> (a value in etcd may be megabytes) is cut there and its length said, so a bad value
+    /// costs one line of bounded size in every log that reports it.
+    /// </summary>
+    public static string Excerpt(string? text)
+    {
+        if (text is null || text.Length <= ExcerptLength) return Escape(text);
+        var cut = char.IsHighSurrogate(text[ExcerptLength - 1]) ? ExcerptLength - 1 : ExcerptLength;
+        return string.Create(CultureInfo.InvariantCulture, $"{Escape(text[..cut])}… ({text.Length:N0} characters)");
+    }
+
     /// <summary>
     /// True for a control or format character (U+200B, U+202E) or a line or paragraph separator: text that breaks a line
     /// or shows other than it reads.

@@ -35,7 +35,7 @@ internal static class ArgumentEncoding
             var name = i > 0 && args[i - 1].StartsWith('-') ? args[i - 1] : $"argument {i + 1}";
             var bad = bytes[FirstInvalid(bytes)];
             // Shown as a key of etcd is: each bad byte as U+DC00 + the byte.
-            return $"{name} '{Printable.Escape(EtcdStore.KeyText(bytes))}': not UTF-8 (\\udc{bad:x2} is the byte 0x{bad:x2}); give it in UTF-8";
+            return $"{name} '{Printable.Excerpt(EtcdStore.KeyText(bytes))}': not UTF-8 (\\udc{bad:x2} is the byte 0x{bad:x2}); give it in UTF-8";
         }
         return null;
     }

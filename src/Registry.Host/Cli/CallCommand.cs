@@ -167,7 +167,7 @@ internal sealed class CallCommand : Command
         value >= T.One && value <= max ? null : $"{name} {value}: expected a whole number from 1 to {max}";
 
     private static string? CheckPolicy(string policy) =>
-        LoadBalancingPolicies.Names.Contains(policy) ? null : $"lb '{Printable.Escape(policy)}': expected one of {string.Join(", ", LoadBalancingPolicies.Names)}";
+        LoadBalancingPolicies.Names.Contains(policy) ? null : $"lb '{Printable.Excerpt(policy)}': expected one of {string.Join(", ", LoadBalancingPolicies.Names)}";
 
     private static Option<T> Required<T>(Option<T> option)
     {

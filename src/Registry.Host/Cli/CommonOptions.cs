@@ -75,7 +75,7 @@ internal sealed class CommonOptions
         // By name only: Enum.TryParse also takes numbers, "0" as Trace.
         return Enum.GetNames<LogLevel>().FirstOrDefault(n => n.Equals(name, StringComparison.OrdinalIgnoreCase)) is { } known
             ? Enum.Parse<LogLevel>(known)
-            : throw new UsageException($"{LogLevelVariable} '{Printable.Escape(name)}': expected one of {string.Join(", ", Enum.GetNames<LogLevel>())}");
+            : throw new UsageException($"{LogLevelVariable} '{Printable.Excerpt(name)}': expected one of {string.Join(", ", Enum.GetNames<LogLevel>())}");
     }
 
     private static string? ParseEndpoints(string source, IReadOnlyList<string> values, out IReadOnlyList<Uri>? endpoints)

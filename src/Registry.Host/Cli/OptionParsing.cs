@@ -44,7 +44,7 @@ internal static class OptionParsing
                 var token = result.Tokens[0].Value;
                 if (!T.TryParse(token, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var value))
                 {
-                    result.AddError($"{name} '{Printable.Escape(token)}'{Explanation(check(sample) ?? ": invalid")}");
+                    result.AddError($"{name} '{Printable.Excerpt(token)}'{Explanation(check(sample) ?? ": invalid")}");
                     return null;
                 }
                 if (check(value) is { } problem) result.AddError(Relabel(name, problem));
@@ -65,7 +65,7 @@ internal static class OptionParsing
                 // TryParse takes "NaN" and "Infinity" whatever the styles.
                 if (!double.TryParse(token, NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out var seconds) || !double.IsFinite(seconds))
                 {
-                    result.AddError($"{name} '{Printable.Escape(token)}': {expected}");
+                    result.AddError($"{name} '{Printable.Excerpt(token)}': {expected}");
                     return null;
                 }
                 if (seconds > maxSeconds)
@@ -105,10 +105,10 @@ internal static class OptionParsing
         if (parse.UnmatchedTokens.Count > 0)
         {
             var token = parse.UnmatchedTokens[0];
-            if (token.StartsWith('-')) return $"'{Printable.Escape(token)}': unknown option for '{Path(parse)}'";
+            if (token.StartsWith('-')) return $"'{Printable.Excerpt(token)}': unknown option for '{Path(parse)}'";
             return command.Subcommands.Count > 0
-                ? $"'{Printable.Escape(token)}': unknown command; expected one of: {Subcommands(command)}"
-                : $"'{Printable.Escape(token)}': unexpected argument for '{Path(parse)}'";
+                ? $"'{Printable.Excerpt(token)}': unknown command; expected one of: {Subcommands(command)}"
+                : $"'{Printable.Excerpt(token)}': unexpected argument for '{Path(parse)}'";
         }
         if (command.Options.FirstOrDefault(o => o.Required && parse.GetResult(o) is not { IdentifierToken: not null }) is { } missing)
             return $"{missing.Name}: missing; '{Path(parse)}' requires it";

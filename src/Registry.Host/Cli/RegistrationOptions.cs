@@ -73,13 +73,13 @@ internal sealed class RegistrationOptions
             var equals = pair.IndexOf('=');
             if (equals <= 0)
             {
-                result.AddError($"--meta '{Printable.Escape(pair)}': expected KEY=VALUE with a non-empty KEY");
+                result.AddError($"--meta '{Printable.Excerpt(pair)}': expected KEY=VALUE with a non-empty KEY");
                 return null;
             }
             var key = pair[..equals];
             if (!metadata.TryAdd(key, pair[(equals + 1)..]))
             {
-                result.AddError($"--meta '{Printable.Escape(pair)}': key '{Printable.Escape(key)}' given twice");
+                result.AddError($"--meta '{Printable.Excerpt(pair)}': key '{Printable.Excerpt(key)}' given twice");
                 return null;
             }
         }
@@ -87,7 +87,7 @@ internal sealed class RegistrationOptions
     }
 
     private static string? CheckVersion(string version) =>
-        version.Length > 0 && !version.Any(char.IsControl) ? null : $"version '{Printable.Escape(version)}': expected a non-empty string without control characters";
+        version.Length > 0 && !version.Any(char.IsControl) ? null : $"version '{Printable.Excerpt(version)}': expected a non-empty string without control characters";
 
     private static Option<T> Required<T>(Option<T> option)
     {

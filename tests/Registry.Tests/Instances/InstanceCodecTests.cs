@@ -101,5 +101,18 @@ public sealed class InstanceCodecTests
         Assert.Contains("not valid instance JSON at 'id': ", DecodeError(raw));
     }
 
+    [Fact]
+    public void A_huge_bad_value_is_refused_with_a_message_of_bounded_size()
+    {
+        // Each watcher logs a skipped value once: a megabyte of bad field must not become a megabyte of log line.
+        var service = new string('y', 1_400_000);
+        var message = DecodeError(Encoding.UTF8.GetBytes($$"""{"service":"{{service}}","id":"a","address":"h:1"}"""));
+        Assert.StartsWith($"service '{new string('y', Printable.ExcerptLength)}… (1,400,000 characters)': expected", message);
+
+        var entries = string.Join(",", Enumerable.Range(0, 60_000).Select(i => $"\"k{i}\":null"));
+        message = DecodeError(Encoding.UTF8.GetBytes("""{"service":"user","id":"a","address":"h:1","metadata":{""" + entries + "}}"));
+        Assert.Equal($"metadata: 60000 entries, at most {InstanceValidation.MaxMetadataEntries} allowed", message);
+    }
+
     private static string DecodeError(byte[] value) => Assert.Throws<FormatException>(() => InstanceCodec.Decode(value)).Message;
 }

@@ -25,6 +25,20 @@ public sealed class PrintableTests
     }
 
     [Fact]
+    public void An_excerpt_quotes_text_up_to_its_length_whole_and_cuts_longer_text_saying_how_long_it_was()
+    {
+        var whole = new string('x', Printable.ExcerptLength - 1) + "\n";
+        Assert.Equal(Printable.Escape(whole), Printable.Excerpt(whole));
+
+        var cut = Printable.Excerpt(new string('y', 1_400_000));
+        Assert.Equal(new string('y', Printable.ExcerptLength) + "… (1,400,000 characters)", cut);
+
+        // Never half a surrogate pair.
+        var emoji = new string('z', Printable.ExcerptLength - 1) + "😀tail";
+        Assert.Equal(new string('z', Printable.ExcerptLength - 1) + $"… ({emoji.Length} characters)", Printable.Excerpt(emoji));
+    }
+
+    [Fact]
     public void Text_with_nothing_to_escape_is_returned_as_it_is()
     {
         var text = "user-1";
