@@ -65,6 +65,9 @@ public sealed class RegistryMetricsTests : Akka.TestKit.Xunit2.TestKit, IDisposa
 
         _etcd.MakeUnavailable();
         FishForMessage<MembershipStale>(s => s.Stale, Wait);
+        // More failed listings within the same outage: each must not count again.
+        var listings = _etcd.Calls(StoreOperation.List);
+        AwaitCondition(() => _etcd.Calls(StoreOperation.List) >= listings + 3, Wait);
         _etcd.Heal();
         // The view is live again once the watcher has listed again and its new watch is created; a change shows it too.
         var instance = ServiceInstance.Create(_service, "127.0.0.1:8080");

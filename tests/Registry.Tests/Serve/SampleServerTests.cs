@@ -103,8 +103,10 @@ public sealed class SampleServerTests(EtcdNode etcd, ITestOutputHelper output) :
     {
         var unreachable = $"http://127.0.0.1:{FreePorts.Take(1)[0]}";
         var log = new LogCapture();
-        await using var server = SampleServer.Create(UserCalls.Options(unreachable, UserCalls.UniqueService("nowhere"), TimeSpan.FromSeconds(10)) with
+        // A drain longer than the test's patience: a stop that waited it could not end in time.
+        await using var server = SampleServer.Create(UserCalls.Options(unreachable, UserCalls.UniqueService("nowhere"), TimeSpan.FromSeconds(40)) with
         {
+            ShutdownTimeout = TimeSpan.FromSeconds(60),
             ConfigureServices = log.AddTo,
         });
         await server.StartAsync();
