@@ -60,17 +60,23 @@ public sealed class LeaseKeeperTests : Akka.TestKit.Xunit2.TestKit
     [Fact]
     public async Task Every_kept_lease_is_renewed_again_and_again_without_a_word_to_its_owner()
     {
-        var kept = await Task.WhenAll(Enumerable.Range(1, 200).Select(n => KeepAsync(n)));
+        var time = new FakeTimeProvider();
+        using var keeper = KeeperOn(time);
+        var kept = await Task.WhenAll(Enumerable.Range(1, 200).Select(n => KeepAsync(n, keeper: keeper)));
 
         for (var round = 0; round < 3; round++)
         {
-            // 2 s of a 3 s TTL gone: each lease is alive only if renewed in every round.
+            // 2 s of a 3 s TTL gone: each lease is alive only if renewed in every round (6 s in all: a key check too).
             _etcd.AdvanceTime(TimeSpan.FromSeconds(2));
+            time.Advance(TimeSpan.FromSeconds(1));
+            time.Advance(TimeSpan.FromSeconds(1));
             await AwaitAssertAsync(() => Assert.All(kept, k => Assert.Equal(Ttl, _etcd.TimeToLiveAsync(k.Lease, CancellationToken.None).Result)), Wait);
         }
 
         Assert.Equal(kept.Length, _etcd.LiveLeases.Count);
-        _owner.ExpectNoMsg(TimeSpan.FromMilliseconds(200));
+        Assert.Equal(kept.Length, _etcd.Calls(StoreOperation.Get));
+        // The fake store answers at once, so whatever those runs told was told within Advance.
+        _owner.ExpectNoMsg(TimeSpan.Zero);
     }
 
     [Fact]
@@ -90,7 +96,9 @@ public sealed class LeaseKeeperTests : Akka.TestKit.Xunit2.TestKit
         await _etcd.PutAsync("/services/user/10.0.0.2:80", [1], second, PutCondition.Always, CancellationToken.None);
         keeper.Keep(second, "/services/user/10.0.0.2:80", [1], 3600, _owner.Ref, grantedAt: null);
         await AwaitAssertAsync(() => Assert.Equal(2, _etcd.Calls(StoreOperation.KeepAlive)), Wait);
-        _owner.ExpectNoMsg(TimeSpan.FromMilliseconds(100));
+        // Both answers handled once both renewals are queued again (two renewals, two checks): any news is told by then.
+        await AwaitAssertAsync(() => Assert.Equal(4, keeper.Queued), Wait);
+        _owner.ExpectNoMsg(TimeSpan.Zero);
     }
 
     [Fact]
@@ -154,7 +162,8 @@ public sealed class LeaseKeeperTests : Akka.TestKit.Xunit2.TestKit
         Assert.Contains(FakeRegistryStore.KeepAliveFailedMessage, failing.Reason);
         // Retried, not given up: more attempts, and no second message for the same run of failures.
         await AwaitAssertAsync(() => Assert.True(_etcd.Calls(StoreOperation.KeepAlive) >= renewals + 3), Wait);
-        _owner.ExpectNoMsg(TimeSpan.FromMilliseconds(100));
+        // A retry is scheduled only after its failure was handled, so a second message would be queued by now.
+        _owner.ExpectNoMsg(TimeSpan.Zero);
 
         _etcd.Heal();
         var recovered = _owner.ExpectMsg<LeaseKeeper.RenewalsRecovered>(Wait);
@@ -235,37 +244,53 @@ public sealed class LeaseKeeperTests : Akka.TestKit.Xunit2.TestKit
     [Fact]
     public async Task A_lease_gone_is_told_once_and_no_longer_renewed()
     {
-        var (lease, _) = await KeepAsync(1);
-        var (other, _) = await KeepAsync(2);
+        var time = new FakeTimeProvider();
+        using var keeper = KeeperOn(time);
+        var (lease, _) = await KeepAsync(1, keeper: keeper);
+        var (other, _) = await KeepAsync(2, keeper: keeper);
 
         _etcd.ExpireLease(lease);
+        time.Advance(TimeSpan.FromSeconds(1));
 
         Assert.Equal(lease, _owner.ExpectMsg<LeaseKeeper.LeaseExpired>(Wait).LeaseId);
+        var renewals = _etcd.Calls(StoreOperation.KeepAlive);
         _etcd.AdvanceTime(TimeSpan.FromSeconds(2));
-        await AwaitAssertAsync(() => Assert.Equal(Ttl, _etcd.TimeToLiveAsync(other, CancellationToken.None).Result), Wait);
-        _owner.ExpectNoMsg(TimeSpan.FromMilliseconds(200));
+        // Past more renewals and a key check: only the other lease's.
+        for (var second = 0; second < 6; second++) time.Advance(TimeSpan.FromSeconds(1));
+        Assert.Equal(Ttl, await _etcd.TimeToLiveAsync(other, CancellationToken.None));
+        Assert.Equal(renewals + 6, _etcd.Calls(StoreOperation.KeepAlive));
+        // The fake store answers at once, so whatever those runs told was told within Advance.
+        _owner.ExpectNoMsg(TimeSpan.Zero);
     }
 
     [Fact]
-    public async Task A_key_deleted_while_its_lease_lives_is_told_as_missing()
+    public async Task A_key_deleted_while_its_lease_lives_is_told_as_missing_once()
     {
-        var (lease, key) = await KeepAsync(1);
+        var time = new FakeTimeProvider();
+        using var keeper = KeeperOn(time);
+        var (lease, key) = await KeepAsync(1, keeper: keeper);
 
         await _etcd.DeleteAsync(key, CancellationToken.None);
+        for (var second = 0; second < 5; second++) time.Advance(TimeSpan.FromSeconds(1));
 
         Assert.Equal(lease, _owner.ExpectMsg<LeaseKeeper.KeyMissing>(Wait).LeaseId);
-        _owner.ExpectNoMsg(TimeSpan.FromMilliseconds(200));
+        for (var second = 0; second < 6; second++) time.Advance(TimeSpan.FromSeconds(1));
+        _owner.ExpectNoMsg(TimeSpan.Zero);
     }
 
     [Fact]
     public async Task A_key_holding_another_value_on_its_lease_is_told_as_changed_once()
     {
-        var (lease, key) = await KeepAsync(1);
+        var time = new FakeTimeProvider();
+        using var keeper = KeeperOn(time);
+        var (lease, key) = await KeepAsync(1, keeper: keeper);
 
         await _etcd.PutAsync(key, [2], lease, PutCondition.Always, CancellationToken.None);
+        for (var second = 0; second < 5; second++) time.Advance(TimeSpan.FromSeconds(1));
 
         Assert.Equal(lease, _owner.ExpectMsg<LeaseKeeper.KeyChanged>(Wait).LeaseId);
-        _owner.ExpectNoMsg(TimeSpan.FromMilliseconds(200));
+        for (var second = 0; second < 6; second++) time.Advance(TimeSpan.FromSeconds(1));
+        _owner.ExpectNoMsg(TimeSpan.Zero);
     }
 
     [Fact]
@@ -309,7 +334,8 @@ public sealed class LeaseKeeperTests : Akka.TestKit.Xunit2.TestKit
         await AwaitAssertAsync(() => Assert.True(_etcd.Calls(StoreOperation.Get) >= reads + 3), Wait);
 
         Assert.IsType<LeaseKeeper.RenewalFailing>(_owner.ExpectMsg<object>(Wait));
-        _owner.ExpectNoMsg(TimeSpan.FromMilliseconds(200));
+        // A check is scheduled again only after the one before was handled: news of the first reads is queued by now.
+        _owner.ExpectNoMsg(TimeSpan.Zero);
     }
 
     [Fact]
