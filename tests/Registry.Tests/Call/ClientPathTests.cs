@@ -25,8 +25,8 @@ public sealed class ClientPathTests(EtcdNode etcd) : IClassFixture<EtcdNode>
         foreach (var server in fixture.Servers)
         {
             await fixture.CallsLandOnAsync(server.Id);
-            await server.StopGracefullyAsync(drain: TimeSpan.FromMilliseconds(500));
-            await Eventually.UntilAsync(() => fixture.Client.Balancer.Members.All(m => m.Id != server.Id), $"{server.Id} to leave the balancer");
+            await server.StopGracefullyAsync(drained: () =>
+                Eventually.UntilAsync(() => fixture.Client.Balancer.Members.All(m => m.Id != server.Id), $"{server.Id} to leave the balancer"));
             await Eventually.UntilAsync(() => !fixture.Client.ChannelAddresses.Contains(server.Address), $"the channel to {server.Address} to be retired");
             await server.StartAsync();
             await Eventually.UntilAsync(() => fixture.Client.Balancer.Available.Any(m => m.Id == server.Id), $"{server.Id} to be back in the balancer");

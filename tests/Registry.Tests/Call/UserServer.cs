@@ -109,13 +109,15 @@ internal sealed class UserServer : IAsyncDisposable
         if (reply is not Registered) throw new InvalidOperationException($"{Id}: expected Registered, got {reply}");
     }
 
-    /// <summary>Deregisters, keeps serving for <paramref name="drain"/> so clients see it leave, then stops letting calls finish.</summary>
-    public async Task StopGracefullyAsync(TimeSpan drain)
+    /// <summary>
+    /// Deregisters, keeps serving until <paramref name="drained"/> completes (clients have seen it leave: what a drain
+    /// delay stands for), then stops letting calls finish.
+    /// </summary>
+    public async Task StopGracefullyAsync(Func<Task> drained)
     {
         var (app, system) = Take();
         await ServiceRegistry.Get(system).Supervisor.Ask<Deregistered>(new Deregister(Service, Id), Wait);
-        // The drain delay of a graceful stop: clients learn of the deregistration while this instance still serves.
-        await Task.Delay(drain);
+        await drained();
         await app.StopAsync(new CancellationTokenSource(Wait).Token);
         await app.DisposeAsync();
         await CoordinatedShutdown.Get(system).Run(CoordinatedShutdown.ClrExitReason.Instance);
