@@ -144,6 +144,8 @@ public sealed class EtcdStorePutTests(EtcdNode etcd) : IClassFixture<EtcdNode>
             Assert.True(outcome.Succeeded);
             Assert.Equal(i % 3 == 0 ? $"theirs-{i}" : null, outcome.Other is null ? null : Text(outcome.Other.Value));
             Assert.Equal((leases[i], $"mine-{i}"), (stored[$"/burst/{i}"].LeaseId, stored[$"/burst/{i}"].Value));
+            // The revision of the write that landed, also for a put batched into a transaction with others.
+            Assert.Equal(stored[$"/burst/{i}"].ModRevision, outcome.Revision);
         }
         Assert.Equal("theirs-150", stored["/burst/150"].Value);
     }

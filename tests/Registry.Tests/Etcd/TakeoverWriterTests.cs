@@ -46,6 +46,8 @@ public sealed class TakeoverWriterTests
         Assert.Equal(300, kv.Transactions.Sum(t => t.Count));
         Assert.All(kv.Transactions, t => Assert.InRange(t.Count, 2, TakeoverWriter.MaxPuts));
         Assert.Equal(TakeoverWriter.MaxInFlight, kv.Puts.Count);
+        // Each write reports the revision of the transaction it went out in.
+        Assert.Equal(kv.Transactions.Select(t => t.Count).Order(), outcomes.GroupBy(o => o.Revision).Select(g => g.Count()).Order());
     }
 
     [Fact]
@@ -261,6 +263,7 @@ public sealed class TakeoverWriterTests
     private sealed class RecordingKv : KV.KVClient
     {
         private readonly Dictionary<string, (string Value, long Lease)> _data = [];
+        private long _revision;
         private readonly SemaphoreSlim _received = new(0);
         private TaskCompletionSource _answer = Answered();
 
@@ -322,7 +325,7 @@ public sealed class TakeoverWriterTests
                 if (Refusal([request], transaction: false) is { } refused) answer = () => throw refused;
                 else
                 {
-                    var response = new PutResponse { Header = new ResponseHeader { Revision = 1 }, PrevKv = Apply(request) };
+                    var response = new PutResponse { Header = new ResponseHeader { Revision = ++_revision }, PrevKv = Apply(request) };
                     answer = () => response;
                 }
             }
@@ -339,7 +342,8 @@ public sealed class TakeoverWriterTests
                 if (Refusal(puts, transaction: true) is { } refused) answer = () => throw refused;
                 else
                 {
-                    var response = new TxnResponse { Succeeded = true, Header = new ResponseHeader { Revision = 1 } };
+                    // One revision for the whole transaction, as etcd gives it.
+                    var response = new TxnResponse { Succeeded = true, Header = new ResponseHeader { Revision = ++_revision } };
                     foreach (var put in puts) response.Responses.Add(new ResponseOp { ResponsePut = new PutResponse { PrevKv = Apply(put) } });
                     answer = () => response;
                 }
