@@ -64,6 +64,7 @@ public sealed partial class DemoCommandEndToEndTests
             do seen.Add(await demo.NextLineAsync(TimeSpan.FromSeconds(60)));
             while (!seen[^1].Contains("a client calls"));
             dataDir = Regex.Match(string.Join('\n', seen), @"\(data in (\S+),").Groups[1].Value;
+            Assert.True(Directory.Exists(dataDir), $"etcd's data directory '{dataDir}' while the demo runs");
             Assert.Contains(GroupMembers(demo.Id), pid => pid != demo.Id);
 
             demo.Kill();

@@ -53,6 +53,7 @@ public sealed class FaultProxyTests : IAsyncLifetime
         await fresh.GetStream().WriteAsync("new"u8.ToArray());
         var openReply = ReadAsync(open, "held-1held-2".Length);
         var freshReply = ReadAsync(fresh, "new".Length);
+        // The window is under test: no byte may pass for its length (HoldingAsync returns once either side waits).
         await Task.Delay(Quiet);
         Assert.False(openReply.IsCompleted, "bytes went through a held proxy");
         Assert.False(freshReply.IsCompleted, "bytes of a new connection went through a held proxy");

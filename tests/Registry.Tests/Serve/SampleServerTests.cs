@@ -145,8 +145,12 @@ public sealed class SampleServerTests(EtcdNode etcd, ITestOutputHelper output) :
         var checks = server.Services.GetRequiredService<HealthCheckService>();
         var clock = Stopwatch.StartNew();
         HealthReportEntry entry;
-        while ((entry = (await checks.CheckHealthAsync()).Entries["registry"]).Description != "1 registration held" && clock.Elapsed < Patience)
+        while ((entry = (await checks.CheckHealthAsync()).Entries["registry"]).Description != "1 registration held")
+        {
+            if (clock.Elapsed > Patience)
+                Assert.Fail($"the registry check still says '{entry.Description}' after {Patience.TotalSeconds:0} s; expected '1 registration held'");
             await Task.Delay(20);
+        }
         Assert.Equal("held", entry.Data[registered.Key]);
     }
 }
