@@ -426,23 +426,6 @@ public sealed class WatcherSimulationTests : Akka.TestKit.Xunit2.TestKit
     }
 
     [Fact]
-    public void An_idle_watch_kept_alive_by_progress_is_neither_reopened_nor_stale()
-    {
-        // A silence timeout of 1 s: a test process stalled for 200 ms under load must not pass for a silent stream.
-        var settings = RegistrySettings.From(ConfigurationFactory.ParseString("registry.discovery { progress-interval = 100ms, silence-timeout = 1s }").WithFallback(Fast));
-        var etcd = new FakeRegistryStore { ProgressInterval = settings.Discovery.ProgressInterval };
-        var discovery = Sys.ActorOf(DiscoverySupervisor.Props(etcd, settings));
-        discovery.Tell(new SubscribeMembership("user"), TestActor);
-        ExpectMsg<MembershipSnapshot>(Wait);
-        // The watch opens after the snapshot is sent, from a task of its own.
-        AwaitCondition(() => etcd.Calls(StoreOperation.Watch) == 1, Wait);
-
-        ExpectNoMsg(3 * settings.Discovery.SilenceTimeout);
-
-        Assert.Equal(1, etcd.Calls(StoreOperation.Watch));
-    }
-
-    [Fact]
     public async Task A_silent_stream_is_replaced_by_a_listing_and_no_change_is_lost()
     {
         var settings = RegistrySettings.From(ConfigurationFactory.ParseString("registry.discovery.silence-timeout = 200ms").WithFallback(Fast));
