@@ -1,6 +1,4 @@
-using System.Collections.Concurrent;
 using System.Collections.Immutable;
-using System.Diagnostics;
 using System.Text.RegularExpressions;
 using Akka.Actor;
 using Akka.Configuration;
@@ -296,33 +294,6 @@ public sealed class WatcherSimulationTests : Akka.TestKit.Xunit2.TestKit
         ExpectNoMsg(TimeSpan.Zero);
         _etcd.BeforeCall = null;
         Assert.False(FishForMessage<MembershipStale>(_ => true, Wait).Stale);
-    }
-
-    [Fact]
-    public async Task A_watch_answered_behind_the_view_twice_in_a_row_flags_the_view_stale_and_backs_off()
-    {
-        await PutAsync(User(1));
-        var backoff = TimeSpan.FromSeconds(1);
-        var settings = RegistrySettings.From(ConfigurationFactory.ParseString("registry.retry { min-backoff = 1s, max-backoff = 1s, random-factor = 0 }").WithFallback(Fast));
-        var listedAt = new ConcurrentQueue<long>();
-        _etcd.BeforeCall = operation =>
-        {
-            if (operation == StoreOperation.List) listedAt.Enqueue(Stopwatch.GetTimestamp());
-            return Task.CompletedTask;
-        };
-        _etcd.WatchesBehind = true;
-
-        Subscribe(discovery: Sys.ActorOf(DiscoverySupervisor.Props(_etcd, settings)));
-
-        // The first answer behind is listed again at once; the second flags the view and waits out the back-off.
-        var stale = ExpectMsg<MembershipStale>(Wait);
-        Assert.True(stale.Stale);
-        Assert.Contains("behind the view's", stale.Reason);
-        AwaitCondition(() => listedAt.Count >= 3, Wait);
-        var listings = listedAt.ToArray();
-        // A timer may fire a tick early, never a back-off early.
-        Assert.True(Stopwatch.GetElapsedTime(listings[1], listings[2]) >= backoff - TimeSpan.FromMilliseconds(50),
-            $"the third listing came {Stopwatch.GetElapsedTime(listings[1], listings[2]).TotalMilliseconds:0} ms after the second");
     }
 
     [Fact]

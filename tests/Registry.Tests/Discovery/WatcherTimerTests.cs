@@ -2,12 +2,13 @@ using Akka.Actor;
 using Akka.Configuration;
 using Akka.TestKit;
 using Registry.Discovery;
+using Registry.Etcd;
 using Registry.Tests.Fakes;
 
 namespace Registry.Tests.Discovery;
 
 /// <summary>
-/// WatcherActor's timers on Akka's TestScheduler: time passes only when a test advances it.
+/// WatcherActor's timers (silence check, back-off) on Akka's TestScheduler: time passes only when a test advances it.
 /// The fake store here has no progress interval and no call timeout, its only wall-clock parts: a watch reports
 /// progress only on <see cref="FakeRegistryStore.NotifyProgress"/>.
 /// </summary>
@@ -56,5 +57,43 @@ public sealed class WatcherTimerTests : Akka.TestKit.Xunit2.TestKit
         Assert.Equal(1, _etcd.Calls(StoreOperation.List));
         // Not flagged stale: the watcher tells its subscribers on the thread that handles the message.
         ExpectNoMsg(TimeSpan.Zero);
+    }
+
+    [Fact]
+    public async Task A_watch_answered_behind_the_view_twice_in_a_row_flags_the_view_stale_and_backs_off()
+    {
+        var writer = _etcd.Connect();
+        await writer.PutAsync(InstanceCodec.Key("/services/", "user", "10.0.0.1:80"),
+            InstanceCodec.Encode(ServiceInstance.Create("user", "10.0.0.1:80")), 0, PutCondition.Always, default);
+        // No jitter: the back-off is exactly min-backoff.
+        var backoff = TimeSpan.FromSeconds(1);
+        var settings = RegistrySettings.From(ConfigurationFactory.ParseString("registry.retry { min-backoff = 1s, max-backoff = 1s, random-factor = 0 }").WithFallback(Config));
+        _etcd.WatchesBehind = true;
+        var discovery = Sys.ActorOf(DiscoverySupervisor.Props(_etcd, settings));
+        discovery.Tell(new SubscribeMembership("user"), TestActor);
+        ExpectMsg<MembershipSnapshot>(Wait);
+
+        // The first answer behind is listed again at once; the second flags the view and waits out the back-off.
+        var stale = ExpectMsg<MembershipStale>(Wait);
+        Assert.True(stale.Stale);
+        Assert.Contains("behind the view's", stale.Reason);
+        var late = CreateTestProbe();
+        // The watcher answers a subscription after the message it was handling, so once it has, the back-off timer is
+        // started, and a listing it fired is asked for.
+        void Settled()
+        {
+            discovery.Tell(new SubscribeMembership("user"), late);
+            late.ExpectMsg<MembershipSnapshot>(Wait);
+        }
+        Settled();
+        Assert.Equal(2, _etcd.Calls(StoreOperation.List));
+
+        Clock.Advance(backoff - TimeSpan.FromTicks(1));
+        Settled();
+        Assert.Equal(2, _etcd.Calls(StoreOperation.List));
+
+        Clock.Advance(TimeSpan.FromTicks(1));
+        Settled();
+        Assert.Equal(3, _etcd.Calls(StoreOperation.List));
     }
 }
