@@ -62,6 +62,9 @@ internal sealed partial class WatcherActor : ReceiveActor, IWithTimers, IWithUnb
     /// <summary>The values warned about and not yet replaced or deleted (for tests: it must not grow without bound).</summary>
     internal int WarnedValues => _warnedAt.Count;
 
+    /// <summary>The watch responses handled so far, progress notifications included (for tests: a sync point).</summary>
+    internal long Batches => Volatile.Read(ref _batches);
+
     public IStash Stash { get; set; } = null!;
 
     public static Props Props(string service, IRegistryStore store, RegistrySettings settings) =>

@@ -1,6 +1,4 @@
-using System.Collections.Concurrent;
 using System.Collections.Immutable;
-using System.Diagnostics;
 using System.Text.RegularExpressions;
 using Akka.Actor;
 using Akka.Configuration;
@@ -299,33 +297,6 @@ public sealed class WatcherSimulationTests : Akka.TestKit.Xunit2.TestKit
     }
 
     [Fact]
-    public async Task A_watch_answered_behind_the_view_twice_in_a_row_flags_the_view_stale_and_backs_off()
-    {
-        await PutAsync(User(1));
-        var backoff = TimeSpan.FromSeconds(1);
-        var settings = RegistrySettings.From(ConfigurationFactory.ParseString("registry.retry { min-backoff = 1s, max-backoff = 1s, random-factor = 0 }").WithFallback(Fast));
-        var listedAt = new ConcurrentQueue<long>();
-        _etcd.BeforeCall = operation =>
-        {
-            if (operation == StoreOperation.List) listedAt.Enqueue(Stopwatch.GetTimestamp());
-            return Task.CompletedTask;
-        };
-        _etcd.WatchesBehind = true;
-
-        Subscribe(discovery: Sys.ActorOf(DiscoverySupervisor.Props(_etcd, settings)));
-
-        // The first answer behind is listed again at once; the second flags the view and waits out the back-off.
-        var stale = ExpectMsg<MembershipStale>(Wait);
-        Assert.True(stale.Stale);
-        Assert.Contains("behind the view's", stale.Reason);
-        AwaitCondition(() => listedAt.Count >= 3, Wait);
-        var listings = listedAt.ToArray();
-        // A timer may fire a tick early, never a back-off early.
-        Assert.True(Stopwatch.GetElapsedTime(listings[1], listings[2]) >= backoff - TimeSpan.FromMilliseconds(50),
-            $"the third listing came {Stopwatch.GetElapsedTime(listings[1], listings[2]).TotalMilliseconds:0} ms after the second");
-    }
-
-    [Fact]
     public async Task After_etcd_lost_its_data_a_failed_re_list_is_retried_and_the_view_follows_etcd()
     {
         await PutAsync(User(1));
@@ -423,23 +394,6 @@ public sealed class WatcherSimulationTests : Akka.TestKit.Xunit2.TestKit
         await _writer.PutAsync(InstanceCodec.Key("/services/", "user", User(1).Id), "{}"u8.ToArray(), 0, PutCondition.Always, default);
 
         Assert.Equal(User(1), ExpectMsg<InstanceDown>(Wait).Instance);
-    }
-
-    [Fact]
-    public void An_idle_watch_kept_alive_by_progress_is_neither_reopened_nor_stale()
-    {
-        // A silence timeout of 1 s: a test process stalled for 200 ms under load must not pass for a silent stream.
-        var settings = RegistrySettings.From(ConfigurationFactory.ParseString("registry.discovery { progress-interval = 100ms, silence-timeout = 1s }").WithFallback(Fast));
-        var etcd = new FakeRegistryStore { ProgressInterval = settings.Discovery.ProgressInterval };
-        var discovery = Sys.ActorOf(DiscoverySupervisor.Props(etcd, settings));
-        discovery.Tell(new SubscribeMembership("user"), TestActor);
-        ExpectMsg<MembershipSnapshot>(Wait);
-        // The watch opens after the snapshot is sent, from a task of its own.
-        AwaitCondition(() => etcd.Calls(StoreOperation.Watch) == 1, Wait);
-
-        ExpectNoMsg(3 * settings.Discovery.SilenceTimeout);
-
-        Assert.Equal(1, etcd.Calls(StoreOperation.Watch));
     }
 
     [Fact]
