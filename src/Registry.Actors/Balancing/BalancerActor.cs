@@ -71,6 +71,13 @@ internal sealed class BalancerActor : ReceiveActor, IWithTimers
         return base.AroundReceive(receive, message);
     }
 
+    /// <summary>A restart keeps the <see cref="ServiceBalancer"/> (see Props): the next incarnation subscribes again and follows on.</summary>
+    protected override void PreRestart(Exception reason, object message)
+    {
+        PublishNow();
+        _subscription.Stop(Self);
+    }
+
     protected override void PostStop()
     {
         PublishNow();

@@ -399,6 +399,22 @@ public sealed class BalancerActorTests : Akka.TestKit.Xunit2.TestKit
     }
 
     [Fact]
+    public async Task A_balancer_restarted_before_its_first_snapshot_still_ends_the_wait_for_the_membership_with_it()
+    {
+        var balancer = Start();
+        var hot = HotPath(balancer);
+        var known = hot.WhenKnownAsync();
+
+        // A malformed snapshot crashes the actor; its supervisor restarts it, with the same hot path.
+        EventFilter.Exception<NullReferenceException>().ExpectOne(() => Send(balancer, Snapshot([null!])));
+        _discovery.FishForMessage<SubscribeMembership>(_ => true, Wait);
+        Send(balancer, Snapshot(Members("a"), revision: 12));
+
+        await known.WaitAsync(Wait);
+        Assert.Equal(["a"], hot.Members.Select(m => m.Id));
+    }
+
+    [Fact]
     public void Subscribes_again_when_the_discovery_actor_fails_on_the_subscription()
     {
         var balancer = Start();
