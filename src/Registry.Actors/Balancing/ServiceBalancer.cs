@@ -94,13 +94,16 @@ public sealed class ServiceBalancer
 
     /// <summary>
     /// Picks an instance for the retry of a call that has tried the instances <paramref name="tried"/> (ids): the
-    /// policy's choice when it was not tried, else the next available instance after it (in id order) that was not.
+    /// policy's choice when it was not tried; else the policy asked again (<see cref="RetryAsks"/> times, the key varied
+    /// per attempt, so <c>hash</c> sends a key's retries to the same instances); else an untried instance, chosen by the
+    /// key's hash with <c>hash</c>, at random with the other policies.
     /// When every available instance was tried, returns the policy's choice and <paramref name="untried"/> false.
     /// </summary>
     /// <remarks>
     /// A policy may keep choosing an instance that failed while it stays in (the ejected share is full): the key's
     /// instance with <c>hash</c>, the one without calls in flight with <c>p2c</c> (its calls fail fast). A retry must
-    /// reach another instance all the same, so the scan does not depend on asking the policy again.
+    /// reach another instance all the same, so it does not depend on the policy alone; and the retries of that
+    /// instance's calls are spread as calls are, not all sent to one neighbour.
     /// </remarks>
     internal BalancedCall PickUntried(string? key, ReadOnlySpan<string> tried, out bool untried)
     {
@@ -108,15 +111,34 @@ public sealed class ServiceBalancer
         var available = Current().Available;
         if (available.Count == 0) return default;
         var chosen = Checked(_policy.Pick(available, key), available);
-        for (var index = chosen; ;)
+        if (!tried.Contains(available[chosen].Id)) return Begin(available, chosen);
+        for (var ask = 1; ask <= RetryAsks; ask++)
         {
-            if (!tried.Contains(available[index].Id)) return Begin(available, index);
-            index = index + 1 == available.Count ? 0 : index + 1;
-            if (index != chosen) continue;
+            var again = Checked(_policy.Pick(available, key is null ? null : $"{key}\u0000{tried.Length}.{ask}"), available);
+            if (!tried.Contains(available[again].Id)) return Begin(available, again);
+        }
+        var left = 0;
+        for (var index = 0; index < available.Count; index++)
+        {
+            if (!tried.Contains(available[index].Id)) left++;
+        }
+        if (left == 0)
+        {
             untried = false;
             return Begin(available, chosen);
         }
+        // For hash, the same one for a key each time; other policies ignore keys, and one key may be every call's.
+        var skip = key is not null && _policy.Name == LoadBalancingPolicies.ConsistentHash
+            ? (int)(StableHash.Of(key) % (ulong)left)
+            : Random.Shared.Next(left);
+        for (var index = 0; ; index++)
+        {
+            if (!tried.Contains(available[index].Id) && skip-- == 0) return Begin(available, index);
+        }
     }
+
+    /// <summary>How many more times a retry asks the policy when its choice was tried, before it takes any untried instance.</summary>
+    private const int RetryAsks = 2;
 
     private BalancedCall Begin(AvailableInstances available, int index)
     {

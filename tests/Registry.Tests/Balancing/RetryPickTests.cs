@@ -37,6 +37,22 @@ public sealed class RetryPickTests
     }
 
     [Fact]
+    public void The_retries_of_a_failing_instance_that_stays_in_are_spread_and_each_key_retries_on_the_same_instance()
+    {
+        var ids = Enumerable.Range(0, 10).Select(i => $"i{i}").ToArray();
+        var balancer = Balancers.Create("hash", Balancers.Instances(ids));
+        // The keys i0 owns: their calls fail there, and i0 stays in (the ejected share is full).
+        var keys = Enumerable.Range(0, 20_000).Select(i => $"user-{i}").Where(k => balancer.PickId(k) == "i0").ToList();
+
+        var retries = keys.Select(k => PickUntriedId(balancer, k, ["i0"])).ToList();
+
+        // Spread over the other nine as the ring spreads keys, not all sent to one neighbour; the same each time.
+        var mostOnOne = retries.GroupBy(id => id).Max(g => g.Count());
+        Assert.True(mostOnOne < 2 * keys.Count / 9, $"{mostOnOne} of {keys.Count} retries on one instance");
+        Assert.Equal(retries, keys.Select(k => PickUntriedId(balancer, k, ["i0"])));
+    }
+
+    [Fact]
     public void A_retry_after_every_instance_was_tried_says_so_and_takes_the_policys_choice()
     {
         var balancer = Balancers.Create("round-robin", Balancers.Instances("a", "b"));
