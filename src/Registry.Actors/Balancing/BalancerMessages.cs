@@ -26,7 +26,8 @@ public sealed record ReportFailure(string InstanceId);
 public sealed record ReportTimeout(string InstanceId);
 
 /// <summary>
-/// A call to the instance <paramref name="InstanceId"/> succeeded: its consecutive failures and timeouts are reset.
+/// A call to the instance <paramref name="InstanceId"/> succeeded: its consecutive timeouts are reset, and its
+/// consecutive failures unless it is ejected (a call that started before the ejection does not shorten the next back-off).
 /// </summary>
 public sealed record ReportSuccess(string InstanceId);
 

@@ -7,7 +7,11 @@ namespace Registry;
 /// </summary>
 public interface ILoadBalancingPolicy
 {
-    /// <summary>The name the policy is chosen by (<c>registry.balancing.policy</c>), e.g. <c>round-robin</c>.</summary>
+    /// <summary>
+    /// The policy's name, e.g. <c>round-robin</c>: a built-in policy is chosen by it (<c>registry.balancing.policy</c>).
+    /// A policy of your own is passed as an object to <c>ServiceRegistry.Balancer</c>; its name, which must not be a
+    /// built-in one, tells which balancer of a service it has.
+    /// </summary>
     string Name { get; }
 
     /// <summary>Picks an instance for one call.</summary>

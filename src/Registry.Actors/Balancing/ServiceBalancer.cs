@@ -11,7 +11,7 @@ namespace Registry;
 /// </summary>
 /// <remarks>
 /// Passive health: a failed call ejects its instance for a back-off that doubles with each consecutive failure
-/// (capped, jittered); it is re-admitted when the back-off ends, and a success resets the count. Timed-out calls count
+/// (capped, jittered); it is re-admitted when the back-off ends, and a success while it is in resets the count. Timed-out calls count
 /// as a failure once <c>registry.balancing.ejection.consecutive-timeouts</c> of them come in a row (a hung instance),
 /// or at the first while failures are counted. At most
 /// <c>registry.balancing.ejection.max-ejected-percent</c> of the instances are ejected at once and never all of them:

@@ -29,7 +29,10 @@ public enum RegistrationEventKind
     /// <summary>A newer process registered the same id; this process stopped registering it.</summary>
     Conflict,
 
-    /// <summary>The lease was revoked; the instance left the registry.</summary>
+    /// <summary>
+    /// Deregistered: the lease was revoked and the instance left the registry; or, with a detail saying so, the revoke
+    /// failed (the key goes when its lease expires) or there was nothing left to revoke (after a conflict).
+    /// </summary>
     Deregistered,
 
     /// <summary>
