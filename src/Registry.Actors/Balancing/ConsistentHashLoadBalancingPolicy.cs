@@ -48,6 +48,33 @@ internal sealed class ConsistentHashLoadBalancingPolicy(double loadFactor, int v
     }
 
     /// <summary>
+    /// The instance for the retry of a call with <paramref name="key"/> that tried <paramref name="tried"/>: the first
+    /// untried one clockwise from the key's hash with room for the call (else the first untried one), so the retries of
+    /// a failing instance's keys go where they would if it were ejected, each key to the same one. -1 when every
+    /// instance was tried.
+    /// </summary>
+    public int PickUntried(AvailableInstances instances, string key, ReadOnlySpan<string> tried)
+    {
+        if (instances.Prepared is not Ring ring) instances.Prepared = ring = new Ring(instances, virtualNodes, Volatile.Read(ref _latest));
+        var owners = ring.Owners;
+        var start = ring.Find(StableHash.Of(key));
+        var share = loadFactor * (instances.TotalOutstanding + 1);
+        double count = instances.Count;
+        var untried = -1;
+        for (var at = start; ;)
+        {
+            var owner = owners[at];
+            if (!tried.Contains(instances[owner].Id))
+            {
+                if (instances.Outstanding(owner) * count < share) return owner;
+                if (untried < 0) untried = owner;
+            }
+            if (++at == owners.Length) at = 0;
+            if (at == start) return untried;
+        }
+    }
+
+    /// <summary>
     /// The sorted points of a snapshot's instances, the index of each point's owner, and where on the ring each range of
     /// hashes (by their top bits) begins, so a lookup reads a few neighbouring points instead of searching the ring.
     /// </summary>

@@ -94,16 +94,16 @@ public sealed class ServiceBalancer
 
     /// <summary>
     /// Picks an instance for the retry of a call that has tried the instances <paramref name="tried"/> (ids): the
-    /// policy's choice when it was not tried; else the policy asked again (<see cref="RetryAsks"/> times, the key varied
-    /// per attempt, so <c>hash</c> sends a key's retries to the same instances); else an untried instance, chosen by the
-    /// key's hash with <c>hash</c>, at random with the other policies.
-    /// When every available instance was tried, returns the policy's choice and <paramref name="untried"/> false.
+    /// policy's choice when it was not tried; else, with <c>hash</c>, the next untried instance on the ring from the
+    /// key (where the key would go if the tried ones were ejected); with other policies the policy asked again
+    /// (<see cref="RetryAsks"/> times), else an untried instance at random. When every available instance was tried,
+    /// returns the policy's choice and <paramref name="untried"/> false.
     /// </summary>
     /// <remarks>
     /// A policy may keep choosing an instance that failed while it stays in (the ejected share is full): the key's
     /// instance with <c>hash</c>, the one without calls in flight with <c>p2c</c> (its calls fail fast). A retry must
     /// reach another instance all the same, so it does not depend on the policy alone; and the retries of that
-    /// instance's calls are spread as calls are, not all sent to one neighbour.
+    /// instance's calls are spread as calls are, not all sent to one neighbour. Allocates nothing.
     /// </remarks>
     internal BalancedCall PickUntried(string? key, ReadOnlySpan<string> tried, out bool untried)
     {
@@ -112,9 +112,15 @@ public sealed class ServiceBalancer
         if (available.Count == 0) return default;
         var chosen = Checked(_policy.Pick(available, key), available);
         if (!tried.Contains(available[chosen].Id)) return Begin(available, chosen);
-        for (var ask = 1; ask <= RetryAsks; ask++)
+        if (key is not null && _policy is ConsistentHashLoadBalancingPolicy hash)
         {
-            var again = Checked(_policy.Pick(available, key is null ? null : $"{key}\u0000{tried.Length}.{ask}"), available);
+            var next = hash.PickUntried(available, key, tried);
+            untried = next >= 0;
+            return Begin(available, untried ? next : chosen);
+        }
+        for (var ask = 0; ask < RetryAsks; ask++)
+        {
+            var again = Checked(_policy.Pick(available, key), available);
             if (!tried.Contains(available[again].Id)) return Begin(available, again);
         }
         var left = 0;
@@ -127,11 +133,7 @@ public sealed class ServiceBalancer
             untried = false;
             return Begin(available, chosen);
         }
-        // For hash, the same one for a key each time; other policies ignore keys, and one key may be every call's.
-        var skip = key is not null && _policy.Name == LoadBalancingPolicies.ConsistentHash
-            ? (int)(StableHash.Of(key) % (ulong)left)
-            : Random.Shared.Next(left);
-        for (var index = 0; ; index++)
+        for (int index = 0, skip = Random.Shared.Next(left); ; index++)
         {
             if (!tried.Contains(available[index].Id) && skip-- == 0) return Begin(available, index);
         }
