@@ -49,7 +49,12 @@ internal sealed class ResolverActor : ReceiveActor, IWithTimers
         _subscription.Start(Self);
     }
 
-    protected override void PostStop() => _subscription.Stop(Self);
+    protected override void PostStop()
+    {
+        _subscription.Stop(Self);
+        // A channel waits for its first result whatever its calls' deadlines: it must not wait for one that never comes.
+        FailIfUnknown("the resolver stopped (the registry closing, or the channel disposed)");
+    }
 
     /// <summary>Subscribed, membership not known yet: calls wait for the first result unless etcd cannot be read.</summary>
     private void AwaitingSnapshot()
@@ -62,7 +67,11 @@ internal sealed class ResolverActor : ReceiveActor, IWithTimers
         Receive<MembershipStale>(s => s.Service == _service && s.Stale, s =>
             Deliver(ResolverResult.ForFailure(new GrpcStatus(StatusCode.Unavailable,
                 $"the membership of '{_service}' is not known yet: {s.Reason ?? "etcd is unreachable"}"))));
-        Receive<Akka.Actor.Status.Failure>(f => _subscription.Failed(f, Timers, _log));
+        Receive<Akka.Actor.Status.Failure>(f =>
+        {
+            _subscription.Failed(f, Timers, _log);
+            FailIfUnknown("the registry's discovery failed on the subscription; subscribing again");
+        });
         Common();
     }
 
@@ -95,8 +104,15 @@ internal sealed class ResolverActor : ReceiveActor, IWithTimers
             // Expected while the actor system stops; otherwise the addresses are no longer followed.
             if (CoordinatedShutdown.Get(Context.System).ShutdownReason is null)
                 _log.Warning("registry:///{0}: the discovery actor stopped; keeping {1} address(es)", _service, _lastAddresses.Length);
+            FailIfUnknown("the registry's discovery stopped");
         });
         Receive<MembershipEvent>(_ => { });
+    }
+
+    /// <summary>Before any result, hands the channel <see cref="StatusCode.Unavailable"/> saying <paramref name="why"/>, so its calls end.</summary>
+    private void FailIfUnknown(string why)
+    {
+        if (_last is null) Deliver(ResolverResult.ForFailure(new GrpcStatus(StatusCode.Unavailable, $"the membership of '{_service}' is not known: {why}")));
     }
 
     private void Apply(MembershipSnapshot snapshot)

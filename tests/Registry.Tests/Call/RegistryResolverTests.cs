@@ -58,6 +58,27 @@ public sealed class RegistryResolverTests(EtcdNode etcd) : IClassFixture<EtcdNod
     }
 
     [Fact]
+    public async Task A_call_waiting_for_the_first_membership_ends_when_the_registry_closes()
+    {
+        // etcd held (bytes go nowhere) with a long call timeout: the first listing can neither answer nor fail.
+        await using var proxy = new FaultProxy(etcd.ClientPort);
+        proxy.Hold();
+        await using var process = new RegistryUnderTest([proxy.Endpoint], ttlSeconds: 60, hocon: "registry.etcd.call-timeout = 60s");
+        using var channel = GrpcChannel.ForAddress("registry:///held", new GrpcChannelOptions
+        {
+            Credentials = ChannelCredentials.Insecure,
+        }.UseRegistryResolver(process.System));
+        // Grpc.Net.Client holds a call until the resolver's first result, whatever the call's deadline.
+        var call = new UserService.UserServiceClient(channel).GetUserInfoAsync(new GetUserInfoRequest { Id = 1 }, deadline: DateTime.UtcNow.AddSeconds(2)).ResponseAsync;
+
+        await CoordinatedShutdown.Get(process.System).Run(CoordinatedShutdown.ClrExitReason.Instance);
+
+        var error = await Assert.ThrowsAsync<RpcException>(() => call.WaitAsync(TimeSpan.FromSeconds(20)));
+        Assert.Equal(StatusCode.Unavailable, error.StatusCode);
+        Assert.Contains("the membership of 'held' is not known", error.Status.Detail);
+    }
+
+    [Fact]
     public async Task An_address_without_a_valid_service_is_refused_naming_it()
     {
         await using var process = new RegistryUnderTest([etcd.Endpoint]);

@@ -40,9 +40,52 @@ public sealed class ResolverActorTests : Akka.TestKit.Xunit2.TestKit
 
         Assert.Equal("user", _discovery.ExpectMsg<SubscribeMembership>(Wait).Service);
         Assert.Equal(resolver, _discovery.LastSender);
+        // Meanwhile the channel was told the membership is not known, so its calls end rather than wait.
+        Assert.Equal(Grpc.Core.StatusCode.Unavailable, _results.ExpectMsg<ResolverResult>(Wait).Status.StatusCode);
         resolver.Tell(new MembershipSnapshot("user", [Balancers.Instance("a", address: "10.0.0.1:8080")], 10, false), _discovery.Ref);
         var result = _results.ExpectMsg<ResolverResult>(Wait);
         Assert.Equal(["10.0.0.1:8080"], result.Addresses!.Select(a => $"{a.EndPoint.Host}:{a.EndPoint.Port}"));
+    }
+
+    [Fact]
+    public void Before_its_first_result_the_channel_is_told_unavailable_when_discovery_fails_or_stops()
+    {
+        // Grpc.Net.Client holds a call until the first result, whatever its deadline: each of these must end the wait.
+        Start();
+        EventFilter.Error(contains: "failed on the subscription").ExpectOne(() =>
+            _discovery.Reply(new Status.Failure(new InvalidOperationException("a bug in the discovery actor"))));
+        Assert.Contains("failed on the subscription", Unavailable(_results.ExpectMsg<ResolverResult>(Wait)));
+
+        var second = CreateTestProbe();
+        Sys.ActorOf(ResolverActor.Props("user", second.Ref, r => _results.Ref.Tell(r)));
+        second.ExpectMsg<SubscribeMembership>(Wait);
+        Sys.Stop(second.Ref);
+        Assert.Contains("the registry's discovery stopped", Unavailable(_results.ExpectMsg<ResolverResult>(Wait)));
+    }
+
+    [Fact]
+    public void A_resolver_stopped_before_its_first_result_tells_the_channel_unavailable_and_after_it_nothing()
+    {
+        var unknown = Start();
+        Sys.Stop(unknown);
+        Assert.Contains("the resolver stopped", Unavailable(_results.ExpectMsg<ResolverResult>(Wait)));
+
+        var discovery = CreateTestProbe();
+        var known = Sys.ActorOf(ResolverActor.Props("user", discovery.Ref, r => _results.Ref.Tell(r)));
+        discovery.ExpectMsg<SubscribeMembership>(Wait);
+        known.Tell(new MembershipSnapshot("user", [Balancers.Instance("a", address: "10.0.0.1:8080")], 10, false), discovery.Ref);
+        Assert.Equal(["10.0.0.1:8080"], Addresses(_results.ExpectMsg<ResolverResult>(Wait)));
+        Watch(known);
+        Sys.Stop(known);
+        ExpectTerminated(known, Wait);
+        // The stop's own result would have been told on the actor's thread before it terminated.
+        _results.ExpectNoMsg(TimeSpan.Zero);
+    }
+
+    private static string Unavailable(ResolverResult result)
+    {
+        Assert.Equal(Grpc.Core.StatusCode.Unavailable, result.Status.StatusCode);
+        return result.Status.Detail;
     }
 
     [Fact]
