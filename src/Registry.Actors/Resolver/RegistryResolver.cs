@@ -1,4 +1,5 @@
 using Akka.Actor;
+using Grpc.Core;
 using Grpc.Net.Client.Balancer;
 
 namespace Registry;
@@ -15,6 +16,7 @@ internal sealed class RegistryResolver(string service, ActorSystem system) : Res
     // asks for a refresh while holding its own lock, which a delivery takes.
     private readonly Lock _delivering = new();
     private IActorRef? _actor;
+    private bool _started;
     private bool _disposed;
 
     public override void Start(Action<ResolverResult> listener)
@@ -23,7 +25,14 @@ internal sealed class RegistryResolver(string service, ActorSystem system) : Res
         lock (_lock)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
-            if (_actor is not null) throw new InvalidOperationException("the resolver has already been started");
+            if (_started) throw new InvalidOperationException("the resolver has already been started");
+            if (system.WhenTerminated.IsCompleted)
+            {
+                // No actor can start: every call would fail as an internal error of the channel instead.
+                _started = true;
+                listener(ResolverResult.ForFailure(new Grpc.Core.Status(StatusCode.Unavailable, $"the membership of '{service}' is not known: the actor system '{system.Name}' has terminated")));
+                return;
+            }
             // Results still in the actor's mailbox when the channel is disposed are not delivered.
             var props = ResolverActor.Props(service, ServiceRegistry.Get(system).Discovery, r =>
             {
@@ -33,6 +42,7 @@ internal sealed class RegistryResolver(string service, ActorSystem system) : Res
                 }
             });
             _actor = ((ExtendedActorSystem)system).SystemActorOf(props, $"grpc-resolver-{service}-{Interlocked.Increment(ref _count)}");
+            _started = true;
         }
     }
 
@@ -45,8 +55,9 @@ internal sealed class RegistryResolver(string service, ActorSystem system) : Res
         lock (_lock)
         {
             if (_disposed) return;
-            var actor = _actor ?? throw new InvalidOperationException("the resolver has not been started");
-            actor.Tell(ResolverActor.Refresh.Instance);
+            if (!_started) throw new InvalidOperationException("the resolver has not been started");
+            // Without an actor (the actor system had terminated) the failure given at the start stands.
+            _actor?.Tell(ResolverActor.Refresh.Instance);
         }
     }
 

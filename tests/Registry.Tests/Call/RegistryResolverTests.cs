@@ -79,6 +79,25 @@ public sealed class RegistryResolverTests(EtcdNode etcd) : IClassFixture<EtcdNod
     }
 
     [Fact]
+    public async Task A_channel_made_after_the_actor_system_terminated_fails_its_calls_as_unavailable_saying_why()
+    {
+        var process = new RegistryUnderTest([etcd.Endpoint]);
+        await process.DisposeAsync();
+        using var channel = GrpcChannel.ForAddress("registry:///late", new GrpcChannelOptions
+        {
+            Credentials = ChannelCredentials.Insecure,
+        }.UseRegistryResolver(process.System));
+        var client = new UserService.UserServiceClient(channel);
+
+        for (var call = 0; call < 2; call++)
+        {
+            var error = await Assert.ThrowsAsync<RpcException>(() => client.GetUserInfoAsync(new GetUserInfoRequest { Id = 1 }, deadline: DateTime.UtcNow.AddSeconds(10)).ResponseAsync);
+            Assert.Equal(StatusCode.Unavailable, error.StatusCode);
+            Assert.Contains("the actor system 'registry-test' has terminated", error.Status.Detail);
+        }
+    }
+
+    [Fact]
     public async Task An_address_without_a_valid_service_is_refused_naming_it()
     {
         await using var process = new RegistryUnderTest([etcd.Endpoint]);
