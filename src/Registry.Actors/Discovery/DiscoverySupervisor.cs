@@ -99,6 +99,16 @@ public sealed class DiscoverySupervisor : ReceiveActor
         Context.Stop(watched.Watcher);
     }
 
+    /// <summary>Publishes <see cref="WatcherStopped"/> for every watched service: the watchers stop with this actor.</summary>
+    protected override void PostStop()
+    {
+        // Without a Terminated here: each is told gone as when it stops alone.
+        foreach (var service in _watched.Keys)
+        {
+            if (service != AllServices) Context.System.EventStream.Publish(new WatcherStopped(service));
+        }
+    }
+
     private void OnStopped(IActorRef watcher)
     {
         var (service, watched) = _watched.FirstOrDefault(w => w.Value.Watcher.Equals(watcher));

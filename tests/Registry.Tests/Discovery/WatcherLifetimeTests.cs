@@ -1,6 +1,7 @@
 using Akka.Actor;
 using Akka.Configuration;
 using Akka.TestKit;
+using Registry.Discovery;
 using Registry.Etcd;
 using Registry.Tests.Fakes;
 
@@ -57,6 +58,21 @@ public sealed class WatcherLifetimeTests : Akka.TestKit.Xunit2.TestKit
         await PutAsync(2);
         next.ExpectMsg<InstanceUp>(Wait);
         AwaitOpenWatches(1);
+    }
+
+    [Fact]
+    public void Every_watched_service_is_told_stopped_when_discovery_itself_stops()
+    {
+        // The registry closing stops discovery with its watchers: the health check must not keep them as live.
+        Sys.EventStream.Subscribe(TestActor, typeof(WatcherStopped));
+        Subscribe(CreateTestProbe());
+        _discovery.Tell(new SubscribeMembership("orders"), CreateTestProbe());
+        AwaitOpenWatches(2);
+
+        Sys.Stop(_discovery);
+
+        var stopped = new[] { ExpectMsg<WatcherStopped>(Wait).Service, ExpectMsg<WatcherStopped>(Wait).Service };
+        Assert.Equal(["orders", "user"], stopped.Order().ToArray());
     }
 
     [Fact]
