@@ -97,6 +97,8 @@ internal static class InstanceCodec
                     case "registeredAt": registeredAt = reader.Read() && reader.TokenType == JsonTokenType.Null ? null : reader.GetDateTimeOffset(); break;
                     default: metadata = NextMetadata(ref reader, ref at); break;
                 }
+                // Read whole: what follows is no longer this property's.
+                at = default;
             }
             at = default;
             wire = new Wire(service, id, address, metadata, weight, version, registeredAt);

@@ -165,20 +165,32 @@ public static partial class InstanceValidation
             Add($"metadata: {instance.Metadata.Count} entries, at most {MaxMetadataEntries} allowed");
             return problems;
         }
+        // A few entries' problems are named, the rest counted, so a bad value's message stays short.
+        var entryProblems = 0;
         foreach (var (key, value) in instance.Metadata)
         {
-            if (string.IsNullOrEmpty(key)) Add("metadata: empty key");
-            else if (!IsWellFormed(key)) Add($"metadata '{Printable.Excerpt(key)}': key with an unpaired surrogate");
-            else if (value is null) Add($"metadata '{Printable.Excerpt(key)}': null value");
-            else if (!IsWellFormed(value)) Add($"metadata '{Printable.Excerpt(key)}': value with an unpaired surrogate");
-            else if (System.Text.Encoding.UTF8.GetByteCount(value) > MaxMetadataValueBytes)
-                Add($"metadata '{Printable.Excerpt(key)}': value longer than {MaxMetadataValueBytes} bytes");
+            if (MetadataProblem(key, value) is { } problem && ++entryProblems <= MetadataProblemsNamed) Add(problem);
         }
+        if (entryProblems > MetadataProblemsNamed) Add($"metadata: {entryProblems - MetadataProblemsNamed} more entries with problems");
         if (problems.Count == 0 && !(storedBytes <= MaxEncodedBytes / 8))
         {
             var size = InstanceCodec.Encode(instance).Length;
             if (size > MaxEncodedBytes) Add($"instance: encoded value is {size} bytes, at most {MaxEncodedBytes} allowed");
         }
         return problems;
+    }
+
+    /// <summary>How many metadata entries' problems a message names.</summary>
+    private const int MetadataProblemsNamed = 5;
+
+    private static string? MetadataProblem(string key, string? value)
+    {
+        if (string.IsNullOrEmpty(key)) return "metadata: empty key";
+        if (!IsWellFormed(key)) return $"metadata '{Printable.Excerpt(key)}': key with an unpaired surrogate";
+        if (value is null) return $"metadata '{Printable.Excerpt(key)}': null value";
+        if (!IsWellFormed(value)) return $"metadata '{Printable.Excerpt(key)}': value with an unpaired surrogate";
+        return System.Text.Encoding.UTF8.GetByteCount(value) > MaxMetadataValueBytes
+            ? $"metadata '{Printable.Excerpt(key)}': value longer than {MaxMetadataValueBytes} bytes"
+            : null;
     }
 }

@@ -51,7 +51,8 @@ internal static class Printable
     public static string Excerpt(string? text)
     {
         if (text is null || text.Length <= ExcerptLength) return Escape(text);
-        var cut = char.IsHighSurrogate(text[ExcerptLength - 1]) ? ExcerptLength - 1 : ExcerptLength;
+        // Never half a pair; an unpaired surrogate, often why the text was refused, is kept.
+        var cut = char.IsHighSurrogate(text[ExcerptLength - 1]) && char.IsLowSurrogate(text[ExcerptLength]) ? ExcerptLength - 1 : ExcerptLength;
         return string.Create(CultureInfo.InvariantCulture, $"{Escape(text[..cut])}… ({text.Length:N0} characters)");
     }
 

@@ -72,6 +72,8 @@ public sealed class InstanceCodecTests
     [InlineData("""{"service":"user","id":"a","address":"h:1","metadata":{"k":null}}""", "metadata 'k': null value")]
     [InlineData("""{"service":"user","id":"a","address":"h:1","registeredAt":"yesterday"}""", "not valid instance JSON at 'registeredAt': ")]
     [InlineData("""{"service":"user","id":"a","address":"h:1","extra":[1,}""", "not valid instance JSON: ")]
+    [InlineData("""{"service":"user","id":"a", junk}""", "not valid instance JSON: ")]
+    [InlineData("""{"service":"user","id":"a","address":"h:1","metadata":{"a":"b"} junk}""", "not valid instance JSON: ")]
     [InlineData("""{"service":"x","service":"user","id":"a","address":"h:1"}""", "not valid instance JSON at 'service': given twice")]
     [InlineData("""{"service":"user","id":"a","address":"h:1","weight":2,"weight":null}""", "not valid instance JSON at 'weight': given twice")]
     [InlineData("""{"service":"user","id":"a","address":"h:1","metadata":{"k":"1","k":"2"}}""", "not valid instance JSON at metadata 'k': given twice")]
@@ -112,6 +114,12 @@ public sealed class InstanceCodecTests
         var entries = string.Join(",", Enumerable.Range(0, 60_000).Select(i => $"\"k{i}\":null"));
         message = DecodeError(Encoding.UTF8.GetBytes("""{"service":"user","id":"a","address":"h:1","metadata":{""" + entries + "}}"));
         Assert.Equal($"metadata: 60000 entries, at most {InstanceValidation.MaxMetadataEntries} allowed", message);
+
+        // 64 entries with long keys, each refused: five named, the rest counted.
+        var longKeys = string.Join(",", Enumerable.Range(0, 64).Select(i => $"\"{i:d2}{new string('k', 1_000)}\":null"));
+        message = DecodeError(Encoding.UTF8.GetBytes("""{"service":"user","id":"a","address":"h:1","metadata":{""" + longKeys + "}}"));
+        Assert.Equal(6, message.Split("; ").Length);
+        Assert.EndsWith("; metadata: 59 more entries with problems", message);
     }
 
     private static string DecodeError(byte[] value) => Assert.Throws<FormatException>(() => InstanceCodec.Decode(value)).Message;

@@ -33,9 +33,11 @@ public sealed class PrintableTests
         var cut = Printable.Excerpt(new string('y', 1_400_000));
         Assert.Equal(new string('y', Printable.ExcerptLength) + "… (1,400,000 characters)", cut);
 
-        // Never half a surrogate pair.
+        // Never half a surrogate pair; an unpaired one at the cut is kept, escaped.
         var emoji = new string('z', Printable.ExcerptLength - 1) + "😀tail";
         Assert.Equal(new string('z', Printable.ExcerptLength - 1) + $"… ({emoji.Length} characters)", Printable.Excerpt(emoji));
+        var lone = new string('z', Printable.ExcerptLength - 1) + "\uD800tail";
+        Assert.Equal(new string('z', Printable.ExcerptLength - 1) + $@"\ud800… ({lone.Length} characters)", Printable.Excerpt(lone));
     }
 
     [Fact]
