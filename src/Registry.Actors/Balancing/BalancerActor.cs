@@ -74,8 +74,8 @@ internal sealed class BalancerActor : ReceiveActor, IWithTimers
     /// <summary>A restart keeps the <see cref="ServiceBalancer"/> (see Props): the next incarnation subscribes again and follows on.</summary>
     protected override void PreRestart(Exception reason, object message)
     {
-        PublishNow();
         _subscription.Stop(Self);
+        PublishNow();
     }
 
     protected override void PostStop()

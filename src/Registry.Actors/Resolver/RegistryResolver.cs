@@ -26,23 +26,26 @@ internal sealed class RegistryResolver(string service, ActorSystem system) : Res
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
             if (_started) throw new InvalidOperationException("the resolver has already been started");
-            if (system.WhenTerminated.IsCompleted)
-            {
-                // No actor can start: every call would fail as an internal error of the channel instead.
-                _started = true;
-                listener(ResolverResult.ForFailure(new Grpc.Core.Status(StatusCode.Unavailable, $"the membership of '{service}' is not known: the actor system '{system.Name}' has terminated")));
-                return;
-            }
-            // Results still in the actor's mailbox when the channel is disposed are not delivered.
-            var props = ResolverActor.Props(service, ServiceRegistry.Get(system).Discovery, r =>
-            {
-                lock (_delivering)
-                {
-                    if (!Volatile.Read(ref _disposed)) listener(r);
-                }
-            });
-            _actor = ((ExtendedActorSystem)system).SystemActorOf(props, $"grpc-resolver-{service}-{Interlocked.Increment(ref _count)}");
             _started = true;
+            try
+            {
+                // Results still in the actor's mailbox when the channel is disposed are not delivered.
+                var props = ResolverActor.Props(service, ServiceRegistry.Get(system).Discovery, r =>
+                {
+                    lock (_delivering)
+                    {
+                        if (!Volatile.Read(ref _disposed)) listener(r);
+                    }
+                });
+                _actor = ((ExtendedActorSystem)system).SystemActorOf(props, $"grpc-resolver-{service}-{Interlocked.Increment(ref _count)}");
+            }
+            catch (Exception e) when (system.WhenTerminated.IsCompleted || e is InvalidOperationException)
+            {
+                // The actor system has terminated, or is terminating: no actor can start, and every call would fail as
+                // an internal error of the channel instead.
+                listener(ResolverResult.ForFailure(new Grpc.Core.Status(StatusCode.Unavailable,
+                    $"the membership of '{service}' is not known: the actor system '{system.Name}' is terminating or has terminated ({e.Message})")));
+            }
         }
     }
 

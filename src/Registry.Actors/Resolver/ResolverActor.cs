@@ -49,10 +49,15 @@ internal sealed class ResolverActor : ReceiveActor, IWithTimers
         _subscription.Start(Self);
     }
 
+    /// <summary>A restart subscribes again: the channel waits on for the first result.</summary>
+    protected override void PreRestart(Exception reason, object message) => _subscription.Stop(Self);
+
     protected override void PostStop()
     {
         _subscription.Stop(Self);
-        // A channel waits for its first result whatever its calls' deadlines: it must not wait for one that never comes.
+        // Members taken but not yet handed over go now; a channel waits for its first result whatever its calls'
+        // deadlines, so it must not wait for one that never comes.
+        PublishNow();
         FailIfUnknown("the resolver stopped (the registry closing, or the channel disposed)");
     }
 
@@ -109,10 +114,13 @@ internal sealed class ResolverActor : ReceiveActor, IWithTimers
         Receive<MembershipEvent>(_ => { });
     }
 
-    /// <summary>Before any result, hands the channel <see cref="StatusCode.Unavailable"/> saying <paramref name="why"/>, so its calls end.</summary>
+    /// <summary>
+    /// Before any result (and none on its way), hands the channel <see cref="StatusCode.Unavailable"/> saying
+    /// <paramref name="why"/>, so its calls end.
+    /// </summary>
     private void FailIfUnknown(string why)
     {
-        if (_last is null) Deliver(ResolverResult.ForFailure(new GrpcStatus(StatusCode.Unavailable, $"the membership of '{_service}' is not known: {why}")));
+        if (_last is null && !_pending) Deliver(ResolverResult.ForFailure(new GrpcStatus(StatusCode.Unavailable, $"the membership of '{_service}' is not known: {why}")));
     }
 
     private void Apply(MembershipSnapshot snapshot)

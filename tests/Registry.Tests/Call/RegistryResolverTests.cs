@@ -93,7 +93,7 @@ public sealed class RegistryResolverTests(EtcdNode etcd) : IClassFixture<EtcdNod
         {
             var error = await Assert.ThrowsAsync<RpcException>(() => client.GetUserInfoAsync(new GetUserInfoRequest { Id = 1 }, deadline: DateTime.UtcNow.AddSeconds(10)).ResponseAsync);
             Assert.Equal(StatusCode.Unavailable, error.StatusCode);
-            Assert.Contains("the actor system 'registry-test' has terminated", error.Status.Detail);
+            Assert.Contains("the actor system 'registry-test' is terminating or has terminated", error.Status.Detail);
         }
     }
 

@@ -82,6 +82,35 @@ public sealed class ResolverActorTests : Akka.TestKit.Xunit2.TestKit
         _results.ExpectNoMsg(TimeSpan.Zero);
     }
 
+    [Fact]
+    public void Members_taken_just_before_a_stop_reach_the_channel_rather_than_a_failure()
+    {
+        var resolver = Start();
+
+        resolver.Tell(new MembershipSnapshot("user", [Balancers.Instance("a", address: "10.0.0.1:8080")], 10, false), _discovery.Ref);
+        resolver.Tell(PoisonPill.Instance);
+
+        Assert.Equal(["10.0.0.1:8080"], Addresses(_results.ExpectMsg<ResolverResult>(Wait)));
+        Watch(resolver);
+        ExpectTerminated(resolver, Wait);
+        _results.ExpectNoMsg(TimeSpan.Zero);
+    }
+
+    [Fact]
+    public void A_resolver_restarted_before_its_first_result_subscribes_again_without_failing_the_channel()
+    {
+        var resolver = Start();
+
+        // A malformed snapshot crashes the actor; its supervisor restarts it.
+        EventFilter.Exception<NullReferenceException>().ExpectOne(() =>
+            resolver.Tell(new MembershipSnapshot("user", [null!], 10, false), _discovery.Ref));
+        _discovery.FishForMessage<SubscribeMembership>(_ => true, Wait);
+        resolver.Tell(new MembershipSnapshot("user", [Balancers.Instance("a", address: "10.0.0.1:8080")], 11, false), _discovery.Ref);
+
+        // The first result the channel gets is the membership.
+        Assert.Equal(["10.0.0.1:8080"], Addresses(_results.ExpectMsg<ResolverResult>(Wait)));
+    }
+
     private static string Unavailable(ResolverResult result)
     {
         Assert.Equal(Grpc.Core.StatusCode.Unavailable, result.Status.StatusCode);
