@@ -36,6 +36,12 @@ internal sealed partial class LeaseActor
     /// </summary>
     private sealed record Conflicted(long OtherLeaseId, long OwnLeaseId);
 
+    /// <summary>
+    /// The key was written without a lease between the attempt's read and its write: tried again at once, as the next
+    /// read takes it back. <paramref name="LeaseToReuse"/> is the lease the attempt held or granted.
+    /// </summary>
+    private sealed record WrittenWithoutLease(long LeaseToReuse);
+
     /// <summary>The lease the actor meant to keep using no longer exists in etcd.</summary>
     private sealed record LeaseGone(long LeaseId);
 

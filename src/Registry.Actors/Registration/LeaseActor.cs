@@ -111,6 +111,13 @@ internal sealed partial class LeaseActor : UntypedActor, IWithTimers
                 _lease = c.OwnLeaseId;
                 OnConflict(c.OtherLeaseId);
                 break;
+            case WrittenWithoutLease w:
+                _busy = false;
+                _lease = w.LeaseToReuse;
+                Hold(_lease);
+                _log.Warning("{0} was written without a lease during the write; taking it back", _key);
+                StartAcquire();
+                break;
             case LeaseGone gone:
                 _busy = false;
                 OnLeaseLost(gone.LeaseId);
@@ -235,10 +242,10 @@ internal sealed partial class LeaseActor : UntypedActor, IWithTimers
 
     /// <summary>
     /// The answer when a conditional write found <paramref name="other"/> in the key: a conflict when it is bound to
-    /// another lease; a retry when it is on no lease, which the next attempt takes back.
+    /// another lease; when it is on no lease, another attempt at once, which takes it back.
     /// </summary>
     private static object Claimed(StoredValue other, long lease) =>
-        other.LeaseId == 0 ? new AcquireFailed("the key was written without a lease meanwhile", lease) : new Conflicted(other.LeaseId, lease);
+        other.LeaseId == 0 ? new WrittenWithoutLease(lease) : new Conflicted(other.LeaseId, lease);
 
     private void OnAcquired(Acquired acquired)
     {
@@ -379,6 +386,9 @@ internal sealed partial class LeaseActor : UntypedActor, IWithTimers
                 break;
             case Conflicted c:
                 AfterInFlight(c.OwnLeaseId);
+                break;
+            case WrittenWithoutLease w:
+                AfterInFlight(w.LeaseToReuse);
                 break;
             case LeaseGone:
                 AfterInFlight(0);

@@ -99,8 +99,7 @@ internal sealed class ListCommand : Command
             i.Address,
             i.Weight.ToString(System.Globalization.CultureInfo.InvariantCulture),
             i.Version ?? "-",
-            // A value written without registeredAt (by another tool) reads as the earliest time: not a date to show.
-            i.RegisteredAt == DateTimeOffset.MinValue ? "-" : i.RegisteredAt.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ssZ", System.Globalization.CultureInfo.InvariantCulture),
+            RegisteredAtText.Of(i),
             i.Metadata.Count == 0 ? "-" : string.Join(",", i.Metadata.Select(kv => $"{kv.Key}={kv.Value}")),
         }.Select(Printable.Escape).ToArray()).Prepend(header).ToList();
         var widths = header.Select((_, column) => rows.Max(r => r[column].Length)).ToArray();

@@ -1,5 +1,4 @@
 using System.CommandLine;
-using System.Globalization;
 using Akka.Actor;
 using Akka.Hosting;
 using Microsoft.Extensions.DependencyInjection;
@@ -121,7 +120,7 @@ internal sealed class WatchCommand : Command
         if (before.Version != after.Version) changed.Add($"version {before.Version ?? "-"} -> {after.Version ?? "-"}");
         if (Metadata(before) != Metadata(after)) changed.Add($"metadata {Metadata(before)} -> {Metadata(after)}");
         if (before.RegisteredAt != after.RegisteredAt)
-            changed.Add($"registered {after.RegisteredAt.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture)}");
+            changed.Add($"registered {RegisteredAtText.Of(after)}");
         return string.Join(", ", changed);
     }
 

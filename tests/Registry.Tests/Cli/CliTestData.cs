@@ -22,7 +22,7 @@ internal static class CliTestData
             RegisteredAt = DateTimeOffset.UnixEpoch,
         };
 
-    /// <summary>Writes <paramref name="instance"/> under its key, as a registration would (without a lease).</summary>
+    /// <summary>Writes <paramref name="instance"/> under its key, its value as a registration writes it (without a lease, which a registration would have).</summary>
     public static Task<long> PutAsync(EtcdTestClient client, ServiceInstance instance) =>
         client.PutAsync(InstanceCodec.Key(InstanceCodec.DefaultPrefix, instance.Service, instance.Id), Encoding.UTF8.GetString(InstanceCodec.Encode(instance)));
 

@@ -23,6 +23,9 @@ public sealed class WatchCommandReadableOutputTests(EtcdNode etcd) : IClassFixtu
         Assert.Matches($@"^\+ {service} a1 at 10\.0\.0\.2:80 \(rev \d+\)$", await watch.NextLineAsync());
         await CliTestData.PutAsync(client, CliTestData.Instance(service, "a1", "10.0.0.2:80", weight: 4));
         Assert.Matches($@"^~ {service} a1 at 10\.0\.0\.2:80 \(rev \d+\): weight 1 -> 4$", await watch.NextLineAsync());
+        // Written again by another tool, without registeredAt: shown as '-', not as year 1.
+        await client.PutAsync($"/services/{service}/a1", $$"""{"service":"{{service}}","id":"a1","address":"10.0.0.2:80","weight":4}""");
+        Assert.Matches($@"^~ {service} a1 at 10\.0\.0\.2:80 \(rev \d+\): registered -$", await watch.NextLineAsync());
         await client.DeleteAsync($"/services/{service}/a1");
         Assert.Matches($@"^- {service} a1 at 10\.0\.0\.2:80 \(rev \d+\)$", await watch.NextLineAsync());
 

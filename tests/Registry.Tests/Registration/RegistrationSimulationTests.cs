@@ -620,6 +620,33 @@ public sealed class RegistrationSimulationTests : Akka.TestKit.Xunit2.TestKit
     }
 
     [Fact]
+    public void A_key_written_without_a_lease_during_a_write_back_is_taken_back_at_once_not_delayed()
+    {
+        var registered = RegisterAndAwait(User());
+        ExpectEvent(RegistrationEventKind.Registered);
+        var other = _etcd.Connect();
+        _etcd.BeforeCall = async operation =>
+        {
+            if (operation != StoreOperation.Put) return;
+            _etcd.BeforeCall = null;
+            // Written by hand between the write-back's read (absent) and its write.
+            await other.PutAsync(registered.Key, "by hand"u8.ToArray(), 0, PutCondition.Always, CancellationToken.None);
+        };
+
+        // The lease expires with its key: a new lease is granted and the key written back, only if still absent.
+        _etcd.ExpireLease(registered.LeaseId);
+
+        ExpectEvent(RegistrationEventKind.LeaseLost);
+        // Next comes the write-back: etcd answered all along, so nothing was delayed.
+        var back = _events.ExpectMsg<RegistrationEvent>(Wait);
+        Assert.Equal(RegistrationEventKind.Reregistered, back.Kind);
+        Assert.Null(_etcd.BeforeCall);
+        var stored = _etcd.Peek(registered.Key);
+        Assert.Equal(back.LeaseId, stored?.LeaseId);
+        Assert.Equal(InstanceCodec.Encode(registered.Instance), stored?.Value);
+    }
+
+    [Fact]
     public void Registering_again_with_new_metadata_updates_the_value_on_the_same_lease()
     {
         var registered = RegisterAndAwait(User());
