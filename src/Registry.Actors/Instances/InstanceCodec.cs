@@ -100,7 +100,6 @@ internal static class InstanceCodec
                 // Read whole: what follows is no longer this property's.
                 at = default;
             }
-            at = default;
             wire = new Wire(service, id, address, metadata, weight, version, registeredAt);
         }
         // Nothing may follow the value: the reader throws on anything but whitespace.
