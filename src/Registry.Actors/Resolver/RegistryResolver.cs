@@ -26,7 +26,6 @@ internal sealed class RegistryResolver(string service, ActorSystem system) : Res
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
             if (_started) throw new InvalidOperationException("the resolver has already been started");
-            _started = true;
             try
             {
                 // Results still in the actor's mailbox when the channel is disposed are not delivered.
@@ -39,13 +38,14 @@ internal sealed class RegistryResolver(string service, ActorSystem system) : Res
                 });
                 _actor = ((ExtendedActorSystem)system).SystemActorOf(props, $"grpc-resolver-{service}-{Interlocked.Increment(ref _count)}");
             }
-            catch (Exception e) when (system.WhenTerminated.IsCompleted || e is InvalidOperationException)
+            catch (Exception e) when (system.WhenTerminated.IsCompleted || CoordinatedShutdown.Get(system).ShutdownReason is not null)
             {
-                // The actor system has terminated, or is terminating: no actor can start, and every call would fail as
-                // an internal error of the channel instead.
+                // The actor system has terminated, or is shutting down: no actor can start, and every call would fail as
+                // an internal error of the channel instead. Any other failure is the caller's to see.
                 listener(ResolverResult.ForFailure(new Grpc.Core.Status(StatusCode.Unavailable,
                     $"the membership of '{service}' is not known: the actor system '{system.Name}' is terminating or has terminated ({e.Message})")));
             }
+            _started = true;
         }
     }
 
