@@ -25,26 +25,11 @@ internal sealed class ConsistentHashLoadBalancingPolicy(double loadFactor, int v
     public int Pick(AvailableInstances instances, string? key)
     {
         if (key is null) return Random.Shared.Next(instances.Count);
-        // Prepared as the balancer built the snapshot; a snapshot built elsewhere gets its ring at its first pick.
-        if (instances.Prepared is not Ring ring) instances.Prepared = ring = new Ring(instances, virtualNodes, Volatile.Read(ref _latest));
-
+        var ring = RingOf(instances);
         var start = ring.Find(StableHash.Of(key));
+        // The key's own instance when it is idle, without reading the total: most picks end here.
         var first = ring.Owners[start];
-        // An instance has room for this call while its calls stay under ceil(c · (calls in flight + 1) / n), the
-        // running total's share: while calls · n < c · (calls in flight + 1), without a division. Never none.
-        var outstanding = instances.Outstanding(first);
-        if (outstanding == 0) return first;
-        var share = loadFactor * (instances.TotalOutstanding + 1);
-        double count = instances.Count;
-        if (outstanding * count < share) return first;
-
-        var owners = ring.Owners;
-        for (var at = start + 1; ; at++)
-        {
-            if (at == owners.Length) at = 0;
-            if (at == start) return first;
-            if (instances.Outstanding(owners[at]) * count < share) return owners[at];
-        }
+        return instances.Outstanding(first) == 0 ? first : Walk(instances, ring, start, tried: []);
     }
 
     /// <summary>
@@ -55,16 +40,33 @@ internal sealed class ConsistentHashLoadBalancingPolicy(double loadFactor, int v
     /// </summary>
     public int PickUntried(AvailableInstances instances, string key, ReadOnlySpan<string> tried)
     {
+        var ring = RingOf(instances);
+        return Walk(instances, ring, ring.Find(StableHash.Of(key)), tried);
+    }
+
+    /// <summary>Prepared as the balancer built the snapshot; a snapshot built elsewhere gets its ring at its first pick.</summary>
+    private Ring RingOf(AvailableInstances instances)
+    {
         if (instances.Prepared is not Ring ring) instances.Prepared = ring = new Ring(instances, virtualNodes, Volatile.Read(ref _latest));
+        return ring;
+    }
+
+    /// <summary>
+    /// From the ring point <paramref name="start"/> clockwise, the first instance not in <paramref name="tried"/> with
+    /// room for the call, else the first not in it; -1 when every instance is in it. An instance has room while its
+    /// calls stay under ceil(c · (calls in flight + 1) / n), the running total's share: while calls · n &lt;
+    /// c · (calls in flight + 1), without a division.
+    /// </summary>
+    private int Walk(AvailableInstances instances, Ring ring, int start, ReadOnlySpan<string> tried)
+    {
         var owners = ring.Owners;
-        var start = ring.Find(StableHash.Of(key));
         var share = loadFactor * (instances.TotalOutstanding + 1);
         double count = instances.Count;
         var untried = -1;
         for (var at = start; ;)
         {
             var owner = owners[at];
-            if (!tried.Contains(instances[owner].Id))
+            if (tried.IsEmpty || !tried.Contains(instances[owner].Id))
             {
                 if (instances.Outstanding(owner) * count < share) return owner;
                 if (untried < 0) untried = owner;
