@@ -116,9 +116,7 @@ internal sealed class EtcdStore : IRegistryStore
             _ => throw new ArgumentOutOfRangeException(nameof(condition), condition, null),
         };
         var txn = new TxnRequest { Compare = { compare } };
-        // etcd compares a missing key as lease 0: bound to no lease also means the key exists.
-        if (condition is PutCondition.LeaseCondition { LeaseId: 0 })
-            txn.Compare.Add(new Compare { Key = put.Key, Target = Compare.Types.CompareTarget.Create, Result = Compare.Types.CompareResult.Greater, CreateRevision = 0 });
+        if (condition is PutCondition.LeaseCondition { LeaseId: 0 }) txn.Compare.Add(Exists(put.Key));
         txn.Success.Add(new RequestOp { RequestPut = put });
         txn.Failure.Add(new RequestOp { RequestRange = new RangeRequest { Key = put.Key } });
         var response = await _kv.TxnAsync(txn, Unary(ct));
@@ -127,6 +125,21 @@ internal sealed class EtcdStore : IRegistryStore
             : response.Responses[0].ResponseRange.Kvs.Select(ToStored).FirstOrDefault();
         return new PutOutcome(response.Succeeded, response.Header.Revision, other);
     }
+
+    public async Task<bool> DeleteUnleasedAsync(string key, CancellationToken ct)
+    {
+        var bytes = ByteString.CopyFromUtf8(key);
+        var txn = new TxnRequest
+        {
+            Compare = { new Compare { Key = bytes, Target = Compare.Types.CompareTarget.Lease, Result = Compare.Types.CompareResult.Equal, Lease = 0 }, Exists(bytes) },
+            Success = { new RequestOp { RequestDeleteRange = new DeleteRangeRequest { Key = bytes } } },
+        };
+        return (await _kv.TxnAsync(txn, Unary(ct))).Succeeded;
+    }
+
+    /// <summary>etcd compares a missing key as bound to lease 0: bound to no lease also needs the key to exist.</summary>
+    private static Compare Exists(ByteString key) =>
+        new() { Key = key, Target = Compare.Types.CompareTarget.Create, Result = Compare.Types.CompareResult.Greater, CreateRevision = 0 };
 
     public async IAsyncEnumerable<WatchBatch> WatchAsync(string prefix, long startRevision, [EnumeratorCancellation] CancellationToken ct)
     {

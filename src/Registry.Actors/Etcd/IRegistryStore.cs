@@ -37,6 +37,11 @@ internal interface IRegistryStore : IAsyncDisposable
     /// </summary>
     Task<PutOutcome> PutAsync(string key, byte[] value, long leaseId, PutCondition condition, CancellationToken ct);
 
+    /// <summary>
+    /// Deletes a key only if it exists bound to no lease (an outside write: no registration writes one), checked by etcd
+    /// in the same request; true when it deleted it.
+    /// </summary>
+    Task<bool> DeleteUnleasedAsync(string key, CancellationToken ct);
 
     /// <summary>
     /// Watches a prefix from <paramref name="startRevision"/> (inclusive), with previous values and progress

@@ -419,16 +419,23 @@ internal sealed partial class LeaseActor : UntypedActor, IWithTimers
     {
         if (lease == 0) return new Revoked(null);
         using var deadline = new CancellationTokenSource(_settings.DeregisterTimeout);
+        var revoked = false;
         for (var attempt = 0; ; attempt++)
         {
             try
             {
-                await _store.RevokeLeaseAsync(lease, deadline.Token);
+                if (!revoked) await _store.RevokeLeaseAsync(lease, deadline.Token);
+                revoked = true;
+                // The revoke deletes only the keys on the lease: a value written over the key without one since the last
+                // key check (which would have taken it back) would stay listed for good.
+                if (await _store.DeleteUnleasedAsync(_key, deadline.Token)) _log.Warning("{0}: deleted a value written over it without a lease", _key);
                 return new Revoked(null);
             }
             catch (Exception e)
             {
-                var failure = $"{EtcdErrors.Describe(e)}; the key expires with lease {lease:x} within {_ttl}s";
+                var failure = revoked
+                    ? $"{EtcdErrors.Describe(e)}; lease {lease:x} is revoked, a value written over the key without a lease may remain"
+                    : $"{EtcdErrors.Describe(e)}; the key expires with lease {lease:x} within {_ttl}s";
                 if (deadline.IsCancellationRequested) return new Revoked(failure);
                 try
                 {

@@ -105,6 +105,27 @@ public sealed class EtcdStorePutTests(EtcdNode etcd) : IClassFixture<EtcdNode>
     }
 
     [Fact]
+    public async Task A_delete_of_an_unleased_key_deletes_only_a_key_that_exists_without_a_lease()
+    {
+        await using var store = Store();
+        using var client = etcd.CreateClient();
+
+        var absent = await store.DeleteUnleasedAsync("/unleased/b", CancellationToken.None);
+        var theirs = await client.GrantLeaseAsync(30);
+        await client.PutAsync("/unleased/b", "theirs", theirs);
+        var leased = await store.DeleteUnleasedAsync("/unleased/b", CancellationToken.None);
+        var kept = await client.GetAsync("/unleased/b");
+        await client.PutAsync("/unleased/b", "by hand");
+        var unleased = await store.DeleteUnleasedAsync("/unleased/b", CancellationToken.None);
+
+        Assert.False(absent);
+        Assert.False(leased);
+        Assert.Equal(theirs, kept!.LeaseId);
+        Assert.True(unleased);
+        Assert.Null(await client.GetAsync("/unleased/b"));
+    }
+
+    [Fact]
     public async Task A_write_bound_to_a_revoked_lease_fails_as_lease_not_found_whatever_the_condition()
     {
         await using var store = Store();

@@ -95,6 +95,9 @@ internal sealed class FakeRegistryStore : IRegistryStore
     public Task<bool> DeleteAsync(string key, CancellationToken ct) =>
         CallAsync(StoreOperation.Delete, ct, () => _etcd.Delete(key));
 
+    public Task<bool> DeleteUnleasedAsync(string key, CancellationToken ct) =>
+        CallAsync(StoreOperation.Delete, ct, () => _etcd.DeleteUnleased(key));
+
     public async IAsyncEnumerable<WatchBatch> WatchAsync(
         string prefix, long startRevision, [EnumeratorCancellation] CancellationToken ct)
     {
@@ -530,6 +533,9 @@ internal sealed class FakeRegistryStore : IRegistryStore
             Publish(revision, [Remove(current, revision)]);
             return true;
         }
+
+        /// <summary>A delete on the condition that the key exists bound to no lease, as one transaction.</summary>
+        public bool DeleteUnleased(string key) => _keys.TryGetValue(key, out var current) && current.LeaseId == 0 && Delete(key);
 
         /// <summary>Revocation or expiry: the lease's keys go in one transaction, so in one revision.</summary>
         public bool RemoveLease(long leaseId)

@@ -1,3 +1,4 @@
+using Akka.Actor;
 using System.Text;
 using Registry.Tests.Infrastructure;
 
@@ -25,5 +26,20 @@ public sealed class KeyRepairTests(EtcdNode etcd) : IClassFixture<EtcdNode>
         var stored = await client.GetAsync(registered.Key);
         Assert.Equal(registered.LeaseId, stored?.LeaseId);
         Assert.Equal(Encoding.UTF8.GetString(InstanceCodec.Encode(registered.Instance)), stored?.Value);
+    }
+
+    [Fact]
+    public async Task A_value_written_over_the_key_without_a_lease_just_before_deregistering_goes_with_the_registration()
+    {
+        // TTL 10 s: the key check, every TTL, does not take the value back before the deregistration.
+        await using var registry = new RegistryUnderTest([etcd.Endpoint], ttlSeconds: 10);
+        var registered = await registry.RegisterAsync(ServiceInstance.Create("user", $"127.0.0.1:{Random.Shared.Next(10_000, 60_000)}"));
+        using var client = etcd.CreateClient();
+        await client.PutAsync(registered.Key, "garbage");
+
+        registry.Supervisor.Tell(new Deregister(registered.Instance.Service, registered.Instance.Id));
+
+        Assert.Null((await registry.NextAsync(RegistrationEventKind.Deregistered)).Detail);
+        Assert.Null(await client.GetAsync(registered.Key));
     }
 }

@@ -697,6 +697,27 @@ public sealed class RegistrationSimulationTests : Akka.TestKit.Xunit2.TestKit
         Assert.Null(ExpectEvent(RegistrationEventKind.Deregistered).Detail);
     }
 
+    [Theory]
+    // `etcdctl put` since the last key check: the revoke deletes only the keys on the lease.
+    [InlineData(false)]
+    // A newer registration's takeover since the last key check: its key is not this one's to delete.
+    [InlineData(true)]
+    public async Task Deregister_deletes_a_value_written_over_the_key_without_a_lease_but_not_one_on_another_lease(bool onAnotherLease)
+    {
+        var registered = RegisterAndAwait(User());
+        var other = _etcd.Connect();
+        var otherLease = onAnotherLease ? (await other.GrantLeaseAsync(10, CancellationToken.None)).LeaseId : 0;
+        await other.PutAsync(registered.Key, "by hand"u8.ToArray(), otherLease, PutCondition.Always, CancellationToken.None);
+
+        _registry.Tell(new Deregister("user", "127.0.0.1:8080"), TestActor);
+
+        ExpectMsg<Deregistered>(Wait);
+        Assert.Null(ExpectEvent(RegistrationEventKind.Deregistered).Detail);
+        Assert.DoesNotContain(registered.LeaseId, _etcd.LiveLeases);
+        if (onAnotherLease) Assert.Equal(otherLease, _etcd.Peek(registered.Key)?.LeaseId);
+        else Assert.Null(_etcd.Peek(registered.Key));
+    }
+
     [Fact]
     public void Deregister_while_etcd_is_down_gives_up_after_its_timeout_and_says_the_key_will_expire()
     {
