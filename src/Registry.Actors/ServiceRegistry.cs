@@ -151,6 +151,7 @@ public sealed class ServiceRegistry : IExtension
             Lazy<IActorRef>? entry = null;
             entry = new Lazy<IActorRef>(() =>
             {
+                BalancerStarting?.Invoke(key.Service);
                 IActorRef balancer;
                 lock (_running)
                 {
@@ -171,6 +172,12 @@ public sealed class ServiceRegistry : IExtension
             return entry;
         }).Value;
     }
+
+    /// <summary>
+    /// For tests: called with the service as a balancer starts, after the closing check and before the lock the close
+    /// takes, so a test can hold a start there while the close begins.
+    /// </summary>
+    internal Action<string>? BalancerStarting { get; set; }
 
     private InvalidOperationException Closing(string service) =>
         new($"the registry of actor system '{_system.Name}' is closing: no balancer of '{service}' to give");

@@ -138,6 +138,41 @@ public sealed class BalancerEndToEndTests(EtcdNode etcd) : IClassFixture<EtcdNod
     }
 
     [Fact]
+    public async Task A_balancer_past_the_closing_check_when_the_close_begins_is_refused_not_started_behind_the_stop()
+    {
+        await using var registry = new RegistryUnderTest([etcd.Endpoint]);
+        var extension = ServiceRegistry.Get(registry.System);
+        var running = extension.Balancer("user");
+        var runningStopped = running.WatchAsync();
+        // A caller past the closing check, held before the start of its balancer while the close begins.
+        var held = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var release = new ManualResetEventSlim();
+        extension.BalancerStarting = service =>
+        {
+            if (service != "late") return;
+            held.TrySetResult();
+            release.Wait();
+        };
+        var late = Task.Run(() => extension.Balancer("late"));
+        Task shutdown;
+        try
+        {
+            await held.Task.WaitAsync(TimeSpan.FromSeconds(10));
+            shutdown = CoordinatedShutdown.Get(registry.System).Run(CoordinatedShutdown.ClrExitReason.Instance);
+            // The close has taken its list of the balancers running: it stopped the one there.
+            Assert.True(await runningStopped.WaitAsync(TimeSpan.FromSeconds(30)));
+        }
+        finally
+        {
+            release.Set();
+        }
+
+        var refused = await Assert.ThrowsAsync<InvalidOperationException>(() => late);
+        Assert.Equal($"the registry of actor system '{registry.System.Name}' is closing: no balancer of 'late' to give", refused.Message);
+        await shutdown.WaitAsync(TimeSpan.FromSeconds(30));
+    }
+
+    [Fact]
     public async Task A_policy_without_a_name_is_refused_saying_so()
     {
         await using var registry = new RegistryUnderTest([etcd.Endpoint]);

@@ -82,6 +82,26 @@ public sealed class FailedStdoutEndToEndTests(EtcdNode etcd) : IClassFixture<Etc
         Assert.Equal(2, register.Process.ExitCode);
     }
 
+    [Fact]
+    public async Task A_command_failing_on_a_file_of_its_own_says_it_failed_not_that_stdout_cannot_be_written()
+    {
+        // demo makes its etcd's data directory under TMPDIR: one that does not exist fails it with an IOException
+        // while stdout works (the tour's first line is written). Only help and --version are written by the parser.
+        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "registry.dll"));
+        start.ArgumentList.Add("demo");
+        start.Environment["TMPDIR"] = Path.Combine(Path.GetTempPath(), $"missing-{Guid.NewGuid():N}");
+        using var demo = ChildProcess.Start(start);
+        var stdout = demo.Process.StandardOutput.ReadToEndAsync();
+        var stderr = demo.Process.StandardError.ReadToEndAsync();
+        await demo.Process.WaitForExitAsync().WaitAsync(RegistryProcess.Patience);
+
+        Assert.True(demo.Process.ExitCode == 1, $"exit {demo.Process.ExitCode}: {await stderr}");
+        Assert.Contains("a tour of Registry", await stdout);
+        Assert.Matches(@"^registry: failed: (FileNotFound|DirectoryNotFound)Exception: ", await stderr);
+        Assert.DoesNotContain("stdout", await stderr);
+    }
+
     private const string FullDevice = ">/dev/full";
     private const string ClosedStdout = ">&-";
 

@@ -37,6 +37,73 @@ public sealed class OrphanGuardTests
         Assert.False(Directory.Exists(directory), $"'{directory}' is left behind");
     }
 
+    [Fact]
+    public async Task A_guard_whose_first_removal_leaves_the_directory_tries_again()
+    {
+        var directory = Directory.CreateTempSubdirectory("orphan guard retry ").FullName;
+        File.WriteAllText(Path.Combine(directory, "data"), "x");
+        var pinned = Path.Combine(directory, "pinned");
+        Directory.CreateDirectory(pinned);
+        var file = Path.Combine(pinned, "data");
+        File.WriteAllText(file, "x");
+        // What the dying target may still hold: a file rm cannot remove yet.
+        await PinAsync(pinned, file, pin: true);
+        try
+        {
+            using var sleeper = Process.Start("sleep", "60");
+            using var guard = OrphanGuard.Watch(sleeper, directory: directory);
+            var shell = GuardShell(sleeper.Id);
+
+            var fired = Task.Run(guard.Fire);
+            // The first removal has failed once the shell sleeps before the next; a guard that tries once just ends. The
+            // file is made removable during the tries left (0.8 s of sleeps): the wait below polls every 5 ms.
+            var deadline = Stopwatch.StartNew();
+            while (!fired.IsCompleted && !SleepingChildOf(shell))
+            {
+                Assert.True(deadline.Elapsed < Wait, "the guard neither ended nor tried again");
+                await Task.Delay(5);
+            }
+            await PinAsync(pinned, file, pin: false);
+            await fired.WaitAsync(Wait);
+
+            Assert.False(Directory.Exists(directory), $"'{directory}' is left behind");
+        }
+        finally
+        {
+            if (Directory.Exists(directory))
+            {
+                await PinAsync(pinned, file, pin: false);
+                Directory.Delete(directory, recursive: true);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Makes <paramref name="file"/> one rm cannot remove, or removable again: immutable for root, whom permissions do
+    /// not stop; else by taking the write permission of <paramref name="directory"/>, which holds it.
+    /// </summary>
+    private static async Task PinAsync(string directory, string file, bool pin)
+    {
+        string[] command = Environment.IsPrivilegedProcess ? ["chattr", pin ? "+i" : "-i", file] : ["chmod", pin ? "500" : "700", directory];
+        using var process = Process.Start(command[0], command[1..]);
+        await process.WaitForExitAsync();
+        Assert.True(process.ExitCode == 0, $"{string.Join(' ', command)} failed");
+    }
+
+    /// <summary>The pid of the guard's shell of <paramref name="target"/>, by its arguments: "sh -c &lt;script&gt; orphan-guard &lt;pid&gt; …".</summary>
+    private static int GuardShell(int target) =>
+        int.Parse(Path.GetFileName(Directory.EnumerateDirectories("/proc")
+            .Where(dir => int.TryParse(Path.GetFileName(dir), out _))
+            .Single(dir => TryRead(Path.Combine(dir, "cmdline")).Contains($"\0orphan-guard\0{target}\0", StringComparison.Ordinal))));
+
+    /// <summary>Whether <paramref name="parent"/> has a <c>sleep</c> child running.</summary>
+    private static bool SleepingChildOf(int parent) =>
+        Directory.EnumerateDirectories("/proc")
+            .Where(dir => int.TryParse(Path.GetFileName(dir), out _))
+            .Select(dir => TryRead(Path.Combine(dir, "stat")))
+            .Any(stat => stat.Contains(" (sleep) ", StringComparison.Ordinal)
+                         && stat[(stat.LastIndexOf(')') + 2)..].Split(' ') is [_, var ppid, ..] && ppid == $"{parent}");
+
     [Theory]
     [InlineData("INT", 2)]
     [InlineData("HUP", 1)]
