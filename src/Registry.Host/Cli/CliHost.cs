@@ -4,6 +4,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Console;
+using Registry.Balancing;
 using Registry.Hosting;
 using AkkaLogLevel = Akka.Event.LogLevel;
 
@@ -25,9 +26,31 @@ internal static class CliHost
     /// <summary>The host's HOCON, for the settings a command needs before its actor system exists.</summary>
     public static Config LoadHocon() => ConfigurationFactory.ParseString(File.ReadAllText(HoconPath));
 
+    /// <summary>
+    /// Checks the <c>registry</c> settings the actor system will start with (the host's HOCON, the command line's
+    /// endpoints and prefix over it, reference.conf under it), so that a bad one in the host's HOCON is one line naming
+    /// the file and the key and exit 2, as a bad <c>registry.serve</c> key is, rather than a failed host start with the
+    /// exception's stack three times on stderr.
+    /// </summary>
+    /// <exception cref="UsageException">A setting is not valid.</exception>
+    public static void CheckSettings(CommonSettings settings)
+    {
+        try
+        {
+            var config = new ServiceRegistrySetup(Options(settings)).Apply(LoadHocon());
+            RegistrySettings.From(config);
+            BalancingSettings.From(config);
+        }
+        catch (ConfigurationException e)
+        {
+            throw new UsageException($"{HoconPath}: {e.Message}");
+        }
+    }
+
     /// <summary>A generic host with nothing but the registry.</summary>
     public static IHost Build(CommonSettings settings, Action<AkkaConfigurationBuilder>? configure = null)
     {
+        CheckSettings(settings);
         // No defaults: appsettings.json or DOTNET_ variables in the working directory must not change a tool's behaviour.
         var builder = Microsoft.Extensions.Hosting.Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
         Configure(builder, settings, configure);
@@ -67,6 +90,13 @@ internal static class CliHost
             configure?.Invoke(akka);
         });
     }
+
+    /// <summary>The registry options the command line sets: the endpoints and the prefix.</summary>
+    private static ServiceRegistryOptions Options(CommonSettings settings) => new()
+    {
+        Endpoints = settings.Endpoints.Select(e => e.ToString()).ToList(),
+        Prefix = settings.Prefix,
+    };
 
     private static AkkaLogLevel ToAkka(LogLevel level) => level switch
     {

@@ -39,6 +39,7 @@ internal sealed class ServeCommand : Command
         var settings = _common.Resolve(parse, _io);
         var register = _registration.ToRegister(parse);
         var stopping = Stopping(parse.GetValue(_drain));
+        CliHost.CheckSettings(settings);
         var instance = register.Instance;
         var key = InstanceCodec.Key(settings.Prefix, instance.Service, instance.Id);
 
