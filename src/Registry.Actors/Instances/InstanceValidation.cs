@@ -49,14 +49,15 @@ public static partial class InstanceValidation
     }
 
     /// <summary>
-    /// Returns null when <paramref name="id"/> is a valid instance id, else what is wrong. Control and format characters
-    /// and line separators are refused: an id that shows like another (a zero-width space) or breaks a line would
-    /// mislead wherever it is printed.
+    /// Returns null when <paramref name="id"/> is a valid instance id, else what is wrong. Control and format characters,
+    /// line separators and white space at either end are refused: an id that shows like another (a zero-width space,
+    /// <c>a</c> and <c>a </c>) or breaks a line would mislead wherever it is printed.
     /// </summary>
     public static string? CheckId(string? id) =>
         !string.IsNullOrEmpty(id) && id.Length <= 256 && !id.Contains('/') && !id.Any(Printable.IsControlOrFormat) && IsWellFormed(id)
+        && !char.IsWhiteSpace(id[0]) && !char.IsWhiteSpace(id[^1])
             ? null
-            : $"id '{Printable.Excerpt(id)}': expected 1-256 characters without '/', control or format characters or unpaired surrogates";
+            : $"id '{Printable.Excerpt(id)}': expected 1-256 characters without '/', control or format characters, line separators, unpaired surrogates or white space at either end";
 
     /// <summary>
     /// True when <paramref name="text"/> has no unpaired surrogate: such text has no UTF-8 form, and encoding it would

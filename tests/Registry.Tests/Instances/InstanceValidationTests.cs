@@ -22,7 +22,7 @@ public sealed class InstanceValidationTests
     public void Control_characters_in_refused_text_are_shown_as_escapes_so_a_message_stays_one_line()
     {
         Assert.Equal(@"service 'user\n': expected 1-128 characters of letters, digits, '.', '_' or '-'", InstanceValidation.CheckService("user\n"));
-        Assert.Equal(@"id 'a\r\nWARN forged\u001b[0m': expected 1-256 characters without '/', control or format characters or unpaired surrogates",
+        Assert.Equal(@"id 'a\r\nWARN forged\u001b[0m': expected 1-256 characters without '/', control or format characters, line separators, unpaired surrogates or white space at either end",
             InstanceValidation.CheckId("a\r\nWARN forged\u001B[0m"));
         Assert.Equal(@"address 'a\tb:80': expected host:port with a DNS name, a dotted IPv4 address or a bracketed IPv6 address without zone as host",
             InstanceValidation.CheckAddress("a\tb:80"));
@@ -34,11 +34,15 @@ public sealed class InstanceValidationTests
     public void An_id_or_prefix_that_would_show_as_other_text_is_refused()
     {
         // A zero-width space (an id that looks like another), a right-to-left override, a line separator.
-        Assert.Equal(@"id '127.0.0.1:8080\u200b': expected 1-256 characters without '/', control or format characters or unpaired surrogates",
+        Assert.Equal(@"id '127.0.0.1:8080\u200b': expected 1-256 characters without '/', control or format characters, line separators, unpaired surrogates or white space at either end",
             InstanceValidation.CheckId("127.0.0.1:8080\u200B"));
         Assert.NotNull(InstanceValidation.CheckId("a\u202Eb"));
         Assert.NotNull(InstanceValidation.CheckId("a\u2028b"));
         Assert.NotNull(InstanceValidation.CheckPrefix("/s\u200B/"));
+        // White space at either end: `a ` shows as `a` in a table.
+        Assert.NotNull(InstanceValidation.CheckId("a "));
+        Assert.NotNull(InstanceValidation.CheckId(" a"));
+        Assert.NotNull(InstanceValidation.CheckId("\u00A0a"));
         Assert.Null(InstanceValidation.CheckId("café 1"));
     }
 
@@ -195,7 +199,7 @@ public sealed class InstanceValidationTests
     public void Text_with_an_unpaired_surrogate_is_refused_naming_where_as_it_has_no_utf8_form()
     {
         // Encoded, each would turn into U+FFFD: the ids "a\uDCFF" and "a\uDCFE" would share one key.
-        Assert.Equal(@"id 'a\udcff': expected 1-256 characters without '/', control or format characters or unpaired surrogates",
+        Assert.Equal(@"id 'a\udcff': expected 1-256 characters without '/', control or format characters, line separators, unpaired surrogates or white space at either end",
             InstanceValidation.CheckId("a\uDCFF"));
         Assert.NotNull(InstanceValidation.CheckId("a\uD83D"));
         Assert.NotNull(InstanceValidation.CheckId("\uDE00a"));
