@@ -30,7 +30,7 @@ internal sealed record RegistrySettings(
         var c = new SettingReader(config.WithFallback(Reference).GetConfig("registry"), "registry");
         var endpoints = ParseEndpoints(EndpointValues(c.Config));
         var ttl = c.Positive("ttl");
-        if (ttl.Ticks % TimeSpan.TicksPerSecond != 0) throw Invalid("ttl", $"{ttl}: expected whole seconds");
+        if (ttl.Ticks % TimeSpan.TicksPerSecond != 0) throw Invalid("ttl", $"{SettingReader.Duration(ttl)}: expected whole seconds");
         var settings = new RegistrySettings(
             endpoints,
             c.Positive("etcd.call-timeout"),
@@ -53,13 +53,13 @@ internal sealed record RegistrySettings(
         if (InstanceValidation.CheckTtl(settings.TtlSeconds) is { } ttlProblem)
             throw Invalid("ttl", ttlProblem);
         if (settings.CallTimeout > ttl)
-            throw Invalid("etcd.call-timeout", $"{settings.CallTimeout} must not exceed the ttl ({ttl}): a keep-alive stream stuck that long is noticed only after its leases expired");
+            throw Invalid("etcd.call-timeout", $"{SettingReader.Duration(settings.CallTimeout)} must not exceed the ttl ({SettingReader.Duration(ttl)}): a keep-alive stream stuck that long is noticed only after its leases expired");
         if (InstanceValidation.CheckPrefix(settings.Prefix) is { } prefixProblem)
             throw Invalid("prefix", prefixProblem);
         if (BeforeServiceUnbindTimeout(config) is var phase && settings.DeregisterTimeout >= phase)
-            throw Invalid("deregister-timeout", $"{settings.DeregisterTimeout} must be below {phase}, the timeout of the CoordinatedShutdown phase it runs in ({ShutdownSection}.{PhaseTimeout}, else {ShutdownSection}.{DefaultPhaseTimeout})");
+            throw Invalid("deregister-timeout", $"{SettingReader.Duration(settings.DeregisterTimeout)} must be below {SettingReader.Duration(phase)}, the timeout of the CoordinatedShutdown phase it runs in ({ShutdownSection}.{PhaseTimeout}, else {ShutdownSection}.{DefaultPhaseTimeout})");
         if (settings.KeyCheckInterval > TimeSpan.FromSeconds(InstanceValidation.MaxTtlSeconds))
-            throw Invalid("key-check-interval", $"{settings.KeyCheckInterval}: expected at most {TimeSpan.FromSeconds(InstanceValidation.MaxTtlSeconds)}, the longest TTL");
+            throw Invalid("key-check-interval", $"{SettingReader.Duration(settings.KeyCheckInterval.Value)}: expected at most {InstanceValidation.MaxTtlSeconds}s, the longest TTL");
         if (settings.Discovery.SilenceTimeout <= settings.Discovery.ProgressInterval)
             throw Invalid("discovery.silence-timeout", "must exceed discovery.progress-interval");
         return settings;

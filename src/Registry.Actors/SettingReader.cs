@@ -20,7 +20,7 @@ internal sealed class SettingReader(Config config, string section, bool bareDura
         var value = Read(path, () => config.GetTimeSpan(path, allowInfinite: false), expected);
         if (!bareDurations && config.GetString(path) is var raw && IsBareDuration(raw))
             throw Invalid(path, $"'{raw}': a duration needs a unit, such as {raw}s or {raw}ms");
-        return value > TimeSpan.Zero ? value : throw Invalid(path, $"{value}: expected {expected}");
+        return value > TimeSpan.Zero ? value : throw Invalid(path, $"{Duration(value)}: expected {expected}");
     }
 
     /// <summary>A number from 0 to 1.</summary>
@@ -42,6 +42,12 @@ internal sealed class SettingReader(Config config, string section, bool bareDura
         var value = Read(path, () => config.GetInt(path), expected);
         return value >= min && value <= max ? value : throw Invalid(path, $"{value}: expected {expected}");
     }
+
+    /// <summary>A duration as a setting is written: <c>10s</c>, <c>2.5s</c>, <c>500ms</c>.</summary>
+    public static string Duration(TimeSpan duration) =>
+        duration.Ticks % TimeSpan.TicksPerSecond == 0 || duration.Duration() >= TimeSpan.FromSeconds(1)
+            ? $"{duration.TotalSeconds.ToString("0.###", System.Globalization.CultureInfo.InvariantCulture)}s"
+            : $"{duration.TotalMilliseconds.ToString("0.###", System.Globalization.CultureInfo.InvariantCulture)}ms";
 
     /// <summary>True when <paramref name="text"/> is a plain number other than 0 (a duration written without its unit).</summary>
     public static bool IsBareDuration(string? text) =>

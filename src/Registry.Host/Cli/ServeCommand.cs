@@ -117,7 +117,7 @@ internal sealed class ServeCommand : Command
         }
         if (drain is not { } requested) return configured;
         if (requested >= configured.ShutdownTimeout)
-            throw new UsageException($"--drain {requested.TotalSeconds:0.###}: must be shorter than {SampleServerSettings.ShutdownTimeoutKey} ({SampleServerSettings.Seconds(configured.ShutdownTimeout)}), which bounds the whole stop");
+            throw new UsageException($"--drain {requested.TotalSeconds:0.###}: must be shorter than {SampleServerSettings.ShutdownTimeoutKey} ({SettingReader.Duration(configured.ShutdownTimeout)}), which bounds the whole stop");
         return configured with { DrainDelay = requested };
     }
 }

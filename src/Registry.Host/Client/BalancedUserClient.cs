@@ -164,8 +164,12 @@ internal sealed class BalancedUserClient : IAsyncDisposable
         _ => false,
     };
 
-    private static string Describe(RpcException e) =>
-        e.Status.DebugException is { } inner ? $"{e.StatusCode}: {e.Status.Detail} ({inner.GetType().Name}: {inner.Message})" : $"{e.StatusCode}: {e.Status.Detail}";
+    private static string Describe(RpcException e)
+    {
+        // A deadline that passed on the client has no detail.
+        var status = e.Status.Detail is { Length: > 0 } detail ? $"{e.StatusCode}: {detail}" : e.StatusCode.ToString();
+        return e.Status.DebugException is { } inner ? $"{status} ({inner.GetType().Name}: {inner.Message})" : status;
+    }
 
     public ValueTask DisposeAsync() => _channels.DisposeAsync();
 }

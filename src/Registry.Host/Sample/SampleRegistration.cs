@@ -81,7 +81,7 @@ internal sealed class SampleRegistration(
         var wasRegistered = _answer is { IsCompletedSuccessfully: true, Result: Registered _ };
         if (wasRegistered && !_conflicted && settings.DrainDelay > TimeSpan.Zero)
         {
-            log.LogInformation("{Service}/{Id} deregistered; serving {Delay} more so clients see it leave", instance.Service, instance.Id, SampleServerSettings.Seconds(settings.DrainDelay));
+            log.LogInformation("{Service}/{Id} deregistered; serving {Delay} more so clients see it leave", instance.Service, instance.Id, SettingReader.Duration(settings.DrainDelay));
             try
             {
                 await Task.Delay(settings.DrainDelay, ct);

@@ -20,12 +20,9 @@ internal sealed record SampleServerSettings(TimeSpan DrainDelay, TimeSpan Shutdo
         if (DrainDelay < TimeSpan.Zero) throw new ConfigurationException($"{DrainDelayKey}: must not be negative");
         if (ShutdownTimeout <= TimeSpan.Zero) throw new ConfigurationException($"{ShutdownTimeoutKey}: must be positive");
         if (DrainDelay >= ShutdownTimeout)
-            throw new ConfigurationException($"{DrainDelayKey} {Seconds(DrainDelay)}: must be shorter than {ShutdownTimeoutKey} ({Seconds(ShutdownTimeout)}), which bounds the whole stop");
+            throw new ConfigurationException($"{DrainDelayKey} {SettingReader.Duration(DrainDelay)}: must be shorter than {ShutdownTimeoutKey} ({SettingReader.Duration(ShutdownTimeout)}), which bounds the whole stop");
         return this;
     }
-
-    /// <summary>A duration as the settings print it: <c>2s</c>, <c>0.5s</c>.</summary>
-    public static string Seconds(TimeSpan duration) => $"{duration.TotalSeconds.ToString("0.###", System.Globalization.CultureInfo.InvariantCulture)}s";
 
     private static TimeSpan Duration(Config config, string key)
     {

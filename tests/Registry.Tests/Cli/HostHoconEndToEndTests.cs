@@ -13,7 +13,7 @@ public sealed class HostHoconEndToEndTests
     [InlineData("registry.ttl = 1s", new[] { "list" }, "registry.ttl: ttl 1: expected whole seconds from 2 to 3600")]
     [InlineData("registry.ttl = 10", new[] { "watch" }, "registry.ttl: '10': a duration needs a unit, such as 10s or 10ms")]
     [InlineData("registry.etcd.call-timeout = 15s", new[] { "register", "--service", "user", "--address", "127.0.0.1:8080" },
-        "registry.etcd.call-timeout: 00:00:15 must not exceed the ttl (00:00:10)")]
+        "registry.etcd.call-timeout: 15s must not exceed the ttl (10s)")]
     [InlineData("registry.balancing.policy = foo", new[] { "call", "--service", "user" },
         "registry.balancing.policy: 'foo' is not one of random, round-robin, weighted, p2c, hash")]
     [InlineData("registry.ttl = 1s", new[] { "serve", "--service", "user", "--address", "127.0.0.1:1" },
