@@ -10,7 +10,7 @@ internal sealed class DemoCommand : Command
     private readonly CliIo _io;
 
     public DemoCommand(CommonOptions common, CliIo io)
-        : base("demo", "A tour on a throw-away local etcd: three instances, a client calling, one instance stopped and one killed")
+        : base("demo", "A tour on a throw-away local etcd (so --etcd and --prefix are refused): three instances, a client calling, one instance stopped and one killed")
     {
         _common = common;
         _io = io;
