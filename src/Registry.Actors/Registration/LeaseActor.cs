@@ -9,9 +9,10 @@ namespace Registry.Registration;
 /// <see cref="LeaseKeeper"/> (which renews it and checks the key, telling this actor only of a change), replaces a lost
 /// lease at once, writes back a key deleted by hand or overwritten on its lease, and revokes the lease on
 /// <see cref="Deregister"/>.
-/// Started fresh, it takes the key over (the newer registration wins). Started again after a crash
-/// (<c>previousLease</c> set), after losing its lease or its key, it only claims a key that is absent or still
-/// its own: a key bound to another lease is a conflict, and it stops instead of fighting over the key.
+/// Started fresh, or again after a crash before the key was first written, it takes the key over (the newer
+/// registration wins). Once the key was written (after a crash then too), after losing its lease or its key, it only
+/// claims a key that is absent or still its own: a key bound to another lease is a conflict, and it stops instead of
+/// fighting over the key.
 /// </summary>
 /// <remarks>
 /// An <see cref="UntypedActor"/> whose behaviours are methods: one runs per registered instance, and a
@@ -35,6 +36,7 @@ internal sealed partial class LeaseActor : UntypedActor, IWithTimers
     // The leases this registration held, its predecessors' too, newest last (a few: one more per lease lost): a key
     // found on one of them is its own, left there by etcd restored from a backup or by a crashed predecessor's late write.
     private readonly List<long> _heldLeases = [];
+    // Until the key is first written (by this actor or a crashed predecessor), the registration is fresh: it takes the key over.
     private bool _mayTakeOver;
     private RegistrationEventKind _acquireKind = RegistrationEventKind.Registered;
     private int _failures;
@@ -44,7 +46,7 @@ internal sealed partial class LeaseActor : UntypedActor, IWithTimers
     internal const int HeldLeasesKept = 8;
 
     public LeaseActor(IRegistryStore store, LeaseKeeper keeper, RegistrySettings settings, ServiceInstance instance, long ttlSeconds, long previousLease,
-        IReadOnlyList<long> heldLeases, IActorRef? requester)
+        IReadOnlyList<long> heldLeases, bool mayTakeOver, IActorRef? requester)
     {
         _store = store;
         _keeper = keeper;
@@ -55,15 +57,15 @@ internal sealed partial class LeaseActor : UntypedActor, IWithTimers
         _lease = previousLease;
         foreach (var lease in heldLeases) Hold(lease);
         Hold(previousLease);
-        _mayTakeOver = previousLease == 0;
+        _mayTakeOver = mayTakeOver;
         if (requester is not null) _awaitingRegistered.Add(requester);
     }
 
     public ITimerScheduler Timers { get; set; } = null!;
 
     public static Props Props(IRegistryStore store, LeaseKeeper keeper, RegistrySettings settings, ServiceInstance instance, long ttlSeconds, long previousLease,
-        IReadOnlyList<long> heldLeases, IActorRef? requester) =>
-        Akka.Actor.Props.CreateBy(new FactoryProducer<LeaseActor>(() => new LeaseActor(store, keeper, settings, instance, ttlSeconds, previousLease, heldLeases, requester)))
+        IReadOnlyList<long> heldLeases, bool mayTakeOver, IActorRef? requester) =>
+        Akka.Actor.Props.CreateBy(new FactoryProducer<LeaseActor>(() => new LeaseActor(store, keeper, settings, instance, ttlSeconds, previousLease, heldLeases, mayTakeOver, requester)))
             .WithMailbox(LeaseMailbox.Path);
 
     protected override void PreStart() => StartAcquire();
@@ -254,7 +256,7 @@ internal sealed partial class LeaseActor : UntypedActor, IWithTimers
         Hold(_lease);
         _failures = 0;
         _mayTakeOver = false;
-        Context.Parent.Tell(new Attached(_key, _lease));
+        Context.Parent.Tell(new Attached(_key, _lease, Written: true));
         if (!acquired.Written.IsSameRegistration(_instance))
         {
             // Register with a new value arrived while the old one was being written.

@@ -435,6 +435,28 @@ public sealed class RegistrationSimulationTests : Akka.TestKit.Xunit2.TestKit
     }
 
     [Fact]
+    public async Task A_registration_whose_actor_crashed_before_its_first_write_still_takes_the_id_over_from_an_older_process()
+    {
+        var older = RegisterAndAwait(User(), StartRegistry(_etcd.Connect()));
+        // The newer process's takeover write is held on the wire, its lease granted, when its actor crashes.
+        var held = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var puts = 0;
+        _etcd.BeforeCall = op => op == StoreOperation.Put && Interlocked.Increment(ref puts) == 1 ? held.Task : Task.CompletedTask;
+        _registry.Tell(new Register(User()), TestActor);
+        AwaitCondition(() => Volatile.Read(ref puts) == 1, Wait);
+        await CrashChildAsync(_registry);
+        held.SetResult();
+
+        // Its successor is still the newer registration: it takes the id over, and the older process stops.
+        var answer = ExpectMsg<object>(Wait);
+        Assert.True(answer is Registered, $"{answer}");
+        var registered = (Registered)answer;
+        Assert.Contains($"{registered.LeaseId:x}", ExpectEvent(RegistrationEventKind.Conflict).Detail);
+        Assert.Equal(registered.LeaseId, _etcd.Peek(registered.Key)?.LeaseId);
+        AwaitAssert(() => Assert.DoesNotContain(older.LeaseId, _etcd.LiveLeases), Wait);
+    }
+
+    [Fact]
     public void A_register_waiting_when_a_newer_process_takes_the_id_fails_as_a_conflict()
     {
         RegisterAndAwait(User());
