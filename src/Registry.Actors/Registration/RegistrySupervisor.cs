@@ -140,6 +140,11 @@ public sealed partial class RegistrySupervisor : ReceiveActor, IWithTimers
             _entries[key] = Start(new Entry(key, instance, ttl, 0, [], 0, false, null, false, [new Waiting(Sender, instance)], []));
             return;
         }
+        if (entry.Conflicted)
+        {
+            Sender.Tell(ConflictFailure(instance));
+            return;
+        }
         if (entry.Stopping || !entry.AwaitingStop.IsEmpty)
         {
             Sender.Tell(new RegistrationFailed(instance, RegistrationFailure.Stopping, "the instance is being deregistered; register it again once that is answered"));
@@ -229,6 +234,9 @@ public sealed partial class RegistrySupervisor : ReceiveActor, IWithTimers
         return e with { Stopping = true, Conflicted = true };
     });
 
+    private static RegistrationFailed ConflictFailure(ServiceInstance instance) =>
+        new(instance, RegistrationFailure.Conflict, "conflict: a newer registration took the key; this process stopped registering it");
+
     /// <summary>Nothing is revoked (the conflict did that), but whoever follows the events learns the registration is over.</summary>
     private void PublishDeregisteredAfterConflict(ServiceInstance instance, string key, long leaseId) =>
         PublishDeregistered(instance, key, leaseId, "stopped after a conflict; nothing left to revoke");
@@ -245,7 +253,8 @@ public sealed partial class RegistrySupervisor : ReceiveActor, IWithTimers
         entry = entry with { Child = null, ChildAttached = false };
         if (entry.Stopping && entry.Conflicted)
         {
-            Finish(entry);
+            // Those whose Register reached the actor after its conflict: it dropped them, stopping.
+            Finish(Answer(entry, ConflictFailure(entry.Instance)));
             return;
         }
         if (entry.Stopping)

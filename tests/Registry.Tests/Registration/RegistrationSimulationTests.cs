@@ -472,6 +472,24 @@ public sealed class RegistrationSimulationTests : Akka.TestKit.Xunit2.TestKit
     }
 
     [Fact]
+    public async Task A_register_that_reaches_the_actor_just_after_a_newer_process_took_the_id_fails_as_a_conflict()
+    {
+        var older = RegisterAndAwait(User());
+        var other = _etcd.Connect();
+        var theirs = (await other.GrantLeaseAsync(30, CancellationToken.None)).LeaseId;
+        await other.PutAsync(older.Key, InstanceCodec.Encode(User()), theirs, PutCondition.Always, CancellationToken.None);
+        var child = await Sys.ActorSelection(_registry.Path / "*").ResolveOne(Wait);
+
+        // The keeper's news of it is in the actor's mailbox when the supervisor hands it an update.
+        child.Tell(new Registry.Registration.LeaseKeeper.KeyTaken(older.LeaseId, theirs));
+        _registry.Tell(new Register(User() with { Weight = 5 }), TestActor);
+
+        var failed = ExpectMsg<RegistrationFailed>(Wait);
+        Assert.True(failed.Kind == RegistrationFailure.Conflict, $"{failed.Kind}: {failed.Reason}");
+        Assert.StartsWith("conflict: ", failed.Reason);
+    }
+
+    [Fact]
     public void Deregistering_an_instance_that_just_stopped_after_a_conflict_is_answered()
     {
         RegisterAndAwait(User());
