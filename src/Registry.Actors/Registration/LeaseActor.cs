@@ -417,28 +417,34 @@ internal sealed partial class LeaseActor : UntypedActor, IWithTimers
         RevokeAsync(_lease).PipeTo(Self);
     }
 
-    private async Task<Revoked> RevokeAsync(long lease)
+    private async Task<Revoked> RevokeAsync(long lease) =>
+        new(lease == 0 ? null : await RevokeAsync(_store, _settings, lease, _ttl));
+
+    /// <summary>
+    /// Revokes <paramref name="lease"/>, retrying with back-off until <c>registry.deregister-timeout</c>; null once
+    /// revoked, else why not.
+    /// </summary>
+    internal static async Task<string?> RevokeAsync(IRegistryStore store, RegistrySettings settings, long lease, long ttlSeconds)
     {
-        if (lease == 0) return new Revoked(null);
-        using var deadline = new CancellationTokenSource(_settings.DeregisterTimeout);
+        using var deadline = new CancellationTokenSource(settings.DeregisterTimeout);
         for (var attempt = 0; ; attempt++)
         {
             try
             {
-                await _store.RevokeLeaseAsync(lease, deadline.Token);
-                return new Revoked(null);
+                await store.RevokeLeaseAsync(lease, deadline.Token);
+                return null;
             }
             catch (Exception e)
             {
-                var failure = $"{EtcdErrors.Describe(e)}; the key expires with lease {lease:x} within {_ttl}s";
-                if (deadline.IsCancellationRequested) return new Revoked(failure);
+                var failure = $"{EtcdErrors.Describe(e)}; the key expires with lease {lease:x} within {ttlSeconds}s";
+                if (deadline.IsCancellationRequested) return failure;
                 try
                 {
-                    await Task.Delay(_settings.Retry.Delay(attempt), deadline.Token);
+                    await Task.Delay(settings.Retry.Delay(attempt), deadline.Token);
                 }
                 catch (OperationCanceledException)
                 {
-                    return new Revoked(failure);
+                    return failure;
                 }
             }
         }

@@ -291,22 +291,12 @@ public sealed partial class RegistrySupervisor : ReceiveActor, IWithTimers
             Self.Tell(new OrphanRevoked(entry.Key, null));
             return;
         }
-        RevokeAsync(_store, entry.Key, entry.LeaseId, _settings.DeregisterTimeout).PipeTo(Self);
+        RevokeAsync(_store, _settings, entry).PipeTo(Self);
     }
 
-    private static async Task<OrphanRevoked> RevokeAsync(IRegistryStore store, string key, long leaseId, TimeSpan timeout)
-    {
-        using var deadline = new CancellationTokenSource(timeout);
-        try
-        {
-            await store.RevokeLeaseAsync(leaseId, deadline.Token);
-            return new OrphanRevoked(key, null);
-        }
-        catch (Exception e)
-        {
-            return new OrphanRevoked(key, $"{EtcdErrors.Describe(e)}; the key expires with lease {leaseId:x}");
-        }
-    }
+    /// <summary>Retried as the actor would have, until the deregister timeout.</summary>
+    private static async Task<OrphanRevoked> RevokeAsync(IRegistryStore store, RegistrySettings settings, Entry entry) =>
+        new(entry.Key, await LeaseActor.RevokeAsync(store, settings, entry.LeaseId, entry.TtlSeconds));
 
     private void OnOrphanRevoked(OrphanRevoked revoked)
     {

@@ -532,6 +532,26 @@ public sealed class RegistrationSimulationTests : Akka.TestKit.Xunit2.TestKit
     }
 
     [Fact]
+    public async Task Deregistering_a_crashed_registration_retries_a_revoke_that_failed_as_a_live_actor_does()
+    {
+        var registry = StartSlowRestartRegistry();
+        var registered = RegisterAndAwait(User(), registry);
+        await CrashChildAsync(registry);
+        var revokes = 0;
+        // A leader change, say: etcd refuses the first revoke, and would take the next.
+        _etcd.BeforeCall = op => op == StoreOperation.RevokeLease && Interlocked.Increment(ref revokes) == 1
+            ? Task.FromException(new StoreUnavailableException("leader changed"))
+            : Task.CompletedTask;
+
+        registry.Tell(new Deregister("user", "127.0.0.1:8080"), TestActor);
+
+        ExpectMsg<Deregistered>(Wait);
+        Assert.Null(ExpectEvent(RegistrationEventKind.Deregistered).Detail);
+        Assert.DoesNotContain(registered.LeaseId, _etcd.LiveLeases);
+        Assert.Null(_etcd.Peek(registered.Key));
+    }
+
+    [Fact]
     public async Task A_key_deleted_by_hand_is_written_back_on_the_same_lease()
     {
         var registered = RegisterAndAwait(User());
