@@ -232,6 +232,11 @@ internal sealed partial class LeaseActor : UntypedActor, IWithTimers
             };
             return new Acquired(lease, instance, value, tookOver, grantedAt);
         }
+        // A registration made before: its lease expired since it was read alive, and is replaced at once.
+        catch (LeaseNotFoundException e) when (!mayTakeOver)
+        {
+            return new LeaseGone(e.LeaseId);
+        }
         catch (LeaseNotFoundException e)
         {
             return new AcquireFailed(e.Message, 0);

@@ -565,6 +565,31 @@ public sealed class RegistrationSimulationTests : Akka.TestKit.Xunit2.TestKit
     }
 
     [Fact]
+    public async Task A_lease_that_expires_during_a_write_back_is_reported_lost_and_replaced_at_once()
+    {
+        var registered = RegisterAndAwait(User());
+        ExpectEvent(RegistrationEventKind.Registered);
+        // The write-back read the lease alive; it expires before the write reaches etcd.
+        _etcd.BeforeCall = op =>
+        {
+            if (op == StoreOperation.Put)
+            {
+                _etcd.BeforeCall = null;
+                _etcd.ExpireLease(registered.LeaseId);
+            }
+            return Task.CompletedTask;
+        };
+
+        Assert.True(await _etcd.Connect().DeleteAsync(registered.Key, CancellationToken.None));
+
+        var next = _events.FishForMessage<RegistrationEvent>(e => e.Kind is RegistrationEventKind.LeaseLost or RegistrationEventKind.Delayed, Wait);
+        Assert.True(next.Kind == RegistrationEventKind.LeaseLost, $"{next.Kind}: {next.Detail}");
+        Assert.Equal(registered.LeaseId, next.LeaseId);
+        var again = ExpectEvent(RegistrationEventKind.Reregistered);
+        Assert.Equal(again.LeaseId, _etcd.Peek(registered.Key)?.LeaseId);
+    }
+
+    [Fact]
     public void Restored_from_a_backup_onto_a_lease_it_held_before_the_key_is_taken_back_not_a_conflict()
     {
         var registered = RegisterAndAwait(User());
