@@ -3,9 +3,11 @@ namespace Registry.Registration;
 internal sealed partial class LeaseActor
 {
     /// <summary>
-    /// Told to the parent, as the actor, whenever the key is bound to a (new) lease, so a restart can re-attach to it.
+    /// Told to the parent, as the actor, whenever the key is bound to a (new) lease, so a restart can re-attach to it:
+    /// before the write with a lease just granted, and once the key is written (<paramref name="Written"/>), after which
+    /// a restart no longer takes the key over.
     /// </summary>
-    public sealed record Attached(string Key, long LeaseId);
+    public sealed record Attached(string Key, long LeaseId, bool Written = false);
 
     /// <summary>
     /// From the parent: a crashed predecessor reported <paramref name="LeaseId"/> after this actor started. The lease was

@@ -9,9 +9,10 @@ namespace Registry.Registration;
 /// <see cref="LeaseKeeper"/> (which renews it and checks the key, telling this actor only of a change), replaces a lost
 /// lease at once, writes back a key deleted by hand or overwritten on its lease, and revokes the lease on
 /// <see cref="Deregister"/>.
-/// Started fresh, it takes the key over (the newer registration wins). Started again after a crash
-/// (<c>previousLease</c> set), after losing its lease or its key, it only claims a key that is absent or still
-/// its own: a key bound to another lease is a conflict, and it stops instead of fighting over the key.
+/// Started fresh, or again after a crash before the key was first written, it takes the key over (the newer
+/// registration wins). Once the key was written (after a crash then too), after losing its lease or its key, it only
+/// claims a key that is absent or still its own: a key bound to another lease is a conflict, and it stops instead of
+/// fighting over the key.
 /// </summary>
 /// <remarks>
 /// An <see cref="UntypedActor"/> whose behaviours are methods: one runs per registered instance, and a
@@ -35,6 +36,7 @@ internal sealed partial class LeaseActor : UntypedActor, IWithTimers
     // The leases this registration held, its predecessors' too, newest last (a few: one more per lease lost): a key
     // found on one of them is its own, left there by etcd restored from a backup or by a crashed predecessor's late write.
     private readonly List<long> _heldLeases = [];
+    // Until the key is first written (by this actor or a crashed predecessor), the registration is fresh: it takes the key over.
     private bool _mayTakeOver;
     private RegistrationEventKind _acquireKind = RegistrationEventKind.Registered;
     private int _failures;
@@ -44,7 +46,7 @@ internal sealed partial class LeaseActor : UntypedActor, IWithTimers
     internal const int HeldLeasesKept = 8;
 
     public LeaseActor(IRegistryStore store, LeaseKeeper keeper, RegistrySettings settings, ServiceInstance instance, long ttlSeconds, long previousLease,
-        IReadOnlyList<long> heldLeases, IActorRef? requester)
+        IReadOnlyList<long> heldLeases, bool mayTakeOver, IActorRef? requester)
     {
         _store = store;
         _keeper = keeper;
@@ -55,15 +57,15 @@ internal sealed partial class LeaseActor : UntypedActor, IWithTimers
         _lease = previousLease;
         foreach (var lease in heldLeases) Hold(lease);
         Hold(previousLease);
-        _mayTakeOver = previousLease == 0;
+        _mayTakeOver = mayTakeOver;
         if (requester is not null) _awaitingRegistered.Add(requester);
     }
 
     public ITimerScheduler Timers { get; set; } = null!;
 
     public static Props Props(IRegistryStore store, LeaseKeeper keeper, RegistrySettings settings, ServiceInstance instance, long ttlSeconds, long previousLease,
-        IReadOnlyList<long> heldLeases, IActorRef? requester) =>
-        Akka.Actor.Props.CreateBy(new FactoryProducer<LeaseActor>(() => new LeaseActor(store, keeper, settings, instance, ttlSeconds, previousLease, heldLeases, requester)))
+        IReadOnlyList<long> heldLeases, bool mayTakeOver, IActorRef? requester) =>
+        Akka.Actor.Props.CreateBy(new FactoryProducer<LeaseActor>(() => new LeaseActor(store, keeper, settings, instance, ttlSeconds, previousLease, heldLeases, mayTakeOver, requester)))
             .WithMailbox(LeaseMailbox.Path);
 
     protected override void PreStart() => StartAcquire();
@@ -230,6 +232,11 @@ internal sealed partial class LeaseActor : UntypedActor, IWithTimers
             };
             return new Acquired(lease, instance, value, tookOver, grantedAt);
         }
+        // A registration made before: its lease expired since it was read alive, and is replaced at once.
+        catch (LeaseNotFoundException e) when (!mayTakeOver)
+        {
+            return new LeaseGone(e.LeaseId);
+        }
         catch (LeaseNotFoundException e)
         {
             return new AcquireFailed(e.Message, 0);
@@ -254,7 +261,7 @@ internal sealed partial class LeaseActor : UntypedActor, IWithTimers
         Hold(_lease);
         _failures = 0;
         _mayTakeOver = false;
-        Context.Parent.Tell(new Attached(_key, _lease));
+        Context.Parent.Tell(new Attached(_key, _lease, Written: true));
         if (!acquired.Written.IsSameRegistration(_instance))
         {
             // Register with a new value arrived while the old one was being written.
@@ -415,35 +422,41 @@ internal sealed partial class LeaseActor : UntypedActor, IWithTimers
         RevokeAsync(_lease).PipeTo(Self);
     }
 
-    private async Task<Revoked> RevokeAsync(long lease)
+    private async Task<Revoked> RevokeAsync(long lease) =>
+        new(lease == 0 ? null : await RevokeAsync(_store, _settings, _key, lease, _ttl, _log));
+
+    /// <summary>
+    /// Revokes <paramref name="lease"/>, then deletes <paramref name="key"/> if a value was written over it without a
+    /// lease, retrying with back-off until <c>registry.deregister-timeout</c>; null once done, else why not.
+    /// </summary>
+    internal static async Task<string?> RevokeAsync(IRegistryStore store, RegistrySettings settings, string key, long lease, long ttlSeconds, ILoggingAdapter log)
     {
-        if (lease == 0) return new Revoked(null);
-        using var deadline = new CancellationTokenSource(_settings.DeregisterTimeout);
+        using var deadline = new CancellationTokenSource(settings.DeregisterTimeout);
         var revoked = false;
         for (var attempt = 0; ; attempt++)
         {
             try
             {
-                if (!revoked) await _store.RevokeLeaseAsync(lease, deadline.Token);
+                if (!revoked) await store.RevokeLeaseAsync(lease, deadline.Token);
                 revoked = true;
                 // The revoke deletes only the keys on the lease: a value written over the key without one since the last
                 // key check (which would have taken it back) would stay listed for good.
-                if (await _store.DeleteUnleasedAsync(_key, deadline.Token)) _log.Warning("{0}: deleted a value written over it without a lease", _key);
-                return new Revoked(null);
+                if (await store.DeleteUnleasedAsync(key, deadline.Token)) log.Warning("{0}: deleted a value written over it without a lease", key);
+                return null;
             }
             catch (Exception e)
             {
                 var failure = revoked
                     ? $"{EtcdErrors.Describe(e)}; lease {lease:x} is revoked, a value written over the key without a lease may remain"
-                    : $"{EtcdErrors.Describe(e)}; the key expires with lease {lease:x} within {_ttl}s";
-                if (deadline.IsCancellationRequested) return new Revoked(failure);
+                    : $"{EtcdErrors.Describe(e)}; the key expires with lease {lease:x} within {ttlSeconds}s";
+                if (deadline.IsCancellationRequested) return failure;
                 try
                 {
-                    await Task.Delay(_settings.Retry.Delay(attempt), deadline.Token);
+                    await Task.Delay(settings.Retry.Delay(attempt), deadline.Token);
                 }
                 catch (OperationCanceledException)
                 {
-                    return new Revoked(failure);
+                    return failure;
                 }
             }
         }

@@ -39,7 +39,7 @@ public sealed partial class RegistrySupervisor : ReceiveActor, IWithTimers
         Receive<Register>(OnRegister);
         Receive<Deregister>(OnDeregister);
         Receive<DeregisterAll>(_ => OnDeregisterAll());
-        Receive<LeaseActor.Attached>(a => Update(a.Key, e => OnAttached(e, a.LeaseId)));
+        Receive<LeaseActor.Attached>(a => Update(a.Key, e => OnAttached(e, a.LeaseId) with { Written = e.Written || a.Written }));
         Receive<LeaseActor.Stopping>(OnStopping);
         // The children answer the supervisor, which answers the requesters: a child that crashes or stops by itself
         // loses what it was asked, the supervisor does not.
@@ -140,6 +140,11 @@ public sealed partial class RegistrySupervisor : ReceiveActor, IWithTimers
             _entries[key] = Start(new Entry(key, instance, ttl, 0, [], 0, false, null, false, [new Waiting(Sender, instance)], []));
             return;
         }
+        if (entry.Conflicted)
+        {
+            Sender.Tell(ConflictFailure(instance));
+            return;
+        }
         if (entry.Stopping || !entry.AwaitingStop.IsEmpty)
         {
             Sender.Tell(new RegistrationFailed(instance, RegistrationFailure.Stopping, "the instance is being deregistered; register it again once that is answered"));
@@ -229,6 +234,9 @@ public sealed partial class RegistrySupervisor : ReceiveActor, IWithTimers
         return e with { Stopping = true, Conflicted = true };
     });
 
+    private static RegistrationFailed ConflictFailure(ServiceInstance instance) =>
+        new(instance, RegistrationFailure.Conflict, "conflict: a newer registration took the key; this process stopped registering it");
+
     /// <summary>Nothing is revoked (the conflict did that), but whoever follows the events learns the registration is over.</summary>
     private void PublishDeregisteredAfterConflict(ServiceInstance instance, string key, long leaseId) =>
         PublishDeregistered(instance, key, leaseId, "stopped after a conflict; nothing left to revoke");
@@ -245,7 +253,8 @@ public sealed partial class RegistrySupervisor : ReceiveActor, IWithTimers
         entry = entry with { Child = null, ChildAttached = false };
         if (entry.Stopping && entry.Conflicted)
         {
-            Finish(entry);
+            // Those whose Register reached the actor after its conflict: it dropped them, stopping.
+            Finish(Answer(entry, ConflictFailure(entry.Instance)));
             return;
         }
         if (entry.Stopping)
@@ -282,22 +291,12 @@ public sealed partial class RegistrySupervisor : ReceiveActor, IWithTimers
             Self.Tell(new OrphanRevoked(entry.Key, null));
             return;
         }
-        RevokeAsync(_store, entry.Key, entry.LeaseId, _settings.DeregisterTimeout).PipeTo(Self);
+        RevokeAsync(_store, _settings, entry, _log).PipeTo(Self);
     }
 
-    private static async Task<OrphanRevoked> RevokeAsync(IRegistryStore store, string key, long leaseId, TimeSpan timeout)
-    {
-        using var deadline = new CancellationTokenSource(timeout);
-        try
-        {
-            await store.RevokeLeaseAsync(leaseId, deadline.Token);
-            return new OrphanRevoked(key, null);
-        }
-        catch (Exception e)
-        {
-            return new OrphanRevoked(key, $"{EtcdErrors.Describe(e)}; the key expires with lease {leaseId:x}");
-        }
-    }
+    /// <summary>Retried as the actor would have, until the deregister timeout.</summary>
+    private static async Task<OrphanRevoked> RevokeAsync(IRegistryStore store, RegistrySettings settings, Entry entry, ILoggingAdapter log) =>
+        new(entry.Key, await LeaseActor.RevokeAsync(store, settings, entry.Key, entry.LeaseId, entry.TtlSeconds, log));
 
     private void OnOrphanRevoked(OrphanRevoked revoked)
     {
@@ -365,7 +364,7 @@ public sealed partial class RegistrySupervisor : ReceiveActor, IWithTimers
     {
         var name = $"{Uri.EscapeDataString(entry.Key)}-{++_incarnations}";
         var requester = entry.AwaitingRegistered.IsEmpty ? null : Self;
-        var child = Context.ActorOf(LeaseActor.Props(_store, _keeper, _settings, entry.Instance, entry.TtlSeconds, entry.LeaseId, entry.HeldLeases, requester), name);
+        var child = Context.ActorOf(LeaseActor.Props(_store, _keeper, _settings, entry.Instance, entry.TtlSeconds, entry.LeaseId, entry.HeldLeases, !entry.Written, requester), name);
         Context.Watch(child);
         _keysByChild[child] = entry.Key;
         return entry with { Child = child, ChildAttached = false, StartedAt = Stopwatch.GetTimestamp() };
@@ -375,12 +374,13 @@ public sealed partial class RegistrySupervisor : ReceiveActor, IWithTimers
     /// One registration: the instance last asked for (the one held when the same is asked again), its actor (null while
     /// a crashed one waits for its restart), the lease it last held (<paramref name="ChildAttached"/> once the current
     /// actor reported it), the last few leases it held (newest last), its crashes in a row and when its actor started
-    /// (a <see cref="Stopwatch"/> timestamp), and the requesters still waiting for an answer to <see cref="Register"/>
-    /// and to <see cref="Deregister"/>.
+    /// (a <see cref="Stopwatch"/> timestamp), the requesters still waiting for an answer to <see cref="Register"/>
+    /// and to <see cref="Deregister"/>, and whether its key was ever written (until then a restarted actor takes it over,
+    /// as a fresh registration does).
     /// </summary>
     private sealed record Entry(
         string Key, ServiceInstance Instance, long TtlSeconds, long LeaseId, ImmutableList<long> HeldLeases, int Restarts, bool Stopping, IActorRef? Child,
-        bool ChildAttached, ImmutableList<Waiting> AwaitingRegistered, ImmutableList<IActorRef> AwaitingStop, bool Conflicted = false, long StartedAt = 0);
+        bool ChildAttached, ImmutableList<Waiting> AwaitingRegistered, ImmutableList<IActorRef> AwaitingStop, bool Conflicted = false, long StartedAt = 0, bool Written = false);
 
     /// <summary>A requester waiting for the answer to its <see cref="Register"/> of <paramref name="Asked"/>.</summary>
     private sealed record Waiting(IActorRef Requester, ServiceInstance Asked);

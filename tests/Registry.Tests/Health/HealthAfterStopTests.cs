@@ -80,10 +80,10 @@ public sealed class HealthAfterStopTests : Akka.TestKit.Xunit2.TestKit
         _events.FishForMessage<RegistrationEvent>(e => e.Kind == RegistrationEventKind.Conflict && e.Key == KeyX, Wait);
         AwaitAssert(() => Assert.Equal(RegistrationState.Conflict, Health(Sys).Registrations[KeyX]), Wait);
         ExpectTerminated(childX, Wait);
-        // Queued after X's Stopping and before its Terminated: refused, as X is still stopping.
+        // Queued after X's Stopping and before its Terminated: refused for the conflict, as X is still stopping for it.
         _registry.Tell(new Register(User()), TestActor);
         release.Set();
-        Assert.Equal(RegistrationFailure.Stopping, ExpectMsg<RegistrationFailed>(Wait).Kind);
+        Assert.Equal(RegistrationFailure.Conflict, ExpectMsg<RegistrationFailed>(Wait).Kind);
         deregisterA.ExpectMsg<Deregistered>(Wait);
 
         _registry.Tell(new Deregister("user", "127.0.0.1:8080"), TestActor);

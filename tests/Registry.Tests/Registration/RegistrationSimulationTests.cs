@@ -435,6 +435,28 @@ public sealed class RegistrationSimulationTests : Akka.TestKit.Xunit2.TestKit
     }
 
     [Fact]
+    public async Task A_registration_whose_actor_crashed_before_its_first_write_still_takes_the_id_over_from_an_older_process()
+    {
+        var older = RegisterAndAwait(User(), StartRegistry(_etcd.Connect()));
+        // The newer process's takeover write is held on the wire, its lease granted, when its actor crashes.
+        var held = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var puts = 0;
+        _etcd.BeforeCall = op => op == StoreOperation.Put && Interlocked.Increment(ref puts) == 1 ? held.Task : Task.CompletedTask;
+        _registry.Tell(new Register(User()), TestActor);
+        AwaitCondition(() => Volatile.Read(ref puts) == 1, Wait);
+        await CrashChildAsync(_registry);
+        held.SetResult();
+
+        // Its successor is still the newer registration: it takes the id over, and the older process stops.
+        var answer = ExpectMsg<object>(Wait);
+        Assert.True(answer is Registered, $"{answer}");
+        var registered = (Registered)answer;
+        Assert.Contains($"{registered.LeaseId:x}", ExpectEvent(RegistrationEventKind.Conflict).Detail);
+        Assert.Equal(registered.LeaseId, _etcd.Peek(registered.Key)?.LeaseId);
+        AwaitAssert(() => Assert.DoesNotContain(older.LeaseId, _etcd.LiveLeases), Wait);
+    }
+
+    [Fact]
     public void A_register_waiting_when_a_newer_process_takes_the_id_fails_as_a_conflict()
     {
         RegisterAndAwait(User());
@@ -447,6 +469,24 @@ public sealed class RegistrationSimulationTests : Akka.TestKit.Xunit2.TestKit
         var failed = ExpectMsg<RegistrationFailed>(Wait);
         Assert.Equal(RegistrationFailure.Conflict, failed.Kind);
         Assert.StartsWith("conflict: the key is bound to lease", failed.Reason);
+    }
+
+    [Fact]
+    public async Task A_register_that_reaches_the_actor_just_after_a_newer_process_took_the_id_fails_as_a_conflict()
+    {
+        var older = RegisterAndAwait(User());
+        var other = _etcd.Connect();
+        var theirs = (await other.GrantLeaseAsync(30, CancellationToken.None)).LeaseId;
+        await other.PutAsync(older.Key, InstanceCodec.Encode(User()), theirs, PutCondition.Always, CancellationToken.None);
+        var child = await Sys.ActorSelection(_registry.Path / "*").ResolveOne(Wait);
+
+        // The keeper's news of it is in the actor's mailbox when the supervisor hands it an update.
+        child.Tell(new Registry.Registration.LeaseKeeper.KeyTaken(older.LeaseId, theirs));
+        _registry.Tell(new Register(User() with { Weight = 5 }), TestActor);
+
+        var failed = ExpectMsg<RegistrationFailed>(Wait);
+        Assert.True(failed.Kind == RegistrationFailure.Conflict, $"{failed.Kind}: {failed.Reason}");
+        Assert.StartsWith("conflict: ", failed.Reason);
     }
 
     [Fact]
@@ -492,6 +532,26 @@ public sealed class RegistrationSimulationTests : Akka.TestKit.Xunit2.TestKit
     }
 
     [Fact]
+    public async Task Deregistering_a_crashed_registration_retries_a_revoke_that_failed_as_a_live_actor_does()
+    {
+        var registry = StartSlowRestartRegistry();
+        var registered = RegisterAndAwait(User(), registry);
+        await CrashChildAsync(registry);
+        var revokes = 0;
+        // A leader change, say: etcd refuses the first revoke, and would take the next.
+        _etcd.BeforeCall = op => op == StoreOperation.RevokeLease && Interlocked.Increment(ref revokes) == 1
+            ? Task.FromException(new StoreUnavailableException("leader changed"))
+            : Task.CompletedTask;
+
+        registry.Tell(new Deregister("user", "127.0.0.1:8080"), TestActor);
+
+        ExpectMsg<Deregistered>(Wait);
+        Assert.Null(ExpectEvent(RegistrationEventKind.Deregistered).Detail);
+        Assert.DoesNotContain(registered.LeaseId, _etcd.LiveLeases);
+        Assert.Null(_etcd.Peek(registered.Key));
+    }
+
+    [Fact]
     public async Task A_key_deleted_by_hand_is_written_back_on_the_same_lease()
     {
         var registered = RegisterAndAwait(User());
@@ -502,6 +562,31 @@ public sealed class RegistrationSimulationTests : Akka.TestKit.Xunit2.TestKit
         var back = ExpectEvent(RegistrationEventKind.Reregistered);
         Assert.Equal(registered.LeaseId, back.LeaseId);
         Assert.Equal(registered.LeaseId, _etcd.Peek(registered.Key)?.LeaseId);
+    }
+
+    [Fact]
+    public async Task A_lease_that_expires_during_a_write_back_is_reported_lost_and_replaced_at_once()
+    {
+        var registered = RegisterAndAwait(User());
+        ExpectEvent(RegistrationEventKind.Registered);
+        // The write-back read the lease alive; it expires before the write reaches etcd.
+        _etcd.BeforeCall = op =>
+        {
+            if (op == StoreOperation.Put)
+            {
+                _etcd.BeforeCall = null;
+                _etcd.ExpireLease(registered.LeaseId);
+            }
+            return Task.CompletedTask;
+        };
+
+        Assert.True(await _etcd.Connect().DeleteAsync(registered.Key, CancellationToken.None));
+
+        var next = _events.FishForMessage<RegistrationEvent>(e => e.Kind is RegistrationEventKind.LeaseLost or RegistrationEventKind.Delayed, Wait);
+        Assert.True(next.Kind == RegistrationEventKind.LeaseLost, $"{next.Kind}: {next.Detail}");
+        Assert.Equal(registered.LeaseId, next.LeaseId);
+        var again = ExpectEvent(RegistrationEventKind.Reregistered);
+        Assert.Equal(again.LeaseId, _etcd.Peek(registered.Key)?.LeaseId);
     }
 
     [Fact]
