@@ -401,7 +401,7 @@ internal sealed partial class LeaseActor : UntypedActor, IWithTimers
                 AfterInFlight(0);
                 break;
             case Revoked r:
-                Publish(RegistrationEventKind.Deregistered, r.Failure);
+                Publish(RegistrationEventKind.Deregistered, r.Failure ?? (_lease == 0 ? "no lease was held: nothing to revoke" : null));
                 if (r.Failure is null) _log.Info("{0} deregistered", _key);
                 else _log.Warning("{0} deregistered without revoking its lease: {1}", _key, r.Failure);
                 foreach (var requester in _awaitingRegistered) requester.Tell(new RegistrationFailed(_instance, RegistrationFailure.Stopping, "deregistered before it was registered"));

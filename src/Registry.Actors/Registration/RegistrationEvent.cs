@@ -31,7 +31,7 @@ public enum RegistrationEventKind
 
     /// <summary>
     /// Deregistered: the lease was revoked and the instance left the registry; or, with a detail saying so, the revoke
-    /// failed (the key goes when its lease expires) or there was nothing left to revoke (after a conflict).
+    /// failed (the key goes when its lease expires) or there was nothing left to revoke (after a conflict, or no lease was held yet).
     /// </summary>
     Deregistered,
 

@@ -221,6 +221,22 @@ public sealed class RegistrationSimulationTests : Akka.TestKit.Xunit2.TestKit
     }
 
     [Fact]
+    public void Deregistering_a_registration_never_made_says_nothing_was_revoked()
+    {
+        _etcd.MakeUnavailable();
+        _registry.Tell(new Register(User()), TestActor);
+        ExpectEvent(RegistrationEventKind.Delayed);
+
+        _registry.Tell(new Deregister("user", "127.0.0.1:8080"), TestActor);
+
+        var failed = ExpectMsg<RegistrationFailed>(Wait);
+        Assert.Equal(RegistrationFailure.Stopping, failed.Kind);
+        ExpectMsg<Deregistered>(Wait);
+        var deregistered = ExpectEvent(RegistrationEventKind.Deregistered);
+        Assert.Equal((0L, "no lease was held: nothing to revoke"), (deregistered.LeaseId, deregistered.Detail));
+    }
+
+    [Fact]
     public async Task A_crashed_lease_actor_is_restarted_and_reattaches_without_touching_the_key()
     {
         var registered = RegisterAndAwait(User());
