@@ -41,6 +41,8 @@ internal sealed partial class WatcherActor : ReceiveActor, IWithTimers, IWithUnb
     private long _listing;
     private bool _created;
     private bool _liveOnCreated;
+    /// <summary>Restarted and waiting for the last incarnation's subscribers.</summary>
+    private bool _restoring;
     private int _failures;
     /// <summary>Watches answered behind the view in a row, since the last that worked.</summary>
     private int _behindInRow;
@@ -74,12 +76,16 @@ internal sealed partial class WatcherActor : ReceiveActor, IWithTimers, IWithUnb
 
     protected override void PreRestart(Exception reason, object message)
     {
-        Self.Tell(new RestoreSubscribers(_subscribers.ToList(), _subscribes, _revision));
+        // An incarnation restarted again before it restored its subscribers knows none: the RestoreSubscribers it waited
+        // for is still in the mailbox, for the next incarnation. An empty one sent now could be the one a later incarnation
+        // takes (a restored one restarted before this reached it), dropping every subscriber.
+        if (!_restoring) Self.Tell(new RestoreSubscribers(_subscribers.ToList(), _subscribes, _revision));
         base.PreRestart(reason, message);
     }
 
     protected override void PostRestart(Exception reason)
     {
+        _restoring = true;
         Become(Restoring);
         base.PostRestart(reason);
     }
@@ -94,6 +100,7 @@ internal sealed partial class WatcherActor : ReceiveActor, IWithTimers, IWithUnb
     {
         Receive<RestoreSubscribers>(r =>
         {
+            _restoring = false;
             _subscribes = r.Subscribes;
             // Until the new listing, a stale flag reports the revision the subscribers' view is at, not 0.
             _revision = r.Revision;

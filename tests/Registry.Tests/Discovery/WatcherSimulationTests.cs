@@ -432,6 +432,40 @@ public sealed class WatcherSimulationTests : Akka.TestKit.Xunit2.TestKit
     }
 
     [Fact]
+    public async Task A_watcher_killed_again_before_it_restored_its_subscribers_keeps_them()
+    {
+        await PutAsync(User(1));
+        // The second failure's decision waits for the gate: the third Kill then lands between the first restart's
+        // RestoreSubscribers and the second's.
+        var failures = 0;
+        using var deciding = new SemaphoreSlim(0);
+        using var gate = new SemaphoreSlim(0);
+        var strategy = new OneForOneStrategy(_ =>
+        {
+            if (Interlocked.Increment(ref failures) == 2)
+            {
+                deciding.Release();
+                gate.Wait(Wait);
+            }
+            return Directive.Restart;
+        });
+        var watcher = ChildActorOf(WatcherActor.Props("user", _etcd, _settings), "watcher", strategy);
+        var subscriber = CreateTestProbe();
+        watcher.Tell(new SubscribeMembership("user"), subscriber);
+        subscriber.ExpectMsg<MembershipSnapshot>(Wait);
+
+        watcher.Tell(Kill.Instance);
+        watcher.Tell(Kill.Instance);
+        Assert.True(await deciding.WaitAsync(Wait));
+        watcher.Tell(Kill.Instance);
+        gate.Release();
+
+        Assert.Contains(User(1), subscriber.FishForMessage<MembershipSnapshot>(_ => true, Wait).Instances);
+        var upAt = await PutAsync(User(2));
+        Assert.Equal(upAt, subscriber.FishForMessage<InstanceUp>(_ => true, Wait).Revision);
+    }
+
+    [Fact]
     public async Task A_watcher_restarted_while_etcd_is_down_reports_stale_at_the_subscribers_revision_then_a_snapshot()
     {
         await PutAsync(User(1));
