@@ -168,7 +168,7 @@ internal sealed class EtcdStore : IRegistryStore
                 if (response.CompactRevision != 0) throw new RevisionCompactedException(response.CompactRevision);
                 if (response.Canceled)
                     throw new RpcException(new Status(StatusCode.Unavailable, $"etcd cancelled the watch: {response.CancelReason}"));
-                progress ??= RequestProgressAsync(call.RequestStream, stop.Token);
+                progress ??= RequestProgressAsync(call.RequestStream, _settings.Discovery.ProgressInterval, stop.Token);
                 // Created and progress responses come as empty batches: proof the stream is alive.
                 yield return new WatchBatch(response.Header.Revision, response.Events.Select(ToEvent).ToList());
             }
@@ -183,22 +183,21 @@ internal sealed class EtcdStore : IRegistryStore
 
     /// <summary>
     /// Asks for a progress notification every <c>registry.discovery.progress-interval</c>; etcd's own periodic
-    /// ones come only every 10 minutes by default, too rarely to notice a stream that went silent.
+    /// ones come only every 10 minutes by default, too rarely to notice a stream that went silent. Never fails: a write
+    /// fails when the stream broke or ended (an <see cref="RpcException"/>, or "the call is complete"), which the reader
+    /// sees and reports; a failure here would replace the reader's, a compaction's included.
     /// </summary>
-    private async Task RequestProgressAsync(IClientStreamWriter<WatchRequest> requests, CancellationToken ct)
+    internal static async Task RequestProgressAsync(IClientStreamWriter<WatchRequest> requests, TimeSpan interval, CancellationToken ct)
     {
         try
         {
-            using var timer = new PeriodicTimer(_settings.Discovery.ProgressInterval);
+            using var timer = new PeriodicTimer(interval);
             while (await timer.WaitForNextTickAsync(ct))
                 await requests.WriteAsync(new WatchRequest { ProgressRequest = new WatchProgressRequest() }, ct);
         }
-        catch (Exception) when (ct.IsCancellationRequested)
+        catch (Exception)
         {
-        }
-        catch (RpcException)
-        {
-            // The stream broke; the reader sees it and reports it.
+            // Cancelled with the watch, or the stream broke or ended.
         }
     }
 
