@@ -55,15 +55,25 @@ public sealed class OrphanGuardTests
             var shell = GuardShell(sleeper.Id);
 
             var fired = Task.Run(guard.Fire);
-            // The first removal has failed once the shell sleeps before the next; a guard that tries once just ends. The
-            // file is made removable during the tries left (0.8 s of sleeps): the wait below polls every 5 ms.
+            // The first removal has failed once the shell sleeps before the next; a guard that tries once just ends. Seen
+            // within the tries left (0.8 s of sleeps; the wait polls every 5 ms), the shell is held while the file is
+            // made removable, however long that takes.
             var deadline = Stopwatch.StartNew();
             while (!fired.IsCompleted && !SleepingChildOf(shell))
             {
                 Assert.True(deadline.Elapsed < Wait, "the guard neither ended nor tried again");
                 await Task.Delay(5);
             }
-            await PinAsync(pinned, file, pin: false);
+            // A shell that ended is not signalled: its pid may be another process's by now.
+            if (!fired.IsCompleted) Kill(shell, SigStop);
+            try
+            {
+                await PinAsync(pinned, file, pin: false);
+            }
+            finally
+            {
+                if (!fired.IsCompleted) Kill(shell, SigCont);
+            }
             await fired.WaitAsync(Wait);
 
             Assert.False(Directory.Exists(directory), $"'{directory}' is left behind");
@@ -89,6 +99,12 @@ public sealed class OrphanGuardTests
         await process.WaitForExitAsync();
         Assert.True(process.ExitCode == 0, $"{string.Join(' ', command)} failed");
     }
+
+    private const int SigStop = 19;
+    private const int SigCont = 18;
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "kill")]
+    private static extern int Kill(int pid, int signal);
 
     /// <summary>The pid of the guard's shell of <paramref name="target"/>, by its arguments: "sh -c &lt;script&gt; orphan-guard &lt;pid&gt; …".</summary>
     private static int GuardShell(int target) =>
