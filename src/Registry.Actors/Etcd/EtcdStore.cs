@@ -50,7 +50,7 @@ internal sealed class EtcdStore : IRegistryStore
         return new LeaseGrant(response.ID, response.TTL);
     }
 
-    public Task<long> KeepAliveAsync(long leaseId, CancellationToken ct) => _keepAlive.RenewAsync(leaseId, ct);
+    public Task<long> KeepAliveAsync(long leaseId, TimeSpan patience, CancellationToken ct) => _keepAlive.RenewAsync(leaseId, patience, ct);
 
     public async Task<long> TimeToLiveAsync(long leaseId, CancellationToken ct)
     {

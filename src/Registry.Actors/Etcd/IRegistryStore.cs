@@ -10,8 +10,12 @@ internal interface IRegistryStore : IAsyncDisposable
     /// <summary>Grants a lease with the TTL in whole seconds.</summary>
     Task<LeaseGrant> GrantLeaseAsync(long ttlSeconds, CancellationToken ct);
 
-    /// <summary>Renews a lease once over the shared keep-alive stream; returns the TTL it now has, 0 when the lease is gone.</summary>
-    Task<long> KeepAliveAsync(long leaseId, CancellationToken ct);
+    /// <summary>
+    /// Renews a lease once over the shared keep-alive stream; returns the TTL it now has, 0 when the lease is gone. While
+    /// it waits, a stream that answers nothing for <paramref name="patience"/> (the lease's renew interval; at most the
+    /// call timeout counts) is taken as stuck and re-opened: a short lease cannot wait out the call timeout.
+    /// </summary>
+    Task<long> KeepAliveAsync(long leaseId, TimeSpan patience, CancellationToken ct);
 
     /// <summary>The remaining TTL of a lease in whole seconds (0 in its last second); -1 when the lease is gone.</summary>
     Task<long> TimeToLiveAsync(long leaseId, CancellationToken ct);

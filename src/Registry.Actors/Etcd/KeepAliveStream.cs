@@ -9,7 +9,8 @@ namespace Registry.Etcd;
 /// One bidirectional LeaseKeepAlive stream shared by every lease of a client, as etcd's Go client multiplexes
 /// them. A renewal queues its lease id and awaits the response for it; one writer drains the queue onto the stream
 /// and one reader consumes every response. When the stream breaks, or owes answers and has sent none for the call
-/// timeout (a stream stuck on a held connection), it is dropped and re-opened after a jittered back-off.
+/// timeout or the shortest patience of the renewals waiting (a stream stuck on a held connection or a member that
+/// hangs), it is dropped and re-opened after a jittered back-off.
 /// </summary>
 /// <remarks>
 /// Built for thousands of leases: a renewal costs no timer, no lock held across I/O and no stream-wide failure of
@@ -48,10 +49,14 @@ internal sealed class KeepAliveStream : IAsyncDisposable
         _writer = Task.Run(WriteAsync);
     }
 
-    /// <summary>Renews <paramref name="leaseId"/> once; returns its TTL now, 0 when etcd no longer has it.</summary>
-    public async Task<long> RenewAsync(long leaseId, CancellationToken ct)
+    /// <summary>
+    /// Renews <paramref name="leaseId"/> once; returns its TTL now, 0 when etcd no longer has it. The stream is taken
+    /// as stuck when it answers nothing for <paramref name="patience"/> (at most the call timeout) while this waits.
+    /// </summary>
+    public async Task<long> RenewAsync(long leaseId, TimeSpan patience, CancellationToken ct)
     {
-        var waiter = new Waiter(leaseId, Stopwatch.GetTimestamp());
+        var patienceTicks = patience >= _settings.CallTimeout ? _timeoutTicks : (long)(patience.TotalSeconds * Stopwatch.Frequency);
+        var waiter = new Waiter(leaseId, Stopwatch.GetTimestamp(), patienceTicks);
         lock (_gate)
         {
             // Under the lock: DisposeAsync cancels first, then ends every waiter added before it takes the lock.
@@ -170,27 +175,34 @@ internal sealed class KeepAliveStream : IAsyncDisposable
     }
 
     /// <summary>
-    /// Runs every call timeout / 8: breaks the stream when it owes answers and has sent none for the call timeout,
-    /// and fails each renewal that has waited longer than that.
+    /// Runs every call timeout / 8: breaks the stream when it owes answers and has sent none for the call timeout, or
+    /// for the patience of a renewal waiting when shorter, and fails each renewal that has waited longer than the call
+    /// timeout.
     /// </summary>
     private void Watch()
     {
         AsyncDuplexStreamingCall<LeaseKeepAliveRequest, LeaseKeepAliveResponse>? stuck = null;
         List<Waiter>? expired = null;
         var now = Stopwatch.GetTimestamp();
+        var patience = _timeoutTicks;
         lock (_gate)
         {
-            if (_call is not null && _silentSince != 0 && now - _silentSince > _timeoutTicks) stuck = _call;
             foreach (var list in _waiters.Values)
             {
                 foreach (var waiter in list)
                 {
+                    patience = Math.Min(patience, waiter.PatienceTicks);
                     if (now - waiter.Since > _timeoutTicks) (expired ??= []).Add(waiter);
                 }
             }
+            if (_call is not null && _silentSince != 0 && now - _silentSince > patience) stuck = _call;
+        }
+        if (stuck is not null)
+        {
+            var silence = TimeSpan.FromSeconds((double)patience / Stopwatch.Frequency);
+            Break(stuck, new TimeoutException($"no keep-alive response within {silence.TotalMilliseconds:0} ms: etcd unreachable, or the stream stuck"));
         }
         var timeout = $"{_settings.CallTimeout.TotalMilliseconds:0} ms";
-        if (stuck is not null) Break(stuck, new TimeoutException($"no keep-alive response within {timeout}: etcd unreachable, or the stream stuck"));
         if (expired is null) return;
         foreach (var waiter in expired) waiter.TrySetException(new TimeoutException($"keep-alive of lease {waiter.LeaseId:x} timed out after {timeout}"));
     }
@@ -233,11 +245,16 @@ internal sealed class KeepAliveStream : IAsyncDisposable
         await _writer;
     }
 
-    /// <summary>One renewal waiting for its response; <see cref="Since"/> is when it was asked for (a Stopwatch timestamp).</summary>
-    private sealed class Waiter(long leaseId, long since) : TaskCompletionSource<long>(TaskCreationOptions.RunContinuationsAsynchronously)
+    /// <summary>
+    /// One renewal waiting for its response; <see cref="Since"/> is when it was asked for (a Stopwatch timestamp), and
+    /// <see cref="PatienceTicks"/> how long the stream may answer nothing meanwhile.
+    /// </summary>
+    private sealed class Waiter(long leaseId, long since, long patienceTicks) : TaskCompletionSource<long>(TaskCreationOptions.RunContinuationsAsynchronously)
     {
         public long LeaseId { get; } = leaseId;
 
         public long Since { get; } = since;
+
+        public long PatienceTicks { get; } = patienceTicks;
     }
 }

@@ -60,7 +60,8 @@ internal sealed partial class LeaseKeeper : IDisposable
     public void Keep(long leaseId, string key, byte[] value, long ttlSeconds, IActorRef owner, long? grantedAt)
     {
         var now = _time.GetTimestamp();
-        var kept = new Kept(leaseId, key, value, owner, Ticks(_settings.RenewIntervalFor(ttlSeconds)), Ticks(_settings.KeyCheckIntervalFor(ttlSeconds)));
+        var renewInterval = _settings.RenewIntervalFor(ttlSeconds);
+        var kept = new Kept(leaseId, key, value, owner, renewInterval, Ticks(renewInterval), Ticks(_settings.KeyCheckIntervalFor(ttlSeconds)));
         lock (_gate)
         {
             _kept[leaseId] = kept;
@@ -124,7 +125,7 @@ internal sealed partial class LeaseKeeper : IDisposable
                 _store.CheckKeyAsync(kept.Key, _disposed.Token)
                     .ContinueWith(_checked, kept, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
             else
-                _store.KeepAliveAsync(kept.LeaseId, _disposed.Token)
+                _store.KeepAliveAsync(kept.LeaseId, kept.RenewInterval, _disposed.Token)
                     .ContinueWith(_renewed, kept, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
         }
     }
@@ -245,12 +246,13 @@ internal sealed partial class LeaseKeeper : IDisposable
     /// <see cref="CheckGeneration"/> is current, <see cref="Checking"/> while it is in flight, and followed by another at
     /// once when <see cref="RecheckAtOnce"/>.
     /// </summary>
-    private sealed class Kept(long leaseId, string key, byte[] value, IActorRef owner, long renewTicks, long checkTicks)
+    private sealed class Kept(long leaseId, string key, byte[] value, IActorRef owner, TimeSpan renewInterval, long renewTicks, long checkTicks)
     {
         public long LeaseId { get; } = leaseId;
         public string Key { get; } = key;
         public byte[] Value { get; } = value;
         public IActorRef Owner { get; } = owner;
+        public TimeSpan RenewInterval { get; } = renewInterval;
         public long RenewTicks { get; } = renewTicks;
         public long CheckTicks { get; } = checkTicks;
         public int Failures { get; set; }

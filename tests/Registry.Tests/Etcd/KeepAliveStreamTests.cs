@@ -8,6 +8,9 @@ namespace Registry.Tests.Etcd;
 /// <summary>The shared keep-alive stream against a real etcd: many leases at once, a lease etcd lost, a stuck stream.</summary>
 public sealed class KeepAliveStreamTests(EtcdNode etcd) : IClassFixture<EtcdNode>
 {
+    // A lease's renew interval at the default TTL (10 s): longer than the call timeout, which is the stream's patience.
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(2.5);
+
     // The ttl only bounds the call timeout here: the leases are granted by the tests.
     private static RegistrySettings Settings(string endpoint, string callTimeout = "1s") => RegistrySettings.From(ConfigurationFactory.ParseString($$"""
         registry {
@@ -30,7 +33,7 @@ public sealed class KeepAliveStreamTests(EtcdNode etcd) : IClassFixture<EtcdNode
 
         // Ten renewals of each lease in flight together: far more than one call timeout's worth of one-by-one writes
         // on a loaded machine, so a stream broken by queueing would fail some of them.
-        var ttls = await Task.WhenAll(Enumerable.Range(0, 10).SelectMany(_ => leases).Select(l => store.KeepAliveAsync(l, CancellationToken.None)));
+        var ttls = await Task.WhenAll(Enumerable.Range(0, 10).SelectMany(_ => leases).Select(l => store.KeepAliveAsync(l, Patience, CancellationToken.None)));
 
         Assert.All(ttls, ttl => Assert.InRange(ttl, 1, 30));
     }
@@ -42,7 +45,23 @@ public sealed class KeepAliveStreamTests(EtcdNode etcd) : IClassFixture<EtcdNode
         var lease = await store.GrantLeaseAsync(30, CancellationToken.None);
         await store.RevokeLeaseAsync(lease.LeaseId, CancellationToken.None);
 
-        Assert.Equal(0, await store.KeepAliveAsync(lease.LeaseId, CancellationToken.None));
+        Assert.Equal(0, await store.KeepAliveAsync(lease.LeaseId, Patience, CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task A_stream_stuck_under_the_renewal_of_a_short_lease_is_broken_after_its_renew_interval_not_the_call_timeout()
+    {
+        // A member that hangs (SIGSTOP) keeps its connection: only the stream's silence tells. With TTL 3 s, renewals
+        // every 750 ms and a call timeout of 2 s, a stream given the call timeout is found stuck when the lease expires.
+        await using var proxy = new FaultProxy(etcd.ClientPort);
+        await using var store = new EtcdStore(Settings(proxy.Endpoint, callTimeout: "2s"));
+        var lease = await store.GrantLeaseAsync(30, CancellationToken.None);
+        Assert.True(await store.KeepAliveAsync(lease.LeaseId, Patience, CancellationToken.None) > 0);
+
+        proxy.Hold();
+        var timedOut = await Assert.ThrowsAsync<TimeoutException>(() => store.KeepAliveAsync(lease.LeaseId, TimeSpan.FromMilliseconds(750), CancellationToken.None));
+
+        Assert.Equal("no keep-alive response within 750 ms: etcd unreachable, or the stream stuck", timedOut.Message);
     }
 
     [Fact]
@@ -51,11 +70,11 @@ public sealed class KeepAliveStreamTests(EtcdNode etcd) : IClassFixture<EtcdNode
         await using var proxy = new FaultProxy(etcd.ClientPort);
         await using var store = new EtcdStore(Settings(proxy.Endpoint));
         var lease = await store.GrantLeaseAsync(30, CancellationToken.None);
-        Assert.True(await store.KeepAliveAsync(lease.LeaseId, CancellationToken.None) > 0);
+        Assert.True(await store.KeepAliveAsync(lease.LeaseId, Patience, CancellationToken.None) > 0);
 
         proxy.Hold();
         // Failed by the stream's watchdog after the call timeout (1 s), as the renewal itself or the stuck stream.
-        var timedOut = await Assert.ThrowsAsync<TimeoutException>(() => store.KeepAliveAsync(lease.LeaseId, CancellationToken.None));
+        var timedOut = await Assert.ThrowsAsync<TimeoutException>(() => store.KeepAliveAsync(lease.LeaseId, Patience, CancellationToken.None));
         Assert.Contains(" 1000 ms", timedOut.Message);
 
         proxy.Heal();
@@ -68,7 +87,7 @@ public sealed class KeepAliveStreamTests(EtcdNode etcd) : IClassFixture<EtcdNode
         {
             try
             {
-                ttl = await store.KeepAliveAsync(lease.LeaseId, CancellationToken.None);
+                ttl = await store.KeepAliveAsync(lease.LeaseId, Patience, CancellationToken.None);
             }
             catch (TimeoutException) when (healed.Elapsed < TimeSpan.FromSeconds(10))
             {
@@ -85,12 +104,12 @@ public sealed class KeepAliveStreamTests(EtcdNode etcd) : IClassFixture<EtcdNode
         await using var store = new EtcdStore(Settings(proxy.Endpoint, callTimeout: "20s"));
         var lease = await store.GrantLeaseAsync(30, CancellationToken.None);
         var other = await store.GrantLeaseAsync(30, CancellationToken.None);
-        Assert.True(await store.KeepAliveAsync(lease.LeaseId, CancellationToken.None) > 0);
+        Assert.True(await store.KeepAliveAsync(lease.LeaseId, Patience, CancellationToken.None) > 0);
 
         proxy.Hold();
-        var waiting = store.KeepAliveAsync(other.LeaseId, CancellationToken.None);
+        var waiting = store.KeepAliveAsync(other.LeaseId, Patience, CancellationToken.None);
         using var cancel = new CancellationTokenSource();
-        var cancelled = store.KeepAliveAsync(lease.LeaseId, cancel.Token);
+        var cancelled = store.KeepAliveAsync(lease.LeaseId, Patience, cancel.Token);
         await proxy.HoldingAsync(TimeSpan.FromSeconds(5));
         await cancel.CancelAsync();
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => cancelled);
@@ -98,6 +117,6 @@ public sealed class KeepAliveStreamTests(EtcdNode etcd) : IClassFixture<EtcdNode
 
         proxy.Heal();
         Assert.True(await waiting > 0);
-        Assert.True(await store.KeepAliveAsync(lease.LeaseId, CancellationToken.None) > 0);
+        Assert.True(await store.KeepAliveAsync(lease.LeaseId, Patience, CancellationToken.None) > 0);
     }
 }

@@ -72,10 +72,16 @@ internal sealed class FakeRegistryStore : IRegistryStore
     public Task<LeaseGrant> GrantLeaseAsync(long ttlSeconds, CancellationToken ct) =>
         CallAsync(StoreOperation.GrantLease, ct, () => _etcd.Grant(ttlSeconds));
 
-    public Task<long> KeepAliveAsync(long leaseId, CancellationToken ct) =>
-        CallAsync(StoreOperation.KeepAlive, ct, () => _keepAlivesFail
+    /// <summary>The patience the last keep-alive was asked with; the fake has no stream to be patient with.</summary>
+    public TimeSpan? LastKeepAlivePatience { get; private set; }
+
+    public Task<long> KeepAliveAsync(long leaseId, TimeSpan patience, CancellationToken ct)
+    {
+        LastKeepAlivePatience = patience;
+        return CallAsync(StoreOperation.KeepAlive, ct, () => _keepAlivesFail
             ? throw new StoreUnavailableException(KeepAliveFailedMessage)
             : _etcd.KeepAlive(leaseId));
+    }
 
     public Task<long> TimeToLiveAsync(long leaseId, CancellationToken ct) =>
         CallAsync(StoreOperation.TimeToLive, ct, () => _etcd.TimeToLive(leaseId));

@@ -7,6 +7,8 @@ public sealed class FakeRegistryStoreTests
 {
     // A guard against a hanging test, never a synchronisation: every awaited result is already due.
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(10);
+    // The fake's keep-alives have no stream to be patient with.
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(1);
 
     private readonly FakeRegistryStore _store = new();
 
@@ -102,7 +104,7 @@ public sealed class FakeRegistryStoreTests
 
         _store.AdvanceTime(TimeSpan.FromSeconds(0.1));
         Assert.Equal(-1, await TimeToLive(lease));
-        Assert.Equal(0, await _store.KeepAliveAsync(lease.LeaseId, CancellationToken.None));
+        Assert.Equal(0, await _store.KeepAliveAsync(lease.LeaseId, Patience, CancellationToken.None));
         Assert.Empty(_store.LiveLeases);
     }
 
@@ -112,7 +114,7 @@ public sealed class FakeRegistryStoreTests
         var lease = await Grant(10);
         _store.AdvanceTime(TimeSpan.FromSeconds(8));
 
-        Assert.Equal(10, await _store.KeepAliveAsync(lease.LeaseId, CancellationToken.None));
+        Assert.Equal(10, await _store.KeepAliveAsync(lease.LeaseId, Patience, CancellationToken.None));
         Assert.Equal(10, await TimeToLive(lease));
 
         _store.AdvanceTime(TimeSpan.FromSeconds(8));
@@ -570,7 +572,7 @@ public sealed class FakeRegistryStoreTests
         Assert.Equal(FakeRegistryStore.UnavailableMessage, broken.Message);
         var none = CancellationToken.None;
         await Assert.ThrowsAsync<StoreUnavailableException>(() => _store.GrantLeaseAsync(10, none));
-        await Assert.ThrowsAsync<StoreUnavailableException>(() => _store.KeepAliveAsync(lease.LeaseId, none));
+        await Assert.ThrowsAsync<StoreUnavailableException>(() => _store.KeepAliveAsync(lease.LeaseId, Patience, none));
         await Assert.ThrowsAsync<StoreUnavailableException>(() => _store.TimeToLiveAsync(lease.LeaseId, none));
         await Assert.ThrowsAsync<StoreUnavailableException>(() => _store.RevokeLeaseAsync(lease.LeaseId, none));
         await Assert.ThrowsAsync<StoreUnavailableException>(() => _store.GetAsync("/s/a", none));
@@ -690,14 +692,14 @@ public sealed class FakeRegistryStoreTests
         await Put("/s/a", "1", lease.LeaseId);
         _store.FailKeepAlives();
 
-        await Assert.ThrowsAsync<StoreUnavailableException>(() => _store.KeepAliveAsync(lease.LeaseId, CancellationToken.None));
+        await Assert.ThrowsAsync<StoreUnavailableException>(() => _store.KeepAliveAsync(lease.LeaseId, Patience, CancellationToken.None));
         Assert.Equal(10, await TimeToLive(lease));
         _store.AdvanceTime(TimeSpan.FromSeconds(10));
         Assert.Null(await _store.GetAsync("/s/a", CancellationToken.None));
 
         _store.Heal();
 
-        Assert.Equal(0, await _store.KeepAliveAsync(lease.LeaseId, CancellationToken.None));
+        Assert.Equal(0, await _store.KeepAliveAsync(lease.LeaseId, Patience, CancellationToken.None));
     }
 
     [Fact]

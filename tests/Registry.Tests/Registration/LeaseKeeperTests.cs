@@ -58,6 +58,18 @@ public sealed class LeaseKeeperTests : Akka.TestKit.Xunit2.TestKit
         new(_etcd, RegistrySettings.From(ConfigurationFactory.ParseString("registry { renew-interval = 1s, key-check-interval = 5s }").WithFallback(Fast)), time);
 
     [Fact]
+    public async Task A_renewal_gives_the_keep_alive_stream_its_lease_s_renew_interval_as_patience()
+    {
+        var time = new FakeTimeProvider();
+        using var keeper = KeeperOn(time);
+        await KeepAsync(1, keeper: keeper);
+
+        time.Advance(TimeSpan.FromSeconds(1));
+
+        await AwaitAssertAsync(() => Assert.Equal(TimeSpan.FromSeconds(1), _etcd.LastKeepAlivePatience), Wait);
+    }
+
+    [Fact]
     public async Task Every_kept_lease_is_renewed_again_and_again_without_a_word_to_its_owner()
     {
         var time = new FakeTimeProvider();
