@@ -272,9 +272,9 @@ public sealed class ServiceBalancer
         }
         var backoff = _settings.Ejection.Delay(failures - 1);
         state.EjectedUntil = now + (long)(backoff.TotalSeconds * _time.TimestampFrequency);
-        if (timedOut == 0) Log?.Warning("{0} of '{1}' ejected for {2} after {3} consecutive failure(s)", state.Instance.Id, Service, backoff, failures);
-        else Log?.Warning("{0} of '{1}' ejected for {2} after {3} timed-out call(s) in a row ({4} failure(s) since its last success)",
-            state.Instance.Id, Service, backoff, timedOut, failures);
+        if (timedOut == 0) Log?.Warning("{0} of '{1}' ejected for {2:0} ms after {3} consecutive failure(s)", state.Instance.Id, Service, backoff.TotalMilliseconds, failures);
+        else Log?.Warning("{0} of '{1}' ejected for {2:0} ms after {3} timed-out call(s) in a row ({4} failure(s) since its last success)",
+            state.Instance.Id, Service, backoff.TotalMilliseconds, timedOut, failures);
         Volatile.Write(ref _view, Build(view.States, view.Known, view.Stale, now));
     }
 
