@@ -8,22 +8,23 @@ namespace Registry.Etcd;
 
 /// <summary>
 /// Builds the one gRPC channel an actor system uses to reach etcd: every endpoint behind a static resolver
-/// with round-robin over the reachable ones (a dead member is skipped), and short reconnect back-off so a
-/// healed cut is noticed quickly.
+/// with round-robin over the reachable ones (a dead member is skipped; the keep-alive stream also skips the member
+/// a <see cref="KeepAliveRoute"/> suspects), and short reconnect back-off so a healed cut is noticed quickly.
 /// </summary>
 internal static class EtcdChannel
 {
-    public static GrpcChannel Create(RegistrySettings settings)
+    public static GrpcChannel Create(RegistrySettings settings, KeepAliveRoute route)
     {
         var addresses = settings.Endpoints.Select(e => new BalancerAddress(e.Host, e.Port)).ToArray();
         var services = new ServiceCollection()
             .AddSingleton<ResolverFactory>(new StaticResolverFactory(_ => addresses))
+            .AddSingleton<LoadBalancerFactory>(new EtcdBalancerFactory(route))
             .BuildServiceProvider();
         var secure = settings.Endpoints[0].Scheme == "https";
         return GrpcChannel.ForAddress("static:///etcd", new GrpcChannelOptions
         {
             Credentials = secure ? ChannelCredentials.SecureSsl : ChannelCredentials.Insecure,
-            ServiceConfig = new ServiceConfig { LoadBalancingConfigs = { new RoundRobinConfig() } },
+            ServiceConfig = new ServiceConfig { LoadBalancingConfigs = { new LoadBalancingConfig(EtcdBalancerFactory.PolicyName) } },
             ServiceProvider = services,
             InitialReconnectBackoff = settings.ReconnectMinBackoff,
             MaxReconnectBackoff = settings.ReconnectMaxBackoff,

@@ -26,12 +26,13 @@ internal sealed class EtcdStore : IRegistryStore
     public EtcdStore(RegistrySettings settings)
     {
         _settings = settings;
-        _channel = EtcdChannel.Create(settings);
+        var route = new KeepAliveRoute();
+        _channel = EtcdChannel.Create(settings, route);
         var connection = new EtcdClient(_channel.CreateCallInvoker()).GetConnection();
         _kv = connection.KVClient;
         _lease = connection.LeaseClient;
         _watch = connection.WatchClient;
-        _keepAlive = new KeepAliveStream(_lease, settings);
+        _keepAlive = new KeepAliveStream(_lease, settings, route);
         _keyChecks = new BatchedKeyReader(_kv, Unary);
         _takeovers = new TakeoverWriter(_kv, Unary);
     }

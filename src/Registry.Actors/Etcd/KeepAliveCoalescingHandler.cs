@@ -11,7 +11,7 @@ namespace Registry.Etcd;
 /// </summary>
 internal sealed class KeepAliveCoalescingHandler(HttpMessageHandler inner) : DelegatingHandler(inner)
 {
-    private const string KeepAlivePath = "/etcdserverpb.Lease/LeaseKeepAlive";
+    internal const string KeepAlivePath = "/etcdserverpb.Lease/LeaseKeepAlive";
 
     protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken ct)
     {

@@ -65,6 +65,73 @@ public sealed class KeepAliveStreamTests(EtcdNode etcd) : IClassFixture<EtcdNode
     }
 
     [Fact]
+    public async Task A_stream_found_stuck_on_a_member_that_hangs_is_opened_again_on_another_member()
+    {
+        // Three endpoints, three proxies to the one etcd: each proxy plays a member that can hang with its connection open.
+        await using var first = new FaultProxy(etcd.ClientPort);
+        await using var second = new FaultProxy(etcd.ClientPort);
+        await using var third = new FaultProxy(etcd.ClientPort);
+        await using var store = new EtcdStore(Settings($"{first.Endpoint}\", \"{second.Endpoint}\", \"{third.Endpoint}"));
+        using var client = etcd.CreateClient();
+        var lease = await client.GrantLeaseAsync(30);
+        var patience = TimeSpan.FromMilliseconds(300);
+
+        // The stream ends up on the first member: the others hang until it is there (each attempt goes there with a
+        // chance of at least a third).
+        second.Hold();
+        third.Hold();
+        Assert.True(await RenewAsync(store, lease, patience, attempts: 30) > 0);
+        second.Heal();
+        third.Heal();
+
+        // The first hangs. Round-robin alone would put the stream back on it after two other calls (which may go to it and
+        // fail); each round makes them.
+        first.Hold();
+        var stuck = 0;
+        long? ttl = null;
+        while (ttl is null && stuck < 4)
+        {
+            try
+            {
+                ttl = await store.KeepAliveAsync(lease, patience, CancellationToken.None);
+            }
+            catch (TimeoutException)
+            {
+                stuck++;
+                for (var call = 0; call < 2; call++) await ListIgnoringFailureAsync(store);
+            }
+        }
+
+        Assert.Equal((1, true), (stuck, ttl > 0));
+    }
+
+    private static async Task ListIgnoringFailureAsync(EtcdStore store)
+    {
+        try
+        {
+            await store.ListAsync("/route/", CancellationToken.None);
+        }
+        catch (Grpc.Core.RpcException)
+        {
+        }
+    }
+
+    /// <summary>Renews until etcd answers, at most <paramref name="attempts"/> times.</summary>
+    private static async Task<long> RenewAsync(EtcdStore store, long lease, TimeSpan patience, int attempts)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return await store.KeepAliveAsync(lease, patience, CancellationToken.None);
+            }
+            catch (TimeoutException) when (attempt < attempts)
+            {
+            }
+        }
+    }
+
+    [Fact]
     public async Task A_stuck_stream_fails_the_renewal_within_the_call_timeout_and_is_replaced_after_the_heal()
     {
         await using var proxy = new FaultProxy(etcd.ClientPort);
