@@ -29,6 +29,8 @@ internal sealed class ChildProcess : IDisposable
         // setsid execs the program in place (the process is no group leader yet): the pid stays the program's.
         start.ArgumentList.Insert(0, program);
         start.FileName = "setsid";
+        // A .NET child opens its diagnostics pipes in /tmp and removes them as it exits: killed, it would leave them.
+        start.Environment["DOTNET_EnableDiagnostics"] = "0";
         return new(Process.Start(start) ?? throw new InvalidOperationException($"could not start {program}"));
     }
 
