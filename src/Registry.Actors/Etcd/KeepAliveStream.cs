@@ -207,8 +207,8 @@ internal sealed class KeepAliveStream : IAsyncDisposable
             var silence = TimeSpan.FromSeconds((double)patience / Stopwatch.Frequency);
             Break(stuck, new TimeoutException($"no keep-alive response within {silence.TotalMilliseconds:0} ms: etcd unreachable, or the stream stuck"));
         }
-        var timeout = $"{_settings.CallTimeout.TotalMilliseconds:0} ms";
         if (expired is null) return;
+        var timeout = $"{_settings.CallTimeout.TotalMilliseconds:0} ms";
         foreach (var waiter in expired) waiter.TrySetException(new TimeoutException($"keep-alive of lease {waiter.LeaseId:x} timed out after {timeout}"));
     }
 

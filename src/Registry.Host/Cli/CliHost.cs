@@ -37,7 +37,9 @@ internal static class CliHost
     {
         try
         {
-            var config = new ServiceRegistrySetup(Options(settings)).Apply(LoadHocon());
+            var options = new ServiceRegistryOptions();
+            SetOptions(options, settings);
+            var config = new ServiceRegistrySetup(options).Apply(LoadHocon());
             RegistrySettings.From(config);
             BalancingSettings.From(config);
         }
@@ -82,21 +84,17 @@ internal static class CliHost
                     loggers.ClearLoggers();
                     loggers.AddLoggerFactory();
                 })
-                .AddServiceRegistry(o =>
-                {
-                    o.Endpoints = settings.Endpoints.Select(e => e.ToString()).ToList();
-                    o.Prefix = settings.Prefix;
-                });
+                .AddServiceRegistry(o => SetOptions(o, settings));
             configure?.Invoke(akka);
         });
     }
 
-    /// <summary>The registry options the command line sets: the endpoints and the prefix.</summary>
-    private static ServiceRegistryOptions Options(CommonSettings settings) => new()
+    /// <summary>Sets the registry options the command line gives: the endpoints and the prefix.</summary>
+    private static void SetOptions(ServiceRegistryOptions options, CommonSettings settings)
     {
-        Endpoints = settings.Endpoints.Select(e => e.ToString()).ToList(),
-        Prefix = settings.Prefix,
-    };
+        options.Endpoints = settings.Endpoints.Select(e => e.ToString()).ToList();
+        options.Prefix = settings.Prefix;
+    }
 
     private static AkkaLogLevel ToAkka(LogLevel level) => level switch
     {
