@@ -1,36 +1,51 @@
+using System.Net;
 using Grpc.Net.Client.Balancer;
 using Microsoft.Extensions.Logging;
 
 namespace Registry.Etcd;
 
 /// <summary>
-/// The etcd channel's load balancing: round-robin over the ready members, as grpc-dotnet's own, except that the
-/// keep-alive stream avoids the member <see cref="KeepAliveRoute"/> suspects.
+/// The etcd channel's load balancing: round-robin over the ready members, as grpc-dotnet's own, except that calls
+/// avoid the members <see cref="SuspectMembers"/> suspects, and every call tells it whether its member answered.
 /// </summary>
-internal sealed class EtcdBalancerFactory(KeepAliveRoute route) : LoadBalancerFactory
+internal sealed class EtcdBalancerFactory(SuspectMembers suspects) : LoadBalancerFactory
 {
     public const string PolicyName = "registry_etcd";
 
     public override string Name => PolicyName;
 
-    public override LoadBalancer Create(LoadBalancerOptions options) => new EtcdBalancer(options.Controller, options.LoggerFactory, route);
+    public override LoadBalancer Create(LoadBalancerOptions options) => new EtcdBalancer(options.Controller, options.LoggerFactory, suspects);
 
-    private sealed class EtcdBalancer(IChannelControlHelper controller, ILoggerFactory loggerFactory, KeepAliveRoute route)
+    private sealed class EtcdBalancer(IChannelControlHelper controller, ILoggerFactory loggerFactory, SuspectMembers suspects)
         : SubchannelsLoadBalancer(controller, loggerFactory)
     {
-        protected override SubchannelPicker CreatePicker(IReadOnlyList<Subchannel> readySubchannels) => new Picker(readySubchannels, route);
+        protected override SubchannelPicker CreatePicker(IReadOnlyList<Subchannel> readySubchannels) => new Picker(readySubchannels, suspects);
     }
 
-    private sealed class Picker(IReadOnlyList<Subchannel> ready, KeepAliveRoute route) : SubchannelPicker
+    private sealed class Picker(IReadOnlyList<Subchannel> ready, SuspectMembers suspects) : SubchannelPicker
     {
-        private readonly IReadOnlyList<System.Net.EndPoint?> _members = ready.Select(s => (System.Net.EndPoint?)s.CurrentAddress?.EndPoint).ToList();
+        private readonly IReadOnlyList<EndPoint?> _members = ready.Select(s => (EndPoint?)s.CurrentAddress?.EndPoint).ToList();
         private int _next = Random.Shared.Next(ready.Count);
 
         public override PickResult Pick(PickContext context)
         {
             var index = (int)((uint)Interlocked.Increment(ref _next) % (uint)ready.Count);
-            if (context.Request?.RequestUri?.AbsolutePath == KeepAliveCoalescingHandler.KeepAlivePath) index = route.Choose(_members, index);
-            return PickResult.ForSubchannel(ready[index]);
+            var keepAlive = context.Request?.RequestUri?.AbsolutePath == KeepAliveCoalescingHandler.KeepAlivePath;
+            index = suspects.Choose(_members, index, keepAlive);
+            return PickResult.ForSubchannel(ready[index], _members[index] is { } member ? new CallTracker(suspects, member) : null);
         }
+    }
+
+    /// <summary>
+    /// Tells <see cref="SuspectMembers"/> how one call went: grpc-dotnet completes the tracker when the response's headers
+    /// come (etcd sends them with a unary call's answer, with a stream's first message) or when the call fails before.
+    /// </summary>
+    private sealed class CallTracker(SuspectMembers suspects, EndPoint member) : ISubchannelCallTracker
+    {
+        private long _startedAt;
+
+        public void Start() => _startedAt = suspects.Now;
+
+        public void Complete(CompletionContext context) => suspects.Ended(member, _startedAt, answered: context.Error is null);
     }
 }

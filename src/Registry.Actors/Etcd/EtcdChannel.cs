@@ -8,17 +8,17 @@ namespace Registry.Etcd;
 
 /// <summary>
 /// Builds the one gRPC channel an actor system uses to reach etcd: every endpoint behind a static resolver
-/// with round-robin over the reachable ones (a dead member is skipped; the keep-alive stream also skips the member
-/// a <see cref="KeepAliveRoute"/> suspects), and short reconnect back-off so a healed cut is noticed quickly.
+/// with round-robin over the reachable ones (a dead member is skipped, and so is one <see cref="SuspectMembers"/>
+/// suspects of hanging while another is ready), and short reconnect back-off so a healed cut is noticed quickly.
 /// </summary>
 internal static class EtcdChannel
 {
-    public static GrpcChannel Create(RegistrySettings settings, KeepAliveRoute route)
+    public static GrpcChannel Create(RegistrySettings settings, SuspectMembers suspects)
     {
         var addresses = settings.Endpoints.Select(e => new BalancerAddress(e.Host, e.Port)).ToArray();
         var services = new ServiceCollection()
             .AddSingleton<ResolverFactory>(new StaticResolverFactory(_ => addresses))
-            .AddSingleton<LoadBalancerFactory>(new EtcdBalancerFactory(route))
+            .AddSingleton<LoadBalancerFactory>(new EtcdBalancerFactory(suspects))
             .BuildServiceProvider();
         var secure = settings.Endpoints[0].Scheme == "https";
         return GrpcChannel.ForAddress("static:///etcd", new GrpcChannelOptions

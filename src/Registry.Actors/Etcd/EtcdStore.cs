@@ -26,13 +26,13 @@ internal sealed class EtcdStore : IRegistryStore
     public EtcdStore(RegistrySettings settings)
     {
         _settings = settings;
-        var route = new KeepAliveRoute();
-        _channel = EtcdChannel.Create(settings, route);
+        var suspects = new SuspectMembers(settings.CallTimeout / 2);
+        _channel = EtcdChannel.Create(settings, suspects);
         var connection = new EtcdClient(_channel.CreateCallInvoker()).GetConnection();
         _kv = connection.KVClient;
         _lease = connection.LeaseClient;
         _watch = connection.WatchClient;
-        _keepAlive = new KeepAliveStream(_lease, settings, route);
+        _keepAlive = new KeepAliveStream(_lease, settings, suspects);
         _keyChecks = new BatchedKeyReader(_kv, Unary);
         _takeovers = new TakeoverWriter(_kv, Unary);
     }

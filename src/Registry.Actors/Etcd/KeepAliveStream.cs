@@ -11,7 +11,7 @@ namespace Registry.Etcd;
 /// and one reader consumes every response. When the stream breaks, or owes answers and has sent none for the call
 /// timeout or the shortest patience of the renewals waiting (a stream stuck on a held connection or a member that
 /// hangs), it is dropped and re-opened after a jittered back-off, on another member than the stuck one when one is
-/// ready (<see cref="KeepAliveRoute"/>).
+/// ready (<see cref="SuspectMembers"/>).
 /// </summary>
 /// <remarks>
 /// Built for thousands of leases: a renewal costs no timer, no lock held across I/O and no stream-wide failure of
@@ -24,7 +24,7 @@ internal sealed class KeepAliveStream : IAsyncDisposable
 {
     private readonly Lease.LeaseClient _client;
     private readonly RegistrySettings _settings;
-    private readonly KeepAliveRoute _route;
+    private readonly SuspectMembers _suspects;
     private readonly long _timeoutTicks;
     private readonly object _gate = new();
     private readonly Dictionary<long, List<Waiter>> _waiters = new();
@@ -40,10 +40,10 @@ internal sealed class KeepAliveStream : IAsyncDisposable
     // A Stopwatch timestamp: the wall clock could be stepped back meanwhile, and the writer would wait that long.
     private long _reopenNotBefore;
 
-    public KeepAliveStream(Lease.LeaseClient client, RegistrySettings settings, KeepAliveRoute route)
+    public KeepAliveStream(Lease.LeaseClient client, RegistrySettings settings, SuspectMembers suspects)
     {
         _client = client;
-        _route = route;
+        _suspects = suspects;
         _settings = settings;
         _timeoutTicks = (long)(settings.CallTimeout.TotalSeconds * Stopwatch.Frequency);
         _backoff = new Backoff(settings.StreamMinBackoff, settings.StreamMaxBackoff, 0.5);
@@ -203,7 +203,7 @@ internal sealed class KeepAliveStream : IAsyncDisposable
         if (stuck is not null)
         {
             // The member may hang with its connection open: the channel still counts it as ready.
-            _route.SuspectCurrent();
+            _suspects.SuspectKeepAliveMember();
             var silence = TimeSpan.FromSeconds((double)patience / Stopwatch.Frequency);
             Break(stuck, new TimeoutException($"no keep-alive response within {silence.TotalMilliseconds:0} ms: etcd unreachable, or the stream stuck"));
         }

@@ -97,6 +97,12 @@ public sealed class EtcdNode : IAsyncLifetime, IAsyncDisposable, IDisposable
         _process = null;
     }
 
+    /// <summary>Freezes the running process with SIGSTOP: a member that hangs with its connections open.</summary>
+    public void Freeze() => (_process ?? throw new InvalidOperationException($"{Name} is not running")).Freeze();
+
+    /// <summary>Lets a frozen process run again (SIGCONT).</summary>
+    public void Thaw() => _process?.Thaw();
+
     /// <summary>Stops the process cleanly (SIGTERM), killing it if it does not exit in time. No-op when not running.</summary>
     public async Task StopAsync()
     {

@@ -9,6 +9,8 @@ internal sealed class EtcdProcess : IDisposable
 {
     private const int TailLines = 60;
     private const int SigTerm = 15;
+    private const int SigCont = 18;
+    private const int SigStop = 19;
 
     private readonly Process _process;
     private readonly OrphanGuard _guard;
@@ -72,6 +74,17 @@ internal sealed class EtcdProcess : IDisposable
         }
 
         _process.WaitForExit();
+    }
+
+    /// <summary>SIGSTOP: the process hangs, its connections open and its listening socket still accepting.</summary>
+    public void Freeze() => Signal(SigStop);
+
+    /// <summary>SIGCONT: a frozen process runs again.</summary>
+    public void Thaw() => Signal(SigCont);
+
+    private void Signal(int signal)
+    {
+        if (SendSignal(_process.Id, signal) != 0) throw new InvalidOperationException($"could not send signal {signal} to etcd (pid {_process.Id})");
     }
 
     /// <summary>SIGTERM (etcd shuts down cleanly), then SIGKILL if it is still there after <paramref name="grace"/>.</summary>

@@ -1,0 +1,113 @@
+using System.Net;
+
+namespace Registry.Etcd;
+
+/// <summary>
+/// The etcd members the channel's picker avoids. A member that hangs with its connection open (SIGSTOP, a held
+/// connection) stays ready to the channel, and round-robin alone would keep sending it every other member's share of
+/// the calls, each lost until its call timeout, and put a re-opened keep-alive stream back on it. A member becomes
+/// suspect when a call sent to it ends in an error after going unanswered for <c>unanswered</c> or longer (half the
+/// call timeout: a live etcd answers in milliseconds), or when the keep-alive stream on it is found stuck. Calls go to
+/// the members not suspected while one is ready. A suspect is cleared when it answers a call (one sent while every
+/// ready member was suspect, or before it was suspected), and otherwise after <see cref="Probation"/>: a member that
+/// still hangs then costs one call timeout per probation.
+/// </summary>
+internal sealed class SuspectMembers
+{
+    /// <summary>How long a member stays suspect after it was last suspected, unless it answers a call first.</summary>
+    public static readonly TimeSpan Probation = TimeSpan.FromSeconds(30);
+
+    private readonly long _unansweredTicks;
+    private readonly long _probationTicks;
+    private readonly TimeProvider _time;
+    private readonly object _gate = new();
+    // Copied on every change (rare), read without a lock on every pick.
+    private volatile Suspicion[] _suspects = [];
+    private EndPoint? _keepAlive;
+
+    /// <param name="unanswered">How long a call must have gone unanswered for its failure to make its member suspect.</param>
+    /// <param name="time">The clock; the system's by default.</param>
+    public SuspectMembers(TimeSpan unanswered, TimeProvider? time = null)
+    {
+        _time = time ?? TimeProvider.System;
+        _unansweredTicks = Ticks(unanswered);
+        _probationTicks = Ticks(Probation);
+    }
+
+    /// <summary>The member the keep-alive stream was last put on.</summary>
+    public EndPoint? KeepAliveMember => Volatile.Read(ref _keepAlive);
+
+    /// <summary>A timestamp of the clock, as a call's start is taken.</summary>
+    public long Now => _time.GetTimestamp();
+
+    /// <summary>
+    /// The index among <paramref name="members"/> (the ready ones) to send a call to: <paramref name="proposed"/>,
+    /// round-robin's choice, unless that member is suspect; then the next one that is not, and round-robin's choice when
+    /// every one is. A call for the keep-alive stream records the member chosen.
+    /// </summary>
+    public int Choose(IReadOnlyList<EndPoint?> members, int proposed, bool keepAlive)
+    {
+        var chosen = proposed;
+        var suspects = _suspects;
+        if (suspects.Length > 0)
+        {
+            var now = Now;
+            for (var step = 0; step < members.Count; step++)
+            {
+                var candidate = (proposed + step) % members.Count;
+                if (members[candidate] is not { } member || IsSuspect(member, suspects, now)) continue;
+                chosen = candidate;
+                break;
+            }
+        }
+        if (keepAlive) Volatile.Write(ref _keepAlive, members[chosen]);
+        return chosen;
+    }
+
+    /// <summary>
+    /// A call sent to <paramref name="member"/> at <paramref name="startedAt"/> (a <see cref="Now"/> timestamp) was
+    /// answered, or ended without an answer: an answer clears the member, a failure after the call went unanswered long
+    /// enough makes it suspect.
+    /// </summary>
+    public void Ended(EndPoint member, long startedAt, bool answered)
+    {
+        if (answered) Clear(member);
+        else if (Now - startedAt >= _unansweredTicks) Suspect(member);
+    }
+
+    /// <summary>The keep-alive stream was found stuck: its member becomes suspect.</summary>
+    public void SuspectKeepAliveMember()
+    {
+        if (KeepAliveMember is { } member) Suspect(member);
+    }
+
+    /// <summary>Makes <paramref name="member"/> suspect for <see cref="Probation"/> from now.</summary>
+    public void Suspect(EndPoint member)
+    {
+        lock (_gate)
+        {
+            var now = Now;
+            _suspects = [.. _suspects.Where(s => !s.Member.Equals(member) && now - s.Since < _probationTicks), new Suspicion(member, now)];
+        }
+    }
+
+    private void Clear(EndPoint member)
+    {
+        if (!_suspects.Any(s => s.Member.Equals(member))) return;
+        lock (_gate) _suspects = [.. _suspects.Where(s => !s.Member.Equals(member))];
+    }
+
+    private bool IsSuspect(EndPoint member, Suspicion[] suspects, long now)
+    {
+        foreach (var suspect in suspects)
+        {
+            if (suspect.Member.Equals(member)) return now - suspect.Since < _probationTicks;
+        }
+        return false;
+    }
+
+    private long Ticks(TimeSpan span) => (long)(span.TotalSeconds * _time.TimestampFrequency);
+
+    /// <summary>A member suspected at <see cref="Since"/>, a timestamp of the clock.</summary>
+    private sealed record Suspicion(EndPoint Member, long Since);
+}

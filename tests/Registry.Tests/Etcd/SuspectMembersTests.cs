@@ -1,0 +1,105 @@
+using System.Net;
+using Microsoft.Extensions.Time.Testing;
+using Registry.Etcd;
+
+namespace Registry.Tests.Etcd;
+
+public sealed class SuspectMembersTests
+{
+    private static readonly EndPoint?[] Members = [new DnsEndPoint("127.0.0.1", 1), new DnsEndPoint("127.0.0.1", 2), new DnsEndPoint("127.0.0.1", 3)];
+    private static readonly TimeSpan Unanswered = TimeSpan.FromSeconds(1);
+
+    private readonly FakeTimeProvider _time = new();
+    private readonly SuspectMembers _suspects;
+
+    public SuspectMembersTests() => _suspects = new SuspectMembers(Unanswered, _time);
+
+    [Fact]
+    public void Without_a_suspect_a_call_goes_where_round_robin_says()
+    {
+        Assert.Equal(2, _suspects.Choose(Members, 2, keepAlive: false));
+        Assert.Equal(0, _suspects.Choose(Members, 0, keepAlive: false));
+    }
+
+    [Fact]
+    public void A_call_that_failed_after_going_unanswered_long_enough_makes_its_member_suspect_and_calls_skip_it()
+    {
+        var startedAt = _suspects.Now;
+        _time.Advance(Unanswered);
+
+        _suspects.Ended(Members[1]!, startedAt, answered: false);
+
+        Assert.Equal(2, _suspects.Choose(Members, 1, keepAlive: false));
+        Assert.Equal(0, _suspects.Choose(Members, 0, keepAlive: false));
+    }
+
+    [Fact]
+    public void A_call_that_failed_sooner_says_nothing_about_its_member()
+    {
+        // A reset connection or a refused call: the channel sees those itself.
+        var startedAt = _suspects.Now;
+        _time.Advance(Unanswered - TimeSpan.FromMilliseconds(1));
+
+        _suspects.Ended(Members[1]!, startedAt, answered: false);
+
+        Assert.Equal(1, _suspects.Choose(Members, 1, keepAlive: false));
+    }
+
+    [Fact]
+    public void Every_suspect_is_skipped_and_the_next_member_not_suspected_is_chosen()
+    {
+        _suspects.Suspect(Members[0]!);
+        _suspects.Suspect(Members[1]!);
+
+        Assert.Equal(2, _suspects.Choose(Members, 0, keepAlive: false));
+        Assert.Equal(2, _suspects.Choose(Members, 1, keepAlive: false));
+    }
+
+    [Fact]
+    public void When_every_ready_member_is_suspect_round_robin_decides()
+    {
+        foreach (var member in Members) _suspects.Suspect(member!);
+
+        Assert.Equal(1, _suspects.Choose(Members, 1, keepAlive: false));
+        Assert.Equal(0, _suspects.Choose([Members[0]], 0, keepAlive: false));
+    }
+
+    [Fact]
+    public void A_suspect_that_answers_a_call_is_cleared()
+    {
+        _suspects.Suspect(Members[1]!);
+
+        _suspects.Ended(Members[1]!, _suspects.Now, answered: true);
+
+        Assert.Equal(1, _suspects.Choose(Members, 1, keepAlive: false));
+    }
+
+    [Fact]
+    public void A_suspect_is_tried_again_after_its_probation_counted_from_when_it_was_last_suspected()
+    {
+        _suspects.Suspect(Members[1]!);
+        _time.Advance(SuspectMembers.Probation / 2);
+        _suspects.Suspect(Members[1]!);
+
+        _time.Advance(SuspectMembers.Probation / 2);
+        Assert.Equal(2, _suspects.Choose(Members, 1, keepAlive: false));
+
+        _time.Advance(SuspectMembers.Probation / 2);
+        Assert.Equal(1, _suspects.Choose(Members, 1, keepAlive: false));
+    }
+
+    [Fact]
+    public void A_keep_alive_stream_found_stuck_makes_its_member_suspect_and_the_next_one_goes_elsewhere()
+    {
+        Assert.Equal(1, _suspects.Choose(Members, 1, keepAlive: true));
+        Assert.Equal(Members[1], _suspects.KeepAliveMember);
+
+        // Other calls do not move the stream's member.
+        _suspects.Choose(Members, 2, keepAlive: false);
+        _suspects.SuspectKeepAliveMember();
+
+        Assert.Equal(2, _suspects.Choose(Members, 2, keepAlive: false));
+        Assert.Equal(2, _suspects.Choose(Members, 1, keepAlive: true));
+        Assert.Equal(Members[2], _suspects.KeepAliveMember);
+    }
+}
