@@ -59,6 +59,14 @@ public sealed class RegistryHealthCheckResultTests
     }
 
     [Fact]
+    public void A_registration_whose_actor_crashed_before_its_first_event_shows_as_restarting()
+    {
+        var snapshot = RegistrationHealthSnapshot.Empty.Apply(Event(RegistrationEventKind.Restarting));
+
+        Assert.Equal(RegistrationState.Restarting, snapshot.Registrations["/services/user/10.0.0.1:80"]);
+    }
+
+    [Fact]
     public void A_deregistered_key_is_forgotten_and_an_event_that_changes_nothing_keeps_the_snapshot()
     {
         var held = RegistrationHealthSnapshot.Empty.Apply(Event(RegistrationEventKind.Registered)).Apply(Event(RegistrationEventKind.Registered, "10.0.0.2:80"));
