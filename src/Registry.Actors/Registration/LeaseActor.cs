@@ -423,22 +423,24 @@ internal sealed partial class LeaseActor : UntypedActor, IWithTimers
     }
 
     private async Task<Revoked> RevokeAsync(long lease) =>
-        new(lease == 0 ? null : await RevokeAsync(_store, _settings, _key, lease, _ttl, _log));
+        new(lease == 0 ? null : await RevokeAsync(_store, _settings, _key, lease, _heldLeases, _ttl, _log));
 
     /// <summary>
-    /// Revokes <paramref name="lease"/>, then deletes <paramref name="key"/> if a value was written over it without a
-    /// lease, retrying with back-off until <c>registry.deregister-timeout</c>; null once done, else why not.
+    /// Revokes <paramref name="lease"/>, then the other leases of <paramref name="held"/> (etcd restored from a backup
+    /// may have put the key back on one since the last key check: etcd answers a lease it no longer has as revoked),
+    /// then deletes <paramref name="key"/> if a value was written over it without a lease, retrying with back-off until
+    /// <c>registry.deregister-timeout</c>; null once done, else why not.
     /// </summary>
-    internal static async Task<string?> RevokeAsync(IRegistryStore store, RegistrySettings settings, string key, long lease, long ttlSeconds, ILoggingAdapter log)
+    internal static async Task<string?> RevokeAsync(IRegistryStore store, RegistrySettings settings, string key, long lease, IEnumerable<long> held, long ttlSeconds, ILoggingAdapter log)
     {
         using var deadline = new CancellationTokenSource(settings.DeregisterTimeout);
-        var revoked = false;
+        long[] leases = [lease, .. held.Where(l => l != lease && l != 0)];
+        var revoked = 0;
         for (var attempt = 0; ; attempt++)
         {
             try
             {
-                if (!revoked) await store.RevokeLeaseAsync(lease, deadline.Token);
-                revoked = true;
+                for (; revoked < leases.Length; revoked++) await store.RevokeLeaseAsync(leases[revoked], deadline.Token);
                 // The revoke deletes only the keys on the lease: a value written over the key without one since the last
                 // key check (which would have taken it back) would stay listed for good.
                 if (await store.DeleteUnleasedAsync(key, deadline.Token)) log.Warning("{0}: deleted a value written over it without a lease", key);
@@ -446,8 +448,8 @@ internal sealed partial class LeaseActor : UntypedActor, IWithTimers
             }
             catch (Exception e)
             {
-                var failure = revoked
-                    ? $"{EtcdErrors.Describe(e)}; lease {lease:x} is revoked, a value written over the key without a lease may remain"
+                var failure = revoked > 0
+                    ? $"{EtcdErrors.Describe(e)}; lease {lease:x} is revoked, a value written over the key without a lease, or restored onto a lease it held before, may remain"
                     : $"{EtcdErrors.Describe(e)}; the key expires with lease {lease:x} within {ttlSeconds}s";
                 if (deadline.IsCancellationRequested) return failure;
                 try

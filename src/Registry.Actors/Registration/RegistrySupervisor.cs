@@ -296,7 +296,7 @@ public sealed partial class RegistrySupervisor : ReceiveActor, IWithTimers
 
     /// <summary>Retried as the actor would have, until the deregister timeout.</summary>
     private static async Task<OrphanRevoked> RevokeAsync(IRegistryStore store, RegistrySettings settings, Entry entry, ILoggingAdapter log) =>
-        new(entry.Key, await LeaseActor.RevokeAsync(store, settings, entry.Key, entry.LeaseId, entry.TtlSeconds, log));
+        new(entry.Key, await LeaseActor.RevokeAsync(store, settings, entry.Key, entry.LeaseId, entry.HeldLeases, entry.TtlSeconds, log));
 
     private void OnOrphanRevoked(OrphanRevoked revoked)
     {

@@ -548,6 +548,25 @@ public sealed class RegistrationSimulationTests : Akka.TestKit.Xunit2.TestKit
     }
 
     [Fact]
+    public async Task Deregistering_a_crashed_registration_after_a_restore_onto_a_lease_it_held_before_deletes_the_key()
+    {
+        var registry = StartSlowRestartRegistry();
+        var registered = RegisterAndAwait(User(), registry);
+        ExpectEvent(RegistrationEventKind.Registered);
+        var backup = _etcd.Backup();
+        _etcd.ExpireLease(registered.LeaseId);
+        ExpectEvent(RegistrationEventKind.Reregistered);
+        await CrashChildAsync(registry);
+        _etcd.Restore(backup);
+
+        registry.Tell(new Deregister("user", "127.0.0.1:8080"), TestActor);
+
+        ExpectMsg<Deregistered>(Wait);
+        Assert.Null(_etcd.Peek(registered.Key));
+        Assert.DoesNotContain(registered.LeaseId, _etcd.LiveLeases);
+    }
+
+    [Fact]
     public async Task Deregistering_a_crashed_registration_retries_a_revoke_that_failed_as_a_live_actor_does()
     {
         var registry = StartSlowRestartRegistry();
@@ -627,6 +646,25 @@ public sealed class RegistrationSimulationTests : Akka.TestKit.Xunit2.TestKit
             Assert.DoesNotContain(stored.LeaseId, new[] { registered.LeaseId, regranted });
             Assert.Contains(stored.LeaseId, _etcd.LiveLeases);
         }, Wait);
+    }
+
+    [Fact]
+    public void Deregistered_right_after_a_restore_onto_a_lease_it_held_before_the_key_goes_at_once()
+    {
+        var registered = RegisterAndAwait(User());
+        ExpectEvent(RegistrationEventKind.Registered);
+        var backup = _etcd.Backup();
+        _etcd.ExpireLease(registered.LeaseId);
+        ExpectEvent(RegistrationEventKind.Reregistered);
+        // The key back on the first lease, alive again, before a key check or a renewal could notice.
+        _etcd.Restore(backup);
+
+        _registry.Tell(new Deregister("user", "127.0.0.1:8080"), TestActor);
+
+        ExpectMsg<Deregistered>(Wait);
+        // Revoking the current lease alone left the key listed on the first until that expired.
+        Assert.Null(_etcd.Peek(registered.Key));
+        Assert.DoesNotContain(registered.LeaseId, _etcd.LiveLeases);
     }
 
     [Fact]
