@@ -37,7 +37,9 @@ public sealed class KeyRepairTests(EtcdNode etcd) : IClassFixture<EtcdNode>
         using var client = etcd.CreateClient();
         await client.PutAsync(registered.Key, "garbage");
 
-        registry.Supervisor.Tell(new Deregister(registered.Instance.Service, registered.Instance.Id));
+        // No sender, said so: Tell's implicit sender is a thread-static one, which another test class's TestKit sets on
+        // the thread it ran on; its TestActor got the Deregistered.
+        registry.Supervisor.Tell(new Deregister(registered.Instance.Service, registered.Instance.Id), ActorRefs.NoSender);
 
         Assert.Null((await registry.NextAsync(RegistrationEventKind.Deregistered)).Detail);
         Assert.Null(await client.GetAsync(registered.Key));
