@@ -29,9 +29,8 @@ internal sealed class EtcdBalancerFactory(SuspectMembers suspects) : LoadBalance
 
         public override PickResult Pick(PickContext context)
         {
-            var index = (int)((uint)Interlocked.Increment(ref _next) % (uint)ready.Count);
             var keepAlive = context.Request?.RequestUri?.AbsolutePath == KeepAliveCoalescingHandler.KeepAlivePath;
-            index = suspects.Choose(_members, index, keepAlive);
+            var index = suspects.Choose(_members, (uint)Interlocked.Increment(ref _next), keepAlive);
             return PickResult.ForSubchannel(ready[index], _members[index] is { } member ? new CallTracker(suspects, member) : null);
         }
     }

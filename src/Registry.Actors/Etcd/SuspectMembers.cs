@@ -7,14 +7,15 @@ namespace Registry.Etcd;
 /// connection) stays ready to the channel, and round-robin alone would keep sending it every other member's share of
 /// the calls, each lost until its call timeout, and put a re-opened keep-alive stream back on it. A member becomes
 /// suspect when a call sent to it ends in an error after going unanswered for <c>unanswered</c> or longer (half the
-/// call timeout: a live etcd answers in milliseconds), or when the keep-alive stream on it is found stuck. Calls go to
-/// the members not suspected while one is ready. A suspect is cleared when it answers a call (one sent while every
-/// ready member was suspect, or before it was suspected), and otherwise after <see cref="Probation"/>: a member that
-/// still hangs then costs one call timeout per probation.
+/// call timeout: a live etcd answers in milliseconds), or when the keep-alive stream on it is found stuck. Calls go
+/// round-robin over the members not suspected while one is ready. A suspect is cleared when it answers a call (one sent
+/// while every ready member was suspect, or before it was suspected); <see cref="Probation"/> after it was last
+/// suspected it is sent one call, a probe, and stays suspect for another probation unless that call is answered: a
+/// member that still hangs then costs one call per probation, however many calls are made meanwhile.
 /// </summary>
 internal sealed class SuspectMembers
 {
-    /// <summary>How long a member stays suspect after it was last suspected, unless it answers a call first.</summary>
+    /// <summary>How long a member stays suspect after it was last suspected, or probed, unless it answers a call first.</summary>
     public static readonly TimeSpan Probation = TimeSpan.FromSeconds(30);
 
     private readonly long _unansweredTicks;
@@ -41,25 +42,15 @@ internal sealed class SuspectMembers
     public long Now => _time.GetTimestamp();
 
     /// <summary>
-    /// The index among <paramref name="members"/> (the ready ones) to send a call to: <paramref name="proposed"/>,
-    /// round-robin's choice, unless that member is suspect; then the next one that is not, and round-robin's choice when
-    /// every one is. A call for the keep-alive stream records the member chosen.
+    /// The index among <paramref name="members"/> (the ready ones) to send a call to on round-robin's
+    /// <paramref name="turn"/>: a suspect whose probation is over, as its probe; otherwise round-robin over the members
+    /// not suspected, or over all when every one is. A call for the keep-alive stream records the member chosen.
     /// </summary>
-    public int Choose(IReadOnlyList<EndPoint?> members, int proposed, bool keepAlive)
+    public int Choose(IReadOnlyList<EndPoint?> members, uint turn, bool keepAlive)
     {
-        var chosen = proposed;
+        var chosen = (int)(turn % (uint)members.Count);
         var suspects = _suspects;
-        if (suspects.Length > 0)
-        {
-            var now = Now;
-            for (var step = 0; step < members.Count; step++)
-            {
-                var candidate = (proposed + step) % members.Count;
-                if (members[candidate] is not { } member || IsSuspect(member, suspects, now)) continue;
-                chosen = candidate;
-                break;
-            }
-        }
+        if (suspects.Length > 0) chosen = Avoiding(suspects, members, turn, chosen);
         if (keepAlive) Volatile.Write(ref _keepAlive, members[chosen]);
         return chosen;
     }
@@ -84,30 +75,59 @@ internal sealed class SuspectMembers
     /// <summary>Makes <paramref name="member"/> suspect for <see cref="Probation"/> from now.</summary>
     public void Suspect(EndPoint member)
     {
-        lock (_gate)
-        {
-            var now = Now;
-            _suspects = [.. _suspects.Where(s => !s.Member.Equals(member) && now - s.Since < _probationTicks), new Suspicion(member, now)];
-        }
+        lock (_gate) _suspects = [.. _suspects.Where(s => !s.Member.Equals(member)), new Suspicion(member, Now)];
     }
 
     private void Clear(EndPoint member)
     {
-        if (!_suspects.Any(s => s.Member.Equals(member))) return;
+        if (Find(_suspects, member) is null) return;
         lock (_gate) _suspects = [.. _suspects.Where(s => !s.Member.Equals(member))];
     }
 
-    private bool IsSuspect(EndPoint member, Suspicion[] suspects, long now)
+    private int Avoiding(Suspicion[] suspects, IReadOnlyList<EndPoint?> members, uint turn, int proposed)
     {
-        foreach (var suspect in suspects)
+        var now = Now;
+        var trusted = 0;
+        for (var index = 0; index < members.Count; index++)
         {
-            if (suspect.Member.Equals(member)) return now - suspect.Since < _probationTicks;
+            if (members[index] is not { } member) continue;
+            var suspicion = Find(suspects, member);
+            if (suspicion is null) trusted++;
+            else if (now - suspicion.Since >= _probationTicks && TryProbe(suspicion, now)) return index;
         }
-        return false;
+        if (trusted == 0 || trusted == members.Count) return proposed;
+        var nth = turn % (uint)trusted;
+        for (var index = 0; ; index++)
+        {
+            if (members[index] is { } member && Find(suspects, member) is null && nth-- == 0) return index;
+        }
+    }
+
+    /// <summary>Takes the probe of a suspect whose probation is over: one call goes there, the others wait another probation.</summary>
+    private bool TryProbe(Suspicion suspicion, long now)
+    {
+        lock (_gate)
+        {
+            var index = Array.FindIndex(_suspects, s => ReferenceEquals(s, suspicion));
+            if (index < 0) return false;
+            Suspicion[] renewed = [.. _suspects];
+            renewed[index] = suspicion with { Since = now };
+            _suspects = renewed;
+            return true;
+        }
+    }
+
+    private static Suspicion? Find(Suspicion[] suspects, EndPoint member)
+    {
+        foreach (var suspicion in suspects)
+        {
+            if (suspicion.Member.Equals(member)) return suspicion;
+        }
+        return null;
     }
 
     private long Ticks(TimeSpan span) => (long)(span.TotalSeconds * _time.TimestampFrequency);
 
-    /// <summary>A member suspected at <see cref="Since"/>, a timestamp of the clock.</summary>
+    /// <summary>A member suspected, or last probed, at <see cref="Since"/>, a timestamp of the clock.</summary>
     private sealed record Suspicion(EndPoint Member, long Since);
 }

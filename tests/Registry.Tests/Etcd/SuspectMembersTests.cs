@@ -46,7 +46,19 @@ public sealed class SuspectMembersTests
     }
 
     [Fact]
-    public void Every_suspect_is_skipped_and_the_next_member_not_suspected_is_chosen()
+    public void Calls_go_round_robin_over_the_members_not_suspected()
+    {
+        _suspects.Suspect(Members[0]!);
+        var calls = new int[Members.Length];
+
+        for (var turn = 0u; turn < 300; turn++) calls[_suspects.Choose(Members, turn, keepAlive: false)]++;
+
+        // Not 200 and 100: the member after the suspect does not take its share too.
+        Assert.Equal([0, 150, 150], calls);
+    }
+
+    [Fact]
+    public void Every_suspect_is_skipped_and_the_member_not_suspected_is_chosen()
     {
         _suspects.Suspect(Members[0]!);
         _suspects.Suspect(Members[1]!);
@@ -89,6 +101,22 @@ public sealed class SuspectMembersTests
     }
 
     [Fact]
+    public void A_suspect_whose_probation_is_over_takes_one_call_and_another_probation_unless_it_answers()
+    {
+        _suspects.Suspect(Members[1]!);
+        _time.Advance(SuspectMembers.Probation);
+
+        // However many calls are made while the probe is out, one goes to the suspect: it may still hang.
+        var probes = Enumerable.Range(0, 30).Count(turn => _suspects.Choose(Members, (uint)turn, keepAlive: false) == 1);
+        Assert.Equal(1, probes);
+
+        _time.Advance(SuspectMembers.Probation);
+        Assert.Equal(1, _suspects.Choose(Members, 0, keepAlive: false));
+        _suspects.Ended(Members[1]!, _suspects.Now, answered: true);
+        Assert.Equal(1, _suspects.Choose(Members, 1, keepAlive: false));
+    }
+
+    [Fact]
     public void A_keep_alive_stream_found_stuck_makes_its_member_suspect_and_the_next_one_goes_elsewhere()
     {
         Assert.Equal(1, _suspects.Choose(Members, 1, keepAlive: true));
@@ -98,7 +126,7 @@ public sealed class SuspectMembersTests
         _suspects.Choose(Members, 2, keepAlive: false);
         _suspects.SuspectKeepAliveMember();
 
-        Assert.Equal(2, _suspects.Choose(Members, 2, keepAlive: false));
+        Assert.Equal(0, _suspects.Choose(Members, 2, keepAlive: false));
         Assert.Equal(2, _suspects.Choose(Members, 1, keepAlive: true));
         Assert.Equal(Members[2], _suspects.KeepAliveMember);
     }
