@@ -31,20 +31,26 @@ internal sealed class EtcdBalancerFactory(SuspectMembers suspects) : LoadBalance
         {
             var keepAlive = context.Request?.RequestUri?.AbsolutePath == KeepAliveCoalescingHandler.KeepAlivePath;
             var index = suspects.Choose(_members, (uint)Interlocked.Increment(ref _next), keepAlive);
-            return PickResult.ForSubchannel(ready[index], _members[index] is { } member ? new CallTracker(suspects, member) : null);
+            return PickResult.ForSubchannel(ready[index], _members[index] is { } member ? new CallTracker(suspects, member, context.Request) : null);
         }
     }
 
     /// <summary>
     /// Tells <see cref="SuspectMembers"/> how one call went: grpc-dotnet completes the tracker when the response's headers
     /// come (etcd sends them with a unary call's answer, with a stream's first message) or when the call fails before.
+    /// Headers that carry an error (<see cref="TrailersOnlyHandler"/>) are no answer: a refusal after a long wait counts
+    /// as a call unanswered.
     /// </summary>
-    private sealed class CallTracker(SuspectMembers suspects, EndPoint member) : ISubchannelCallTracker
+    private sealed class CallTracker(SuspectMembers suspects, EndPoint member, HttpRequestMessage? request) : ISubchannelCallTracker
     {
         private long _startedAt;
 
         public void Start() => _startedAt = suspects.Now;
 
-        public void Complete(CompletionContext context) => suspects.Ended(member, _startedAt, answered: context.Error is null);
+        public void Complete(CompletionContext context)
+        {
+            var refused = request is not null && request.Options.TryGetValue(TrailersOnlyHandler.TrailersOnly, out var trailersOnly) && trailersOnly;
+            suspects.Ended(member, _startedAt, answered: context.Error is null && !refused);
+        }
     }
 }

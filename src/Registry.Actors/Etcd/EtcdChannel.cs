@@ -33,7 +33,7 @@ internal static class EtcdChannel
             MaxReceiveMessageSize = null,
             // Disposing the channel closes its connections; left to the pool, each stayed open (and pinged) ~75 s.
             DisposeHttpClient = true,
-            HttpHandler = new KeepAliveCoalescingHandler(new SocketsHttpHandler
+            HttpHandler = new TrailersOnlyHandler(new KeepAliveCoalescingHandler(new SocketsHttpHandler
             {
                 ConnectTimeout = settings.CallTimeout,
                 EnableMultipleHttp2Connections = true,
@@ -44,7 +44,7 @@ internal static class EtcdChannel
                 KeepAlivePingDelay = TimeSpan.FromSeconds(10),
                 KeepAlivePingTimeout = TimeSpan.FromSeconds(5),
                 KeepAlivePingPolicy = HttpKeepAlivePingPolicy.WithActiveRequests,
-            }),
+            })),
         });
     }
 

@@ -136,6 +136,7 @@ internal sealed class KeepAliveStream : IAsyncDisposable
         }
         var wait = Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), Volatile.Read(ref _reopenNotBefore));
         if (wait > TimeSpan.Zero) await Task.Delay(wait, ct);
+        _suspects.ForgetKeepAliveMember();
         var call = _client.LeaseKeepAlive(new CallOptions(EtcdChannel.RequireLeader(), cancellationToken: _disposed.Token).WithWaitForReady());
         lock (_gate)
         {

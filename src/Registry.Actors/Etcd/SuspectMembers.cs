@@ -66,6 +66,12 @@ internal sealed class SuspectMembers
         else if (Now - startedAt >= _unansweredTicks) Suspect(member);
     }
 
+    /// <summary>
+    /// A new keep-alive stream is opened: until it is put on a member, a stuck stream says nothing of the member the
+    /// last one was on (a stream waiting for any member to be ready is found stuck too).
+    /// </summary>
+    public void ForgetKeepAliveMember() => Volatile.Write(ref _keepAlive, null);
+
     /// <summary>The keep-alive stream was found stuck: its member becomes suspect.</summary>
     public void SuspectKeepAliveMember()
     {

@@ -130,4 +130,17 @@ public sealed class SuspectMembersTests
         Assert.Equal(2, _suspects.Choose(Members, 1, keepAlive: true));
         Assert.Equal(Members[2], _suspects.KeepAliveMember);
     }
+
+    [Fact]
+    public void A_keep_alive_stream_found_stuck_before_it_was_put_on_a_member_makes_no_member_suspect()
+    {
+        _suspects.Choose(Members, 1, keepAlive: true);
+
+        // The next stream waits for a member to be ready, and is found stuck meanwhile.
+        _suspects.ForgetKeepAliveMember();
+        _suspects.SuspectKeepAliveMember();
+
+        Assert.Null(_suspects.KeepAliveMember);
+        Assert.Equal(1, _suspects.Choose(Members, 1, keepAlive: false));
+    }
 }
