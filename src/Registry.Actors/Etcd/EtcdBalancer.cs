@@ -12,6 +12,8 @@ internal sealed class EtcdBalancerFactory(SuspectMembers suspects) : LoadBalance
 {
     public const string PolicyName = "registry_etcd";
 
+    private const string WatchPath = "/etcdserverpb.Watch/Watch";
+
     public override string Name => PolicyName;
 
     public override LoadBalancer Create(LoadBalancerOptions options) => new EtcdBalancer(options.Controller, options.LoggerFactory, suspects);
@@ -29,11 +31,17 @@ internal sealed class EtcdBalancerFactory(SuspectMembers suspects) : LoadBalance
 
         public override PickResult Pick(PickContext context)
         {
-            var keepAlive = context.Request?.RequestUri?.AbsolutePath == KeepAliveCoalescingHandler.KeepAlivePath;
-            var index = suspects.Choose(_members, (uint)Interlocked.Increment(ref _next), keepAlive);
+            var index = suspects.Choose(_members, (uint)Interlocked.Increment(ref _next), KindOf(context.Request?.RequestUri?.AbsolutePath));
             return PickResult.ForSubchannel(ready[index], _members[index] is { } member ? new CallTracker(suspects, member, context.Request) : null);
         }
     }
+
+    private static EtcdCallKind KindOf(string? path) => path switch
+    {
+        KeepAliveCoalescingHandler.KeepAlivePath => EtcdCallKind.KeepAlive,
+        WatchPath => EtcdCallKind.Watch,
+        _ => EtcdCallKind.Unary,
+    };
 
     /// <summary>
     /// Tells <see cref="SuspectMembers"/> how one call went: grpc-dotnet completes the tracker when the response's headers

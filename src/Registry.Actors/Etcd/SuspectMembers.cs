@@ -10,8 +10,8 @@ namespace Registry.Etcd;
 /// call timeout: a live etcd answers in milliseconds), or when the keep-alive stream on it is found stuck. Calls go
 /// round-robin over the members not suspected while one is ready. A suspect is cleared when it answers a call (one sent
 /// while every ready member was suspect, or before it was suspected); <see cref="Probation"/> after it was last
-/// suspected it is sent one call, a probe, and stays suspect for another probation unless that call is answered: a
-/// member that still hangs then costs one call per probation, however many calls are made meanwhile.
+/// suspected it is sent one unary call, a probe, and stays suspect for another probation unless that call is answered:
+/// a member that still hangs then costs one call per probation, however many calls are made meanwhile.
 /// </summary>
 internal sealed class SuspectMembers
 {
@@ -42,16 +42,18 @@ internal sealed class SuspectMembers
     public long Now => _time.GetTimestamp();
 
     /// <summary>
-    /// The index among <paramref name="members"/> (the ready ones) to send a call to on round-robin's
-    /// <paramref name="turn"/>: a suspect whose probation is over, as its probe; otherwise round-robin over the members
-    /// not suspected, or over all when every one is. A call for the keep-alive stream records the member chosen.
+    /// The index among <paramref name="members"/> (the ready ones) to send a call of <paramref name="kind"/> to on
+    /// round-robin's <paramref name="turn"/>: for a unary call, a suspect whose probation is over, as its probe (a stream
+    /// left on a member that still hangs would cost a lease's renewals or a watch's view, not one call); otherwise
+    /// round-robin over the members not suspected, or over all when every one is. The keep-alive stream's call records
+    /// the member chosen.
     /// </summary>
-    public int Choose(IReadOnlyList<EndPoint?> members, uint turn, bool keepAlive)
+    public int Choose(IReadOnlyList<EndPoint?> members, uint turn, EtcdCallKind kind)
     {
         var chosen = (int)(turn % (uint)members.Count);
         var suspects = _suspects;
-        if (suspects.Length > 0) chosen = Avoiding(suspects, members, turn, chosen);
-        if (keepAlive) Volatile.Write(ref _keepAlive, members[chosen]);
+        if (suspects.Length > 0) chosen = Avoiding(suspects, members, turn, chosen, mayProbe: kind == EtcdCallKind.Unary);
+        if (kind == EtcdCallKind.KeepAlive) Volatile.Write(ref _keepAlive, members[chosen]);
         return chosen;
     }
 
@@ -90,7 +92,7 @@ internal sealed class SuspectMembers
         lock (_gate) _suspects = [.. _suspects.Where(s => !s.Member.Equals(member))];
     }
 
-    private int Avoiding(Suspicion[] suspects, IReadOnlyList<EndPoint?> members, uint turn, int proposed)
+    private int Avoiding(Suspicion[] suspects, IReadOnlyList<EndPoint?> members, uint turn, int proposed, bool mayProbe)
     {
         var now = Now;
         var trusted = 0;
@@ -99,7 +101,7 @@ internal sealed class SuspectMembers
             if (members[index] is not { } member) continue;
             var suspicion = Find(suspects, member);
             if (suspicion is null) trusted++;
-            else if (now - suspicion.Since >= _probationTicks && TryProbe(suspicion, now)) return index;
+            else if (mayProbe && now - suspicion.Since >= _probationTicks && TryProbe(suspicion, now)) return index;
         }
         if (trusted == 0 || trusted == members.Count) return proposed;
         var nth = turn % (uint)trusted;

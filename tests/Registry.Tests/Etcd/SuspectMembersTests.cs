@@ -17,8 +17,8 @@ public sealed class SuspectMembersTests
     [Fact]
     public void Without_a_suspect_a_call_goes_where_round_robin_says()
     {
-        Assert.Equal(2, _suspects.Choose(Members, 2, keepAlive: false));
-        Assert.Equal(0, _suspects.Choose(Members, 0, keepAlive: false));
+        Assert.Equal(2, _suspects.Choose(Members, 2, EtcdCallKind.Unary));
+        Assert.Equal(0, _suspects.Choose(Members, 0, EtcdCallKind.Unary));
     }
 
     [Fact]
@@ -29,8 +29,8 @@ public sealed class SuspectMembersTests
 
         _suspects.Ended(Members[1]!, startedAt, answered: false);
 
-        Assert.Equal(2, _suspects.Choose(Members, 1, keepAlive: false));
-        Assert.Equal(0, _suspects.Choose(Members, 0, keepAlive: false));
+        Assert.Equal(2, _suspects.Choose(Members, 1, EtcdCallKind.Unary));
+        Assert.Equal(0, _suspects.Choose(Members, 0, EtcdCallKind.Unary));
     }
 
     [Fact]
@@ -42,7 +42,7 @@ public sealed class SuspectMembersTests
 
         _suspects.Ended(Members[1]!, startedAt, answered: false);
 
-        Assert.Equal(1, _suspects.Choose(Members, 1, keepAlive: false));
+        Assert.Equal(1, _suspects.Choose(Members, 1, EtcdCallKind.Unary));
     }
 
     [Fact]
@@ -51,7 +51,7 @@ public sealed class SuspectMembersTests
         _suspects.Suspect(Members[0]!);
         var calls = new int[Members.Length];
 
-        for (var turn = 0u; turn < 300; turn++) calls[_suspects.Choose(Members, turn, keepAlive: false)]++;
+        for (var turn = 0u; turn < 300; turn++) calls[_suspects.Choose(Members, turn, EtcdCallKind.Unary)]++;
 
         // Not 200 and 100: the member after the suspect does not take its share too.
         Assert.Equal([0, 150, 150], calls);
@@ -63,8 +63,8 @@ public sealed class SuspectMembersTests
         _suspects.Suspect(Members[0]!);
         _suspects.Suspect(Members[1]!);
 
-        Assert.Equal(2, _suspects.Choose(Members, 0, keepAlive: false));
-        Assert.Equal(2, _suspects.Choose(Members, 1, keepAlive: false));
+        Assert.Equal(2, _suspects.Choose(Members, 0, EtcdCallKind.Unary));
+        Assert.Equal(2, _suspects.Choose(Members, 1, EtcdCallKind.Unary));
     }
 
     [Fact]
@@ -72,8 +72,8 @@ public sealed class SuspectMembersTests
     {
         foreach (var member in Members) _suspects.Suspect(member!);
 
-        Assert.Equal(1, _suspects.Choose(Members, 1, keepAlive: false));
-        Assert.Equal(0, _suspects.Choose([Members[0]], 0, keepAlive: false));
+        Assert.Equal(1, _suspects.Choose(Members, 1, EtcdCallKind.Unary));
+        Assert.Equal(0, _suspects.Choose([Members[0]], 0, EtcdCallKind.Unary));
     }
 
     [Fact]
@@ -83,7 +83,7 @@ public sealed class SuspectMembersTests
 
         _suspects.Ended(Members[1]!, _suspects.Now, answered: true);
 
-        Assert.Equal(1, _suspects.Choose(Members, 1, keepAlive: false));
+        Assert.Equal(1, _suspects.Choose(Members, 1, EtcdCallKind.Unary));
     }
 
     [Fact]
@@ -94,10 +94,10 @@ public sealed class SuspectMembersTests
         _suspects.Suspect(Members[1]!);
 
         _time.Advance(SuspectMembers.Probation / 2);
-        Assert.Equal(2, _suspects.Choose(Members, 1, keepAlive: false));
+        Assert.Equal(2, _suspects.Choose(Members, 1, EtcdCallKind.Unary));
 
         _time.Advance(SuspectMembers.Probation / 2);
-        Assert.Equal(1, _suspects.Choose(Members, 1, keepAlive: false));
+        Assert.Equal(1, _suspects.Choose(Members, 1, EtcdCallKind.Unary));
     }
 
     [Fact]
@@ -107,40 +107,54 @@ public sealed class SuspectMembersTests
         _time.Advance(SuspectMembers.Probation);
 
         // However many calls are made while the probe is out, one goes to the suspect: it may still hang.
-        var probes = Enumerable.Range(0, 30).Count(turn => _suspects.Choose(Members, (uint)turn, keepAlive: false) == 1);
+        var probes = Enumerable.Range(0, 30).Count(turn => _suspects.Choose(Members, (uint)turn, EtcdCallKind.Unary) == 1);
         Assert.Equal(1, probes);
 
         _time.Advance(SuspectMembers.Probation);
-        Assert.Equal(1, _suspects.Choose(Members, 0, keepAlive: false));
+        Assert.Equal(1, _suspects.Choose(Members, 0, EtcdCallKind.Unary));
         _suspects.Ended(Members[1]!, _suspects.Now, answered: true);
-        Assert.Equal(1, _suspects.Choose(Members, 1, keepAlive: false));
+        Assert.Equal(1, _suspects.Choose(Members, 1, EtcdCallKind.Unary));
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void A_stream_is_never_the_probe_of_a_suspect_a_unary_call_is(bool keepAlive)
+    {
+        var stream = keepAlive ? EtcdCallKind.KeepAlive : EtcdCallKind.Watch;
+        _suspects.Suspect(Members[1]!);
+        _time.Advance(SuspectMembers.Probation);
+
+        // A stream left on a member that still hangs would cost a lease's renewals or a watch's view.
+        Assert.Equal(2, _suspects.Choose(Members, 1, stream));
+        Assert.Equal(1, _suspects.Choose(Members, 1, EtcdCallKind.Unary));
     }
 
     [Fact]
     public void A_keep_alive_stream_found_stuck_makes_its_member_suspect_and_the_next_one_goes_elsewhere()
     {
-        Assert.Equal(1, _suspects.Choose(Members, 1, keepAlive: true));
+        Assert.Equal(1, _suspects.Choose(Members, 1, EtcdCallKind.KeepAlive));
         Assert.Equal(Members[1], _suspects.KeepAliveMember);
 
         // Other calls do not move the stream's member.
-        _suspects.Choose(Members, 2, keepAlive: false);
+        _suspects.Choose(Members, 2, EtcdCallKind.Unary);
         _suspects.SuspectKeepAliveMember();
 
-        Assert.Equal(0, _suspects.Choose(Members, 2, keepAlive: false));
-        Assert.Equal(2, _suspects.Choose(Members, 1, keepAlive: true));
+        Assert.Equal(0, _suspects.Choose(Members, 2, EtcdCallKind.Unary));
+        Assert.Equal(2, _suspects.Choose(Members, 1, EtcdCallKind.KeepAlive));
         Assert.Equal(Members[2], _suspects.KeepAliveMember);
     }
 
     [Fact]
     public void A_keep_alive_stream_found_stuck_before_it_was_put_on_a_member_makes_no_member_suspect()
     {
-        _suspects.Choose(Members, 1, keepAlive: true);
+        _suspects.Choose(Members, 1, EtcdCallKind.KeepAlive);
 
         // The next stream waits for a member to be ready, and is found stuck meanwhile.
         _suspects.ForgetKeepAliveMember();
         _suspects.SuspectKeepAliveMember();
 
         Assert.Null(_suspects.KeepAliveMember);
-        Assert.Equal(1, _suspects.Choose(Members, 1, keepAlive: false));
+        Assert.Equal(1, _suspects.Choose(Members, 1, EtcdCallKind.Unary));
     }
 }
