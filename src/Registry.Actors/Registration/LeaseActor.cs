@@ -11,8 +11,9 @@ namespace Registry.Registration;
 /// <see cref="Deregister"/>.
 /// Started fresh, or again after a crash before the key was first written, it takes the key over (the newer
 /// registration wins). Once the key was written (after a crash then too), after losing its lease or its key, it only
-/// claims a key that is absent or still its own: a key bound to another lease is a conflict, and it stops instead of
-/// fighting over the key.
+/// claims a key that is absent or still its own (on no lease, on a lease it held before, or holding a registration made
+/// before its own): a key bound to another lease holding a registration as new as its own or newer is a conflict, and
+/// it stops instead of fighting over the key.
 /// </summary>
 /// <remarks>
 /// An <see cref="UntypedActor"/> whose behaviours are methods: one runs per registered instance, and a
@@ -155,6 +156,22 @@ internal sealed partial class LeaseActor : UntypedActor, IWithTimers
     }
 
     /// <summary>
+    /// Whether <paramref name="other"/> is a registration made strictly before the one <paramref name="own"/> encodes:
+    /// an earlier <c>registeredAt</c>. A value that does not decode is not.
+    /// </summary>
+    private static bool RegisteredBefore(byte[] other, byte[] own)
+    {
+        try
+        {
+            return InstanceCodec.Decode(other).RegisteredAt < InstanceCodec.Decode(own).RegisteredAt;
+        }
+        catch (FormatException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>
     /// The instance <paramref name="value"/> holds when it is the same registration as <paramref name="instance"/>,
     /// written as the registry writes it (a value edited by hand, with fields added or missing, is not).
     /// </summary>
@@ -186,9 +203,12 @@ internal sealed partial class LeaseActor : UntypedActor, IWithTimers
                 // On a lease this registration held before (etcd restored from a backup taken then, or a crashed
                 // predecessor's late write), the key is its own: taken back below, only while it stays on that lease.
                 // On no lease (written by hand or by another tool) it is no registration's: taken back the same way.
-                // On any other lease it is a newer registration's. Lease ids tell, not values: two registrations may
-                // write the same bytes.
-                if (onOtherLease && current!.LeaseId != 0 && !heldLeases.Contains(current.LeaseId)) return new Conflicted(current.LeaseId, lease);
+                // So is a registration made before this one, on another process's lease: etcd restored from a backup
+                // taken before this process took the id over, the older process gone since. On any other lease it is a
+                // newer registration's. Lease ids tell, and registration times, not values: two registrations may write
+                // the same bytes.
+                if (onOtherLease && current!.LeaseId != 0 && !heldLeases.Contains(current.LeaseId) && !RegisteredBefore(current.Value, value))
+                    return new Conflicted(current.LeaseId, lease);
                 if (lease != 0 && await _store.TimeToLiveAsync(lease, ct) < 0) return new LeaseGone(lease);
                 if (onOtherLease) condition = PutCondition.BoundTo(current!.LeaseId);
                 else if (current is not null)
@@ -307,12 +327,10 @@ internal sealed partial class LeaseActor : UntypedActor, IWithTimers
                 BeginAcquiring(RegistrationEventKind.Reregistered);
                 break;
             case LeaseKeeper.KeyTaken t when t.LeaseId == _lease:
-                if (!_heldLeases.Contains(t.OtherLeaseId))
-                {
-                    OnConflict(t.OtherLeaseId);
-                    break;
-                }
-                _log.Warning("{0} is bound to lease {1:x}, which this registration held before, not to its lease {2:x} (etcd restored from a backup?); taking it back", _key, t.OtherLeaseId, _lease);
+                if (_heldLeases.Contains(t.OtherLeaseId))
+                    _log.Warning("{0} is bound to lease {1:x}, which this registration held before, not to its lease {2:x} (etcd restored from a backup?); taking it back", _key, t.OtherLeaseId, _lease);
+                else
+                    _log.Info("{0} is bound to lease {1:x} of another process; reading it: a newer registration's is a conflict, an older one's (etcd restored from a backup) is taken back", _key, t.OtherLeaseId);
                 BeginAcquiring(RegistrationEventKind.Reregistered);
                 break;
             // The same registration asked for again (RegisteredAt aside): answered with the one held, nothing written.

@@ -687,6 +687,53 @@ public sealed class RegistrationSimulationTests : Akka.TestKit.Xunit2.TestKit
     }
 
     [Fact]
+    public void Restored_from_a_backup_taken_before_a_newer_process_took_the_id_over_the_newer_takes_it_back()
+    {
+        var older = RegisterAndAwait(User() with { RegisteredAt = DateTimeOffset.UnixEpoch });
+        ExpectEvent(RegistrationEventKind.Registered);
+        var backup = _etcd.Backup();
+        var newerEtcd = _etcd.Connect();
+        var newer = RegisterAndAwait(User() with { RegisteredAt = DateTimeOffset.UnixEpoch.AddMinutes(1) }, StartRegistry(newerEtcd));
+        // The older process reports the conflict and stops.
+        Assert.Equal(older.LeaseId, _events.FishForMessage<RegistrationEvent>(e => e.Kind == RegistrationEventKind.Conflict, Wait).LeaseId);
+
+        // etcd restored from the backup: the key back on the older process's lease, alive again, nobody renewing it.
+        _etcd.Restore(backup);
+
+        // Before: the newer process took it for a newer registration's and stopped too, and the id expired with that lease.
+        var back = _events.FishForMessage<RegistrationEvent>(e => e.Kind is RegistrationEventKind.Reregistered or RegistrationEventKind.Conflict, Wait);
+        Assert.True(back.Kind == RegistrationEventKind.Reregistered, $"{back.Kind}: {back.Detail}");
+        AwaitAssert(() =>
+        {
+            var stored = _etcd.Peek(newer.Key);
+            Assert.NotNull(stored);
+            Assert.NotEqual(older.LeaseId, stored.LeaseId);
+            Assert.Contains(stored.LeaseId, _etcd.LiveLeases);
+            Assert.Equal(newer.Instance.RegisteredAt, InstanceCodec.Decode(stored.Value).RegisteredAt);
+        }, Wait);
+    }
+
+    [Fact]
+    public void A_process_whose_clock_is_behind_takes_an_id_over_and_gives_it_back_once_without_flapping()
+    {
+        // The later process stamps an earlier registration time: its takeover is an older registration's to the first.
+        var first = RegisterAndAwait(User() with { RegisteredAt = DateTimeOffset.UnixEpoch.AddMinutes(1) });
+        ExpectEvent(RegistrationEventKind.Registered);
+        var behindEtcd = _etcd.Connect();
+
+        var behind = RegisterAndAwait(User() with { RegisteredAt = DateTimeOffset.UnixEpoch }, StartRegistry(behindEtcd));
+
+        // The first takes it back; the one behind then reads the later registration and stops, once.
+        Assert.Equal(behind.LeaseId, _events.FishForMessage<RegistrationEvent>(e => e.Kind == RegistrationEventKind.Conflict, Wait).LeaseId);
+        AwaitAssert(() => Assert.Equal(first.Instance.RegisteredAt, InstanceCodec.Decode(_etcd.Peek(first.Key)!.Value).RegisteredAt), Wait);
+        var holder = _etcd.Peek(first.Key)!.LeaseId;
+        var revision = _etcd.Revision;
+        var renewals = _etcd.Calls(StoreOperation.KeepAlive);
+        AwaitCondition(() => _etcd.Calls(StoreOperation.KeepAlive) > renewals + 5, Wait);
+        Assert.Equal((revision, holder), (_etcd.Revision, _etcd.Peek(first.Key)!.LeaseId));
+    }
+
+    [Fact]
     public void A_newer_process_writing_the_very_same_bytes_still_wins_without_flapping()
     {
         // One value, registration time included, registered by two processes: bytes cannot tell them apart.
