@@ -39,6 +39,11 @@ internal sealed partial class LeaseActor : UntypedActor, IWithTimers
     private readonly List<long> _heldLeases = [];
     // Until the key is first written (by this actor or a crashed predecessor), the registration is fresh: it takes the key over.
     private bool _mayTakeOver;
+    // The registeredAt of the value last written (by this actor or a crashed predecessor): a registration found on another
+    // lease is taken back only when made before it. Not the value being written: an update stamped now (as
+    // ServiceInstance.Create stamps) would make an older process, updating before its key check noticed a newer one took
+    // the id over, take it back, and two processes updating in turn take it from each other at each update.
+    private DateTimeOffset? _writtenAt;
     private RegistrationEventKind _acquireKind = RegistrationEventKind.Registered;
     private int _failures;
     private bool _busy;
@@ -47,7 +52,7 @@ internal sealed partial class LeaseActor : UntypedActor, IWithTimers
     internal const int HeldLeasesKept = 8;
 
     public LeaseActor(IRegistryStore store, LeaseKeeper keeper, RegistrySettings settings, ServiceInstance instance, long ttlSeconds, long previousLease,
-        IReadOnlyList<long> heldLeases, bool mayTakeOver, IActorRef? requester)
+        IReadOnlyList<long> heldLeases, bool mayTakeOver, DateTimeOffset? writtenAt, IActorRef? requester)
     {
         _store = store;
         _keeper = keeper;
@@ -59,14 +64,15 @@ internal sealed partial class LeaseActor : UntypedActor, IWithTimers
         foreach (var lease in heldLeases) Hold(lease);
         Hold(previousLease);
         _mayTakeOver = mayTakeOver;
+        _writtenAt = writtenAt;
         if (requester is not null) _awaitingRegistered.Add(requester);
     }
 
     public ITimerScheduler Timers { get; set; } = null!;
 
     public static Props Props(IRegistryStore store, LeaseKeeper keeper, RegistrySettings settings, ServiceInstance instance, long ttlSeconds, long previousLease,
-        IReadOnlyList<long> heldLeases, bool mayTakeOver, IActorRef? requester) =>
-        Akka.Actor.Props.CreateBy(new FactoryProducer<LeaseActor>(() => new LeaseActor(store, keeper, settings, instance, ttlSeconds, previousLease, heldLeases, mayTakeOver, requester)))
+        IReadOnlyList<long> heldLeases, bool mayTakeOver, DateTimeOffset? writtenAt, IActorRef? requester) =>
+        Akka.Actor.Props.CreateBy(new FactoryProducer<LeaseActor>(() => new LeaseActor(store, keeper, settings, instance, ttlSeconds, previousLease, heldLeases, mayTakeOver, writtenAt, requester)))
             .WithMailbox(LeaseMailbox.Path);
 
     protected override void PreStart() => StartAcquire();
@@ -152,18 +158,18 @@ internal sealed partial class LeaseActor : UntypedActor, IWithTimers
     {
         if (_busy) return;
         _busy = true;
-        AcquireAsync(_lease, _mayTakeOver, _instance, [.. _heldLeases], Context.Parent, Self, _stopping.Token).PipeTo(Self);
+        AcquireAsync(_lease, _mayTakeOver, _instance, _writtenAt, [.. _heldLeases], Context.Parent, Self, _stopping.Token).PipeTo(Self);
     }
 
     /// <summary>
-    /// Whether <paramref name="other"/> is a registration made strictly before the one <paramref name="own"/> encodes:
-    /// an earlier <c>registeredAt</c>. A value that does not decode is not.
+    /// Whether <paramref name="other"/> is a registration made strictly before <paramref name="own"/>: an earlier
+    /// <c>registeredAt</c>. A value that does not decode is not.
     /// </summary>
-    private static bool RegisteredBefore(byte[] other, byte[] own)
+    private static bool RegisteredBefore(byte[] other, DateTimeOffset own)
     {
         try
         {
-            return InstanceCodec.Decode(other).RegisteredAt < InstanceCodec.Decode(own).RegisteredAt;
+            return InstanceCodec.Decode(other).RegisteredAt < own;
         }
         catch (FormatException)
         {
@@ -188,9 +194,11 @@ internal sealed partial class LeaseActor : UntypedActor, IWithTimers
         }
     }
 
-    private async Task<object> AcquireAsync(long lease, bool mayTakeOver, ServiceInstance instance, long[] heldLeases, IActorRef parent, IActorRef self, CancellationToken ct)
+    private async Task<object> AcquireAsync(long lease, bool mayTakeOver, ServiceInstance instance, DateTimeOffset? writtenAt, long[] heldLeases, IActorRef parent, IActorRef self, CancellationToken ct)
     {
         var value = InstanceCodec.Encode(instance);
+        // This registration's age: the value it last wrote, not an update being written (whichever is the earlier).
+        var since = writtenAt is { } w && w < instance.RegisteredAt ? w : instance.RegisteredAt;
         // Null for a lease held before this attempt: it was not renewed while the actor acquired (or was down).
         long? grantedAt = null;
         var condition = mayTakeOver ? PutCondition.Always : PutCondition.Absent;
@@ -207,7 +215,7 @@ internal sealed partial class LeaseActor : UntypedActor, IWithTimers
                 // taken before this process took the id over, the older process gone since. On any other lease it is a
                 // newer registration's. Lease ids tell, and registration times, not values: two registrations may write
                 // the same bytes.
-                if (onOtherLease && current!.LeaseId != 0 && !heldLeases.Contains(current.LeaseId) && !RegisteredBefore(current.Value, value))
+                if (onOtherLease && current!.LeaseId != 0 && !heldLeases.Contains(current.LeaseId) && !RegisteredBefore(current.Value, since))
                     return new Conflicted(current.LeaseId, lease);
                 if (lease != 0 && await _store.TimeToLiveAsync(lease, ct) < 0) return new LeaseGone(lease);
                 if (onOtherLease) condition = PutCondition.BoundTo(current!.LeaseId);
@@ -281,7 +289,8 @@ internal sealed partial class LeaseActor : UntypedActor, IWithTimers
         Hold(_lease);
         _failures = 0;
         _mayTakeOver = false;
-        Context.Parent.Tell(new Attached(_key, _lease, Written: true));
+        _writtenAt = acquired.Written.RegisteredAt;
+        Context.Parent.Tell(new Attached(_key, _lease, Written: true, _writtenAt));
         if (!acquired.Written.IsSameRegistration(_instance))
         {
             // Register with a new value arrived while the old one was being written.

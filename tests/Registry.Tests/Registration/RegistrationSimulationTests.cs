@@ -733,6 +733,75 @@ public sealed class RegistrationSimulationTests : Akka.TestKit.Xunit2.TestKit
         Assert.Equal((revision, holder), (_etcd.Revision, _etcd.Peek(first.Key)!.LeaseId));
     }
 
+    /// <summary>A registry checking its keys every 30 s (the default is the TTL): a takeover goes unnoticed meanwhile.</summary>
+    private IActorRef StartSlowKeyCheckRegistry(IRegistryStore store) =>
+        Sys.ActorOf(RegistrySupervisor.Props(store, RegistrySettings.From(
+            ConfigurationFactory.ParseString("registry.key-check-interval = 30s").WithFallback(Fast))));
+
+    [Fact]
+    public void An_older_process_updating_its_value_after_a_newer_took_the_id_over_does_not_take_it_back()
+    {
+        var olderRegistry = StartSlowKeyCheckRegistry(_etcd);
+        var older = RegisterAndAwait(User() with { RegisteredAt = DateTimeOffset.UnixEpoch }, olderRegistry);
+        var newerEtcd = _etcd.Connect();
+        var newer = RegisterAndAwait(User() with { RegisteredAt = DateTimeOffset.UnixEpoch.AddMinutes(1) }, StartSlowKeyCheckRegistry(newerEtcd));
+        Assert.Equal(newer.LeaseId, _etcd.Peek(newer.Key)!.LeaseId);
+
+        // The older process updates its value before its next key check, stamped now (as ServiceInstance.Create does).
+        olderRegistry.Tell(new Register(older.Instance with { Weight = 2, RegisteredAt = DateTimeOffset.UnixEpoch.AddMinutes(2) }), TestActor);
+
+        // The newer process took the id over: the older one's update is a conflict, not a takeover.
+        var answer = ExpectMsg<object>(Wait);
+        Assert.True(answer is RegistrationFailed { Kind: RegistrationFailure.Conflict }, $"{answer}");
+        Assert.Equal(newer.LeaseId, _etcd.Peek(newer.Key)!.LeaseId);
+    }
+
+    [Fact]
+    public async Task An_older_process_updating_its_value_while_its_actor_waits_for_its_restart_does_not_take_the_id_back()
+    {
+        var olderRegistry = Sys.ActorOf(RegistrySupervisor.Props(_etcd, RegistrySettings.From(ConfigurationFactory.ParseString(
+            "registry { key-check-interval = 30s, restart { min-backoff = 30s, max-backoff = 30s } }").WithFallback(Fast))));
+        var older = RegisterAndAwait(User() with { RegisteredAt = DateTimeOffset.UnixEpoch }, olderRegistry);
+        ExpectEvent(RegistrationEventKind.Registered);
+        var newerEtcd = _etcd.Connect();
+        var newer = RegisterAndAwait(User() with { RegisteredAt = DateTimeOffset.UnixEpoch.AddMinutes(1) }, StartSlowKeyCheckRegistry(newerEtcd));
+        await CrashChildAsync(olderRegistry);
+
+        // The update starts the actor at once: it knows the registration it wrote, not only the update's stamp.
+        olderRegistry.Tell(new Register(older.Instance with { Weight = 2, RegisteredAt = DateTimeOffset.UnixEpoch.AddMinutes(2) }), TestActor);
+
+        var answer = ExpectMsg<object>(Wait);
+        Assert.True(answer is RegistrationFailed { Kind: RegistrationFailure.Conflict }, $"{answer}");
+        Assert.Equal(newer.LeaseId, _etcd.Peek(newer.Key)!.LeaseId);
+    }
+
+    [Fact]
+    public void Two_live_processes_updating_their_values_do_not_take_the_id_from_each_other_in_turn()
+    {
+        var aRegistry = StartSlowKeyCheckRegistry(_etcd);
+        var a = RegisterAndAwait(User() with { RegisteredAt = DateTimeOffset.UnixEpoch }, aRegistry);
+        var bEtcd = _etcd.Connect();
+        var bRegistry = StartSlowKeyCheckRegistry(bEtcd);
+        var b = RegisterAndAwait(User() with { RegisteredAt = DateTimeOffset.UnixEpoch.AddMinutes(1) }, bRegistry);
+
+        // Each updates its weight now and then, stamped now; the holder of the key after each update:
+        // a process told of a conflict stops registering the id (it does not register it again).
+        var holders = new List<long>();
+        var stopped = new HashSet<IActorRef>();
+        for (var i = 2; i < 8; i++)
+        {
+            var (registry, registration) = i % 2 == 0 ? (aRegistry, a) : (bRegistry, b);
+            if (stopped.Contains(registry)) continue;
+            registry.Tell(new Register(registration.Instance with { Weight = i, RegisteredAt = DateTimeOffset.UnixEpoch.AddMinutes(i) }), TestActor);
+            if (ExpectMsg<object>(Wait) is RegistrationFailed) stopped.Add(registry);
+            holders.Add(_etcd.Peek(a.Key)!.LeaseId);
+        }
+
+        // The key changed hands at most once (the newer registration won), not at every update.
+        var changes = holders.Zip(holders.Skip(1)).Count(p => p.First != p.Second) + (holders[0] != b.LeaseId ? 1 : 0);
+        Assert.True(changes <= 1, $"the key changed hands {changes} times: {string.Join(", ", holders.Select(l => l.ToString("x")))} (a {a.LeaseId:x}, b {b.LeaseId:x})");
+    }
+
     [Fact]
     public void A_newer_process_writing_the_very_same_bytes_still_wins_without_flapping()
     {
