@@ -37,10 +37,9 @@ internal sealed partial class LeaseActor : UntypedActor, IWithTimers
     // The leases this registration held, its predecessors' too, newest last (a few: one more per lease lost): a key
     // found on one of them is its own, left there by etcd restored from a backup or by a crashed predecessor's late write.
     private readonly List<long> _heldLeases = [];
-    // Until the key is first written (by this actor or a crashed predecessor), the registration is fresh: it takes the key over.
-    private bool _mayTakeOver;
-    // The registeredAt of the value last written (by this actor or a crashed predecessor): a registration found on another
-    // lease is taken back only when made before it. Not the value being written: an update stamped now (as
+    // The registeredAt of the value last written (by this actor or a crashed predecessor), null until the key is first
+    // written: the registration is fresh until then, and takes the key over. A registration found on another lease is
+    // taken back only when made before it. Not the value being written: an update stamped now (as
     // ServiceInstance.Create stamps) would make an older process, updating before its key check noticed a newer one took
     // the id over, take it back, and two processes updating in turn take it from each other at each update.
     private DateTimeOffset? _writtenAt;
@@ -52,7 +51,7 @@ internal sealed partial class LeaseActor : UntypedActor, IWithTimers
     internal const int HeldLeasesKept = 8;
 
     public LeaseActor(IRegistryStore store, LeaseKeeper keeper, RegistrySettings settings, ServiceInstance instance, long ttlSeconds, long previousLease,
-        IReadOnlyList<long> heldLeases, bool mayTakeOver, DateTimeOffset? writtenAt, IActorRef? requester)
+        IReadOnlyList<long> heldLeases, DateTimeOffset? writtenAt, IActorRef? requester)
     {
         _store = store;
         _keeper = keeper;
@@ -63,7 +62,6 @@ internal sealed partial class LeaseActor : UntypedActor, IWithTimers
         _lease = previousLease;
         foreach (var lease in heldLeases) Hold(lease);
         Hold(previousLease);
-        _mayTakeOver = mayTakeOver;
         _writtenAt = writtenAt;
         if (requester is not null) _awaitingRegistered.Add(requester);
     }
@@ -71,8 +69,8 @@ internal sealed partial class LeaseActor : UntypedActor, IWithTimers
     public ITimerScheduler Timers { get; set; } = null!;
 
     public static Props Props(IRegistryStore store, LeaseKeeper keeper, RegistrySettings settings, ServiceInstance instance, long ttlSeconds, long previousLease,
-        IReadOnlyList<long> heldLeases, bool mayTakeOver, DateTimeOffset? writtenAt, IActorRef? requester) =>
-        Akka.Actor.Props.CreateBy(new FactoryProducer<LeaseActor>(() => new LeaseActor(store, keeper, settings, instance, ttlSeconds, previousLease, heldLeases, mayTakeOver, writtenAt, requester)))
+        IReadOnlyList<long> heldLeases, DateTimeOffset? writtenAt, IActorRef? requester) =>
+        Akka.Actor.Props.CreateBy(new FactoryProducer<LeaseActor>(() => new LeaseActor(store, keeper, settings, instance, ttlSeconds, previousLease, heldLeases, writtenAt, requester)))
             .WithMailbox(LeaseMailbox.Path);
 
     protected override void PreStart() => StartAcquire();
@@ -158,7 +156,7 @@ internal sealed partial class LeaseActor : UntypedActor, IWithTimers
     {
         if (_busy) return;
         _busy = true;
-        AcquireAsync(_lease, _mayTakeOver, _instance, _writtenAt, [.. _heldLeases], Context.Parent, Self, _stopping.Token).PipeTo(Self);
+        AcquireAsync(_lease, _instance, _writtenAt, [.. _heldLeases], Context.Parent, Self, _stopping.Token).PipeTo(Self);
     }
 
     /// <summary>
@@ -194,9 +192,10 @@ internal sealed partial class LeaseActor : UntypedActor, IWithTimers
         }
     }
 
-    private async Task<object> AcquireAsync(long lease, bool mayTakeOver, ServiceInstance instance, DateTimeOffset? writtenAt, long[] heldLeases, IActorRef parent, IActorRef self, CancellationToken ct)
+    private async Task<object> AcquireAsync(long lease, ServiceInstance instance, DateTimeOffset? writtenAt, long[] heldLeases, IActorRef parent, IActorRef self, CancellationToken ct)
     {
         var value = InstanceCodec.Encode(instance);
+        var mayTakeOver = writtenAt is null;
         // This registration's age: the value it last wrote, not an update being written (whichever is the earlier).
         var since = writtenAt is { } w && w < instance.RegisteredAt ? w : instance.RegisteredAt;
         // Null for a lease held before this attempt: it was not renewed while the actor acquired (or was down).
@@ -288,9 +287,8 @@ internal sealed partial class LeaseActor : UntypedActor, IWithTimers
         _lease = acquired.LeaseId;
         Hold(_lease);
         _failures = 0;
-        _mayTakeOver = false;
         _writtenAt = acquired.Written.RegisteredAt;
-        Context.Parent.Tell(new Attached(_key, _lease, Written: true, _writtenAt));
+        Context.Parent.Tell(new Attached(_key, _lease, _writtenAt));
         if (!acquired.Written.IsSameRegistration(_instance))
         {
             // Register with a new value arrived while the old one was being written.

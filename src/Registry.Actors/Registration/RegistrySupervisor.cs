@@ -39,7 +39,7 @@ public sealed partial class RegistrySupervisor : ReceiveActor, IWithTimers
         Receive<Register>(OnRegister);
         Receive<Deregister>(OnDeregister);
         Receive<DeregisterAll>(_ => OnDeregisterAll());
-        Receive<LeaseActor.Attached>(a => Update(a.Key, e => OnAttached(e, a.LeaseId) with { Written = e.Written || a.Written, WrittenAt = a.WrittenAt ?? e.WrittenAt }));
+        Receive<LeaseActor.Attached>(a => Update(a.Key, e => OnAttached(e, a.LeaseId) with { WrittenAt = a.WrittenAt ?? e.WrittenAt }));
         Receive<LeaseActor.Stopping>(OnStopping);
         // The children answer the supervisor, which answers the requesters: a child that crashes or stops by itself
         // loses what it was asked, the supervisor does not.
@@ -364,7 +364,7 @@ public sealed partial class RegistrySupervisor : ReceiveActor, IWithTimers
     {
         var name = $"{Uri.EscapeDataString(entry.Key)}-{++_incarnations}";
         var requester = entry.AwaitingRegistered.IsEmpty ? null : Self;
-        var child = Context.ActorOf(LeaseActor.Props(_store, _keeper, _settings, entry.Instance, entry.TtlSeconds, entry.LeaseId, entry.HeldLeases, !entry.Written, entry.WrittenAt, requester), name);
+        var child = Context.ActorOf(LeaseActor.Props(_store, _keeper, _settings, entry.Instance, entry.TtlSeconds, entry.LeaseId, entry.HeldLeases, entry.WrittenAt, requester), name);
         Context.Watch(child);
         _keysByChild[child] = entry.Key;
         return entry with { Child = child, ChildAttached = false, StartedAt = Stopwatch.GetTimestamp() };
@@ -375,12 +375,12 @@ public sealed partial class RegistrySupervisor : ReceiveActor, IWithTimers
     /// a crashed one waits for its restart), the lease it last held (<paramref name="ChildAttached"/> once the current
     /// actor reported it), the last few leases it held (newest last), its crashes in a row and when its actor started
     /// (a <see cref="Stopwatch"/> timestamp), the requesters still waiting for an answer to <see cref="Register"/>
-    /// and to <see cref="Deregister"/>, and whether its key was ever written (until then a restarted actor takes it over,
-    /// as a fresh registration does) and the <c>registeredAt</c> of the value last written.
+    /// and to <see cref="Deregister"/>, and the <c>registeredAt</c> of the value last written (null until the key was first
+    /// written: a restarted actor then takes it over, as a fresh registration does).
     /// </summary>
     private sealed record Entry(
         string Key, ServiceInstance Instance, long TtlSeconds, long LeaseId, ImmutableList<long> HeldLeases, int Restarts, bool Stopping, IActorRef? Child,
-        bool ChildAttached, ImmutableList<Waiting> AwaitingRegistered, ImmutableList<IActorRef> AwaitingStop, bool Conflicted = false, long StartedAt = 0, bool Written = false,
+        bool ChildAttached, ImmutableList<Waiting> AwaitingRegistered, ImmutableList<IActorRef> AwaitingStop, bool Conflicted = false, long StartedAt = 0,
         DateTimeOffset? WrittenAt = null);
 
     /// <summary>A requester waiting for the answer to its <see cref="Register"/> of <paramref name="Asked"/>.</summary>
