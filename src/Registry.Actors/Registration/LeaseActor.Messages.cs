@@ -40,10 +40,11 @@ internal sealed partial class LeaseActor
     private sealed record Conflicted(long OtherLeaseId, long OwnLeaseId);
 
     /// <summary>
-    /// The key was written without a lease between the attempt's read and its write: tried again at once, as the next
-    /// read takes it back. <paramref name="LeaseToReuse"/> is the lease the attempt held or granted.
+    /// The key was <paramref name="Found"/> between the attempt's read and its write, by a writer the read would have
+    /// taken it back from: tried again at once, as the next read takes it back. <paramref name="LeaseToReuse"/> is the
+    /// lease the attempt held or granted.
     /// </summary>
-    private sealed record WrittenWithoutLease(long LeaseToReuse);
+    private sealed record TakeBack(long LeaseToReuse, string Found);
 
     /// <summary>The lease the actor meant to keep using no longer exists in etcd.</summary>
     private sealed record LeaseGone(long LeaseId);

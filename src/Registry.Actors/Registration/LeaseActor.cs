@@ -118,11 +118,11 @@ internal sealed partial class LeaseActor : UntypedActor, IWithTimers
                 _lease = c.OwnLeaseId;
                 OnConflict(c.OtherLeaseId);
                 break;
-            case WrittenWithoutLease w:
+            case TakeBack t:
                 _busy = false;
-                _lease = w.LeaseToReuse;
+                _lease = t.LeaseToReuse;
                 Hold(_lease);
-                _log.Warning("{0} was written without a lease during the write; taking it back", _key);
+                _log.Warning("{0} was {1} during the write; taking it back", _key, t.Found);
                 StartAcquire();
                 break;
             case LeaseGone gone:
@@ -225,7 +225,7 @@ internal sealed partial class LeaseActor : UntypedActor, IWithTimers
                     if (SameRegistrationStored(current.Value, instance) is { } stored) return new Acquired(lease, stored, current.Value, "re-attached to its lease", GrantedAt: null);
                     var rewrite = await _store.PutAsync(_key, value, lease, PutCondition.BoundTo(lease), ct);
                     if (rewrite.Succeeded) return new Acquired(lease, instance, value, "value updated", GrantedAt: null);
-                    if (rewrite.Other is { } holder) return Claimed(holder, lease);
+                    if (rewrite.Other is { } holder) return Claimed(holder, lease, since, heldLeases);
                     // The key vanished between the read and the write: it is written back below, as an absent key is.
                 }
             }
@@ -247,7 +247,7 @@ internal sealed partial class LeaseActor : UntypedActor, IWithTimers
                     { } mine when mine.LeaseId == lease => mine.Value.AsSpan().SequenceEqual(value)
                         ? new Acquired(lease, instance, value, "re-attached to its lease", grantedAt)
                         : new AcquireFailed("the key holds an earlier value written with this lease", lease),
-                    { } other => Claimed(other, lease),
+                    { } other => Claimed(other, lease, since, heldLeases),
                     null => new AcquireFailed("the key changed during the write", lease),
                 };
             }
@@ -275,11 +275,18 @@ internal sealed partial class LeaseActor : UntypedActor, IWithTimers
     }
 
     /// <summary>
-    /// The answer when a conditional write found <paramref name="other"/> in the key: a conflict when it is bound to
-    /// another lease; when it is on no lease, another attempt at once, which takes it back.
+    /// The answer when a conditional write found <paramref name="other"/> in the key, bound to another lease than its
+    /// own: another attempt at once, which takes it back, when the read before the write would have taken it back (on
+    /// no lease, on a lease this registration held before, or a registration made before <paramref name="since"/>);
+    /// otherwise a conflict.
     /// </summary>
-    private static object Claimed(StoredValue other, long lease) =>
-        other.LeaseId == 0 ? new WrittenWithoutLease(lease) : new Conflicted(other.LeaseId, lease);
+    private static object Claimed(StoredValue other, long lease, DateTimeOffset since, long[] heldLeases) => other switch
+    {
+        { LeaseId: 0 } => new TakeBack(lease, "written without a lease"),
+        _ when heldLeases.Contains(other.LeaseId) => new TakeBack(lease, $"put back on lease {other.LeaseId:x}, held before"),
+        _ when RegisteredBefore(other.Value, since) => new TakeBack(lease, $"put on lease {other.LeaseId:x} by a registration made before this one"),
+        _ => new Conflicted(other.LeaseId, lease),
+    };
 
     private void OnAcquired(Acquired acquired)
     {
@@ -419,8 +426,8 @@ internal sealed partial class LeaseActor : UntypedActor, IWithTimers
             case Conflicted c:
                 AfterInFlight(c.OwnLeaseId);
                 break;
-            case WrittenWithoutLease w:
-                AfterInFlight(w.LeaseToReuse);
+            case TakeBack t:
+                AfterInFlight(t.LeaseToReuse);
                 break;
             case LeaseGone:
                 AfterInFlight(0);

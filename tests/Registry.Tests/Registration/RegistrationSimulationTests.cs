@@ -888,6 +888,46 @@ public sealed class RegistrationSimulationTests : Akka.TestKit.Xunit2.TestKit
         Assert.Equal(InstanceCodec.Encode(registered.Instance), stored?.Value);
     }
 
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task A_registration_put_on_another_lease_during_a_write_back_is_taken_back_only_when_made_before_this_one(bool madeBefore)
+    {
+        var registered = RegisterAndAwait(User() with { RegisteredAt = DateTimeOffset.UnixEpoch.AddMinutes(1) });
+        ExpectEvent(RegistrationEventKind.Registered);
+        var other = _etcd.Connect();
+        var otherLease = (await other.GrantLeaseAsync(60, CancellationToken.None)).LeaseId;
+        var found = User() with { RegisteredAt = DateTimeOffset.UnixEpoch.AddMinutes(madeBefore ? 0 : 2) };
+        _etcd.BeforeCall = async operation =>
+        {
+            if (operation != StoreOperation.Put) return;
+            _etcd.BeforeCall = null;
+            // Between the write-back's read (absent) and its write: etcd restored from a backup taken before this process
+            // took the id over (madeBefore), or a newer process taking it over.
+            await other.PutAsync(registered.Key, InstanceCodec.Encode(found), otherLease, PutCondition.Always, CancellationToken.None);
+        };
+
+        // The lease expires with its key: a new lease is granted and the key written back, only if still absent.
+        _etcd.ExpireLease(registered.LeaseId);
+
+        ExpectEvent(RegistrationEventKind.LeaseLost);
+        var next = _events.ExpectMsg<RegistrationEvent>(Wait);
+        Assert.Null(_etcd.BeforeCall);
+        var stored = _etcd.Peek(registered.Key);
+        if (madeBefore)
+        {
+            // Before: a conflict, and the live newer registration stopped, leaving the id to a lease nobody renews.
+            Assert.True(next.Kind == RegistrationEventKind.Reregistered, $"{next.Kind}: {next.Detail}");
+            Assert.Equal(next.LeaseId, stored?.LeaseId);
+            Assert.Equal(InstanceCodec.Encode(registered.Instance), stored?.Value);
+        }
+        else
+        {
+            Assert.Equal(RegistrationEventKind.Conflict, next.Kind);
+            Assert.Equal(otherLease, stored?.LeaseId);
+        }
+    }
+
     [Fact]
     public void Registering_again_with_new_metadata_updates_the_value_on_the_same_lease()
     {
