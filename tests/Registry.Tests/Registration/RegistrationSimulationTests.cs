@@ -929,6 +929,32 @@ public sealed class RegistrationSimulationTests : Akka.TestKit.Xunit2.TestKit
     }
 
     [Fact]
+    public async Task A_late_write_of_a_crashed_actor_landing_during_its_successors_write_back_is_taken_back()
+    {
+        var instance = User();
+        var registered = await CrashWithItsGrantHeldAsync(instance);
+        var late = Assert.Single(_etcd.LiveLeases, lease => lease != registered.LeaseId);
+        // Through the supervisor and on to the running actor: whatever the report brought it has been handled.
+        RegisterAndAwait(instance);
+        var other = _etcd.Connect();
+        _etcd.BeforeCall = async operation =>
+        {
+            if (operation != StoreOperation.Put) return;
+            _etcd.BeforeCall = null;
+            // The crashed actor's write, given up on by the client, lands between the write-back's read and its write.
+            await other.PutAsync(registered.Key, InstanceCodec.Encode(instance), late, PutCondition.Always, CancellationToken.None);
+        };
+
+        // Deleted by hand: the registration writes its key back.
+        await other.DeleteAsync(registered.Key, CancellationToken.None);
+
+        var next = _events.FishForMessage<RegistrationEvent>(e => e.Kind is RegistrationEventKind.Conflict or RegistrationEventKind.Reregistered, Wait);
+        Assert.True(next.Kind == RegistrationEventKind.Reregistered, $"{next.Kind}: {next.Detail}");
+        Assert.Null(_etcd.BeforeCall);
+        AwaitAssert(() => Assert.Equal(registered.LeaseId, _etcd.Peek(registered.Key)?.LeaseId), Wait);
+    }
+
+    [Fact]
     public void Registering_again_with_new_metadata_updates_the_value_on_the_same_lease()
     {
         var registered = RegisterAndAwait(User());
