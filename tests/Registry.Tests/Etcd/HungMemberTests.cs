@@ -1,4 +1,7 @@
+using System.Net;
 using Akka.Configuration;
+using Etcdserverpb;
+using Google.Protobuf;
 using Grpc.Core;
 using Registry.Etcd;
 using Registry.Tests.Infrastructure;
@@ -7,7 +10,8 @@ namespace Registry.Tests.Etcd;
 
 /// <summary>
 /// Unary calls when one of three members hangs with its connection open (the channel still counts it as ready): a
-/// member of a real cluster frozen with SIGSTOP, and three proxies to one etcd, one of them held.
+/// member of a real cluster frozen with SIGSTOP, and three proxies to one etcd, one of them held; and what clears a
+/// suspect on the channel to a real etcd.
 /// </summary>
 public sealed class HungMemberTests(EtcdNode etcd) : IClassFixture<EtcdNode>
 {
@@ -59,6 +63,28 @@ public sealed class HungMemberTests(EtcdNode etcd) : IClassFixture<EtcdNode>
 
         // Round-robin alone sends the held member every third call: 3 lost.
         Assert.Equal(1, lost);
+    }
+
+    [Fact]
+    public async Task A_suspect_member_is_cleared_by_an_answer_but_not_by_etcd_refusing_a_call()
+    {
+        var suspects = new SuspectMembers(TimeSpan.FromSeconds(1));
+        using var channel = EtcdChannel.Create(Settings([etcd.Endpoint]), suspects);
+        var kv = new KV.KVClient(channel);
+        var member = new DnsEndPoint("127.0.0.1", etcd.ClientPort);
+        var elsewhere = new DnsEndPoint("127.0.0.1", 1);
+        // Whether calls avoid the member while another (unreal) one is ready.
+        bool Avoided() => suspects.Choose([member, elsewhere], turn: 0, EtcdCallKind.Unary) == 1;
+        suspects.Suspect(member);
+
+        // The only member, so used; etcd refuses the write (its lease does not exist) with a status in the headers.
+        var refusal = await Assert.ThrowsAsync<RpcException>(async () => await kv.PutAsync(
+            new PutRequest { Key = ByteString.CopyFromUtf8("/hung/refused"), Lease = 0x7fff_0000_0001 }));
+        Assert.Contains("lease not found", refusal.Status.Detail);
+        Assert.True(Avoided(), "a refusal cleared the suspect");
+
+        await kv.RangeAsync(new RangeRequest { Key = ByteString.CopyFromUtf8("/hung/refused") });
+        Assert.False(Avoided(), "an answer left the member suspect");
     }
 
     /// <summary>Reads a key nine times, one call after another; returns how many calls timed out.</summary>
