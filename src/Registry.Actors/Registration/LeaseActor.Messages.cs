@@ -4,11 +4,11 @@ internal sealed partial class LeaseActor
 {
     /// <summary>
     /// Told to the parent, as the actor, whenever the key is bound to a (new) lease, so a restart can re-attach to it:
-    /// before the write with a lease just granted, and once the key is written, with the <c>registeredAt</c> of the value
-    /// written (<paramref name="WrittenAt"/>): after that a restart no longer takes the key over, and weighs a registration
-    /// found on another lease against that age.
+    /// before the write with a lease just granted, and once the key is written, with the registration's age
+    /// (<paramref name="RegisteredSince"/>, the earliest <c>registeredAt</c> it wrote): after that a restart no longer takes
+    /// the key over, and weighs a registration found on another lease against that age.
     /// </summary>
-    public sealed record Attached(string Key, long LeaseId, DateTimeOffset? WrittenAt = null);
+    public sealed record Attached(string Key, long LeaseId, DateTimeOffset? RegisteredSince = null);
 
     /// <summary>
     /// From the parent: a crashed predecessor reported <paramref name="LeaseId"/> after this actor started. The lease was

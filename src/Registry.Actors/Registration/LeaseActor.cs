@@ -37,12 +37,13 @@ internal sealed partial class LeaseActor : UntypedActor, IWithTimers
     // The leases this registration held, its predecessors' too, newest last (a few: one more per lease lost): a key
     // found on one of them is its own, left there by etcd restored from a backup or by a crashed predecessor's late write.
     private readonly List<long> _heldLeases = [];
-    // The registeredAt of the value last written (by this actor or a crashed predecessor), null until the key is first
-    // written: the registration is fresh until then, and takes the key over. A registration found on another lease is
-    // taken back only when made before it. Not the value being written: an update stamped now (as
-    // ServiceInstance.Create stamps) would make an older process, updating before its key check noticed a newer one took
-    // the id over, take it back, and two processes updating in turn take it from each other at each update.
-    private DateTimeOffset? _writtenAt;
+    // The registration's age: the earliest registeredAt of the values written (by this actor or a crashed predecessor),
+    // null until the key is first written: the registration is fresh until then, and takes the key over. A registration
+    // found on another lease is taken back only when made before it. Not the value being written, nor the last one
+    // written: an update stamped now (as ServiceInstance.Create stamps) would make an older process that updated its
+    // value before, or while, a newer one took the id over take it back, and two processes updating in turn take it from
+    // each other at each update.
+    private DateTimeOffset? _registeredSince;
     private RegistrationEventKind _acquireKind = RegistrationEventKind.Registered;
     private int _failures;
     private bool _busy;
@@ -51,7 +52,7 @@ internal sealed partial class LeaseActor : UntypedActor, IWithTimers
     internal const int HeldLeasesKept = 8;
 
     public LeaseActor(IRegistryStore store, LeaseKeeper keeper, RegistrySettings settings, ServiceInstance instance, long ttlSeconds, long previousLease,
-        IReadOnlyList<long> heldLeases, DateTimeOffset? writtenAt, IActorRef? requester)
+        IReadOnlyList<long> heldLeases, DateTimeOffset? registeredSince, IActorRef? requester)
     {
         _store = store;
         _keeper = keeper;
@@ -62,15 +63,15 @@ internal sealed partial class LeaseActor : UntypedActor, IWithTimers
         _lease = previousLease;
         foreach (var lease in heldLeases) Hold(lease);
         Hold(previousLease);
-        _writtenAt = writtenAt;
+        _registeredSince = registeredSince;
         if (requester is not null) _awaitingRegistered.Add(requester);
     }
 
     public ITimerScheduler Timers { get; set; } = null!;
 
     public static Props Props(IRegistryStore store, LeaseKeeper keeper, RegistrySettings settings, ServiceInstance instance, long ttlSeconds, long previousLease,
-        IReadOnlyList<long> heldLeases, DateTimeOffset? writtenAt, IActorRef? requester) =>
-        Akka.Actor.Props.CreateBy(new FactoryProducer<LeaseActor>(() => new LeaseActor(store, keeper, settings, instance, ttlSeconds, previousLease, heldLeases, writtenAt, requester)))
+        IReadOnlyList<long> heldLeases, DateTimeOffset? registeredSince, IActorRef? requester) =>
+        Akka.Actor.Props.CreateBy(new FactoryProducer<LeaseActor>(() => new LeaseActor(store, keeper, settings, instance, ttlSeconds, previousLease, heldLeases, registeredSince, requester)))
             .WithMailbox(LeaseMailbox.Path);
 
     protected override void PreStart() => StartAcquire();
@@ -156,7 +157,7 @@ internal sealed partial class LeaseActor : UntypedActor, IWithTimers
     {
         if (_busy) return;
         _busy = true;
-        AcquireAsync(_lease, _instance, _writtenAt, [.. _heldLeases], Context.Parent, Self, _stopping.Token).PipeTo(Self);
+        AcquireAsync(_lease, _instance, _registeredSince, [.. _heldLeases], Context.Parent, Self, _stopping.Token).PipeTo(Self);
     }
 
     /// <summary>
@@ -192,12 +193,12 @@ internal sealed partial class LeaseActor : UntypedActor, IWithTimers
         }
     }
 
-    private async Task<object> AcquireAsync(long lease, ServiceInstance instance, DateTimeOffset? writtenAt, long[] heldLeases, IActorRef parent, IActorRef self, CancellationToken ct)
+    private async Task<object> AcquireAsync(long lease, ServiceInstance instance, DateTimeOffset? registeredSince, long[] heldLeases, IActorRef parent, IActorRef self, CancellationToken ct)
     {
         var value = InstanceCodec.Encode(instance);
-        var mayTakeOver = writtenAt is null;
-        // This registration's age: the value it last wrote, not an update being written (whichever is the earlier).
-        var since = writtenAt is { } w && w < instance.RegisteredAt ? w : instance.RegisteredAt;
+        var mayTakeOver = registeredSince is null;
+        // This registration's age, or an update's registeredAt if earlier.
+        var since = registeredSince is { } w && w < instance.RegisteredAt ? w : instance.RegisteredAt;
         // Null for a lease held before this attempt: it was not renewed while the actor acquired (or was down).
         long? grantedAt = null;
         var condition = mayTakeOver ? PutCondition.Always : PutCondition.Absent;
@@ -294,8 +295,8 @@ internal sealed partial class LeaseActor : UntypedActor, IWithTimers
         _lease = acquired.LeaseId;
         Hold(_lease);
         _failures = 0;
-        _writtenAt = acquired.Written.RegisteredAt;
-        Context.Parent.Tell(new Attached(_key, _lease, _writtenAt));
+        if (_registeredSince is null || acquired.Written.RegisteredAt < _registeredSince) _registeredSince = acquired.Written.RegisteredAt;
+        Context.Parent.Tell(new Attached(_key, _lease, _registeredSince));
         if (!acquired.Written.IsSameRegistration(_instance))
         {
             // Register with a new value arrived while the old one was being written.

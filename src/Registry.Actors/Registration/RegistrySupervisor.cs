@@ -39,7 +39,7 @@ public sealed partial class RegistrySupervisor : ReceiveActor, IWithTimers
         Receive<Register>(OnRegister);
         Receive<Deregister>(OnDeregister);
         Receive<DeregisterAll>(_ => OnDeregisterAll());
-        Receive<LeaseActor.Attached>(a => Update(a.Key, e => OnAttached(e, a.LeaseId) with { WrittenAt = a.WrittenAt ?? e.WrittenAt }));
+        Receive<LeaseActor.Attached>(a => Update(a.Key, e => OnAttached(e, a.LeaseId) with { RegisteredSince = a.RegisteredSince ?? e.RegisteredSince }));
         Receive<LeaseActor.Stopping>(OnStopping);
         // The children answer the supervisor, which answers the requesters: a child that crashes or stops by itself
         // loses what it was asked, the supervisor does not.
@@ -364,7 +364,7 @@ public sealed partial class RegistrySupervisor : ReceiveActor, IWithTimers
     {
         var name = $"{Uri.EscapeDataString(entry.Key)}-{++_incarnations}";
         var requester = entry.AwaitingRegistered.IsEmpty ? null : Self;
-        var child = Context.ActorOf(LeaseActor.Props(_store, _keeper, _settings, entry.Instance, entry.TtlSeconds, entry.LeaseId, entry.HeldLeases, entry.WrittenAt, requester), name);
+        var child = Context.ActorOf(LeaseActor.Props(_store, _keeper, _settings, entry.Instance, entry.TtlSeconds, entry.LeaseId, entry.HeldLeases, entry.RegisteredSince, requester), name);
         Context.Watch(child);
         _keysByChild[child] = entry.Key;
         return entry with { Child = child, ChildAttached = false, StartedAt = Stopwatch.GetTimestamp() };
@@ -381,7 +381,7 @@ public sealed partial class RegistrySupervisor : ReceiveActor, IWithTimers
     private sealed record Entry(
         string Key, ServiceInstance Instance, long TtlSeconds, long LeaseId, ImmutableList<long> HeldLeases, int Restarts, bool Stopping, IActorRef? Child,
         bool ChildAttached, ImmutableList<Waiting> AwaitingRegistered, ImmutableList<IActorRef> AwaitingStop, bool Conflicted = false, long StartedAt = 0,
-        DateTimeOffset? WrittenAt = null);
+        DateTimeOffset? RegisteredSince = null);
 
     /// <summary>A requester waiting for the answer to its <see cref="Register"/> of <paramref name="Asked"/>.</summary>
     private sealed record Waiting(IActorRef Requester, ServiceInstance Asked);

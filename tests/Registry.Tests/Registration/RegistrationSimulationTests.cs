@@ -803,6 +803,27 @@ public sealed class RegistrationSimulationTests : Akka.TestKit.Xunit2.TestKit
     }
 
     [Fact]
+    public void An_older_process_that_updated_its_value_just_before_a_newer_took_the_id_over_stops_as_a_conflict()
+    {
+        var older = RegisterAndAwait(User() with { RegisteredAt = DateTimeOffset.UnixEpoch });
+        ExpectEvent(RegistrationEventKind.Registered);
+        // The newer process stamps its instance; the older one's update, stamped now, lands before the newer one's write.
+        var newerInstance = User() with { RegisteredAt = DateTimeOffset.UnixEpoch.AddMinutes(1) };
+        RegisterAndAwait(older.Instance with { Weight = 2, RegisteredAt = DateTimeOffset.UnixEpoch.AddMinutes(2) });
+        var newerEtcd = _etcd.Connect();
+
+        var newer = RegisterAndAwait(newerInstance, StartRegistry(newerEtcd));
+
+        // Before: the older process, its age taken from the update, took the id back and the newer one stopped.
+        var conflict = _events.FishForMessage<RegistrationEvent>(e => e.Kind == RegistrationEventKind.Conflict, Wait);
+        Assert.True(conflict.LeaseId == older.LeaseId, $"the newer registration's lease {newer.LeaseId:x} stopped: {conflict.Detail}");
+        var revision = _etcd.Revision;
+        var renewals = newerEtcd.Calls(StoreOperation.KeepAlive);
+        AwaitCondition(() => newerEtcd.Calls(StoreOperation.KeepAlive) > renewals + 5, Wait);
+        Assert.Equal((revision, newer.LeaseId), (_etcd.Revision, _etcd.Peek(newer.Key)?.LeaseId));
+    }
+
+    [Fact]
     public void A_newer_process_writing_the_very_same_bytes_still_wins_without_flapping()
     {
         // One value, registration time included, registered by two processes: bytes cannot tell them apart.
