@@ -293,13 +293,15 @@ internal sealed partial class WatcherActor : ReceiveActor, IWithTimers, IWithUnb
     /// <summary>
     /// Applies one event; the view's revision advances with events only. Progress notifications prove the stream alive
     /// but do not move it: etcd before 3.4.25 / 3.5.8 can send a progress revision ahead of events still queued
-    /// (etcd-io/etcd#15220).
+    /// (etcd-io/etcd#15220). An event older than the view is one etcd sent again, which etcd before 3.4.24 / 3.5.8 does
+    /// for a watcher it held back (etcd-io/etcd#15248): applied, it would bring back what left since.
     /// </summary>
     private void Apply(WatchEvent change)
     {
         var key = change.Current.Key;
         var revision = change.Current.ModRevision;
-        _revision = Math.Max(_revision, revision);
+        if (revision < _revision) return;
+        _revision = revision;
         var known = _members.TryGetValue(key, out var old);
         var now = change.Kind == WatchEventKind.Put ? Decode(change.Current) : null;
         if (change.Kind == WatchEventKind.Delete) _warnedAt.Remove(key);

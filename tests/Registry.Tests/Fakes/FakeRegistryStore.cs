@@ -322,6 +322,19 @@ internal sealed class FakeRegistryStore : IRegistryStore
         }
     }
 
+    /// <summary>
+    /// Every open watch, of every connection, is sent again the events from <paramref name="revision"/> on, after those
+    /// it has been sent already: etcd before 3.4.24 / 3.5.8 does so for a watcher it had to hold back
+    /// (etcd-io/etcd#15248), Debian's 3.4.23 among them.
+    /// </summary>
+    public void ResendFrom(long revision)
+    {
+        lock (_etcd.Gate)
+        {
+            _etcd.ResendFrom(revision);
+        }
+    }
+
     /// <summary>Every open watch, of every connection, reports the current revision in an empty batch.</summary>
     public void NotifyProgress()
     {
@@ -660,6 +673,16 @@ internal sealed class FakeRegistryStore : IRegistryStore
             List<WatchEvent> History,
             long Revision,
             long CompactRevision);
+
+        public void ResendFrom(long revision)
+        {
+            foreach (var watch in Watches.Where(w => w.Cancellation is null))
+            {
+                List<WatchEvent> again = [.. _history.Where(e => e.Current.ModRevision >= revision && watch.Wants(e))];
+                if (again.Count > 0) watch.Pending.Enqueue(new WatchBatch(Revision, again));
+            }
+            Pulse();
+        }
 
         public void NotifyProgress()
         {

@@ -405,6 +405,23 @@ public sealed class FakeRegistryStoreTests
     }
 
     [Fact]
+    public async Task An_old_etcd_sends_a_watch_the_events_it_was_sent_again()
+    {
+        await Put("/s/a", "1");
+        await Put("/s/b", "1");
+        await using var watch = Watch(_store, "/s/", 2);
+        Assert.Equal(2, (await NextAsync(watch)).Events.Count);
+        await Put("/s/a", "2");
+        Assert.Equal(4, Assert.Single((await NextAsync(watch)).Events).Current.ModRevision);
+
+        _store.ResendFrom(3);
+
+        var again = await NextAsync(watch);
+        Assert.Equal(4, again.Revision);
+        Assert.Equal([("/s/b", 3L), ("/s/a", 4L)], again.Events.Select(e => (e.Current.Key, e.Current.ModRevision)));
+    }
+
+    [Fact]
     public async Task An_event_queued_before_a_compaction_at_its_revision_goes_out_without_its_previous_value()
     {
         await Put("/s/a", "1");
