@@ -25,9 +25,7 @@ internal sealed record RegistrySettings(
     /// <summary>Reads <c>registry</c> from <paramref name="config"/> with reference.conf as fallback.</summary>
     public static RegistrySettings From(Config config)
     {
-        if (config.GetValue("registry") is { } section && !section.IsObject())
-            throw new ConfigurationException("registry: expected an object of settings (registry { ttl = 10s, ... })");
-        var c = new SettingReader(config.WithFallback(Reference).GetConfig("registry"), "registry");
+        var c = SettingReader.Section(config, Reference, "registry");
         var endpoints = ParseEndpoints(EndpointValues(c.Config));
         var ttl = c.Positive("ttl");
         if (ttl.Ticks % TimeSpan.TicksPerSecond != 0) throw Invalid("ttl", $"{SettingReader.Duration(ttl)}: expected whole seconds");
@@ -71,7 +69,7 @@ internal sealed record RegistrySettings(
     /// </summary>
     private static TimeSpan BeforeServiceUnbindTimeout(Config config)
     {
-        var shutdown = new SettingReader(config.WithFallback(AkkaDefaults).GetConfig(ShutdownSection), ShutdownSection, bareDurations: true);
+        var shutdown = SettingReader.Section(config, AkkaDefaults, ShutdownSection, bareDurations: true);
         return shutdown.Config.HasPath(PhaseTimeout) ? shutdown.Positive(PhaseTimeout) : shutdown.Positive(DefaultPhaseTimeout);
     }
 

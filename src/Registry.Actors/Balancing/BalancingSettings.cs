@@ -23,7 +23,7 @@ internal sealed record BalancingSettings(
     /// <summary>Reads <c>registry.balancing</c> from <paramref name="config"/> with reference.conf as fallback.</summary>
     public static BalancingSettings From(Config config)
     {
-        var c = new SettingReader(config.WithFallback(RegistrySettings.Reference).GetConfig("registry.balancing"), "registry.balancing");
+        var c = SettingReader.Section(config, RegistrySettings.Reference, "registry.balancing");
 
         var policies = $"one of {string.Join(", ", LoadBalancingPolicies.Names)}";
         var policy = c.String("policy", policies);

@@ -69,9 +69,20 @@ public sealed class RegistrySettingsTests
     [InlineData("registry.retry.random-factor = NaN", "registry.retry.random-factor: NaN: expected a number from 0 to 1")]
     [InlineData("registry.etcd.reconnect-min-backoff = 10s", "registry.etcd.reconnect-max-backoff: must not be below")]
     [InlineData("registry.etcd.stream-min-backoff = 10s", "registry.etcd.stream-max-backoff: must not be below")]
+    [InlineData("akka.coordinated-shutdown = 5", "akka.coordinated-shutdown: expected an object of settings")]
     public void Invalid_settings_name_the_key(string hocon, string expected)
     {
         var error = Assert.Throws<ConfigurationException>(() => Parse(hocon));
+        Assert.Contains(expected, error.Message);
+    }
+
+    [Theory]
+    [InlineData("registry = 5", "registry: expected an object of settings")]
+    [InlineData("akka.coordinated-shutdown = 5", "akka.coordinated-shutdown: expected an object of settings")]
+    public void A_section_that_is_no_object_under_the_hosting_options_is_named(string hocon, string expected)
+    {
+        var config = new ServiceRegistrySetup(new ServiceRegistryOptions { Prefix = "/svc/" }).Apply(ConfigurationFactory.ParseString(hocon));
+        var error = Assert.Throws<ConfigurationException>(() => RegistrySettings.From(config));
         Assert.Contains(expected, error.Message);
     }
 
