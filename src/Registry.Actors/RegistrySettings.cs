@@ -33,9 +33,9 @@ internal sealed record RegistrySettings(
             endpoints,
             c.Positive("etcd.call-timeout"),
             c.Positive("etcd.reconnect-min-backoff"),
-            c.Positive("etcd.reconnect-max-backoff"),
+            c.Wait("etcd.reconnect-max-backoff"),
             c.Positive("etcd.stream-min-backoff"),
-            c.Positive("etcd.stream-max-backoff"),
+            c.Wait("etcd.stream-max-backoff"),
             c.String("prefix", "a key prefix such as /services/"),
             (long)ttl.TotalSeconds,
             AutoOrPositive(c, "renew-interval"),
@@ -43,7 +43,7 @@ internal sealed record RegistrySettings(
             ParseBackoff(c, "retry"),
             ParseBackoff(c, "restart"),
             c.Positive("deregister-timeout"),
-            new DiscoverySettings(c.Positive("discovery.progress-interval"), c.Positive("discovery.silence-timeout")));
+            new DiscoverySettings(c.Wait("discovery.progress-interval"), c.Positive("discovery.silence-timeout")));
         if (settings.ReconnectMaxBackoff < settings.ReconnectMinBackoff)
             throw Invalid("etcd.reconnect-max-backoff", "must not be below etcd.reconnect-min-backoff");
         if (settings.StreamMaxBackoff < settings.StreamMinBackoff)
@@ -146,7 +146,7 @@ internal sealed record RegistrySettings(
 
     private static Backoff ParseBackoff(SettingReader c, string path)
     {
-        var backoff = new Backoff(c.Positive($"{path}.min-backoff"), c.Positive($"{path}.max-backoff"), c.Fraction($"{path}.random-factor"));
+        var backoff = new Backoff(c.Positive($"{path}.min-backoff"), c.Wait($"{path}.max-backoff"), c.Fraction($"{path}.random-factor"));
         if (backoff.Max < backoff.Min) throw Invalid($"{path}.max-backoff", "must not be below min-backoff");
         return backoff;
     }

@@ -45,6 +45,19 @@ internal sealed class SettingReader(Config config, string section, bool bareDura
         return value > TimeSpan.Zero ? value : throw Invalid(path, $"{Duration(value)}: expected {expected}");
     }
 
+    /// <summary>
+    /// The longest back-off maximum or interval a setting may give: .NET's timers wait at most ~49.7 days, a back-off
+    /// is jittered up to twice its maximum, and longer ones overflowed when computed.
+    /// </summary>
+    public static readonly TimeSpan LongestWait = TimeSpan.FromDays(1);
+
+    /// <summary>A duration above zero and at most <see cref="LongestWait"/>.</summary>
+    public TimeSpan Wait(string path)
+    {
+        var value = Positive(path);
+        return value <= LongestWait ? value : throw Invalid(path, $"{Duration(value)}: expected at most {Duration(LongestWait)}");
+    }
+
     /// <summary>A number from 0 to 1.</summary>
     public double Fraction(string path)
     {

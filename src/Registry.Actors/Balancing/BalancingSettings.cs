@@ -30,7 +30,7 @@ internal sealed record BalancingSettings(
         if (!LoadBalancingPolicies.Names.Contains(policy)) throw c.Invalid("policy", $"'{policy}' is not {policies}");
 
         var ejection = new Backoff(
-            c.Positive("ejection.base-backoff"), c.Positive("ejection.max-backoff"), c.Fraction("ejection.random-factor"));
+            c.Positive("ejection.base-backoff"), c.Wait("ejection.max-backoff"), c.Fraction("ejection.random-factor"));
         if (ejection.Max < ejection.Min) throw c.Invalid("ejection.max-backoff", "must not be below base-backoff");
 
         var percent = c.Int("ejection.max-ejected-percent", 0, 100);
