@@ -25,9 +25,7 @@ internal sealed record RegistrySettings(
     /// <summary>Reads <c>registry</c> from <paramref name="config"/> with reference.conf as fallback.</summary>
     public static RegistrySettings From(Config config)
     {
-        if (config.GetValue("registry") is { } section && !section.IsObject())
-            throw new ConfigurationException("registry: expected an object of settings (registry { ttl = 10s, ... })");
-        var c = new SettingReader(config.WithFallback(Reference).GetConfig("registry"), "registry");
+        var c = SettingReader.Section(config, Reference, "registry");
         var endpoints = ParseEndpoints(EndpointValues(c.Config));
         var ttl = c.Positive("ttl");
         if (ttl.Ticks % TimeSpan.TicksPerSecond != 0) throw Invalid("ttl", $"{SettingReader.Duration(ttl)}: expected whole seconds");
@@ -35,9 +33,9 @@ internal sealed record RegistrySettings(
             endpoints,
             c.Positive("etcd.call-timeout"),
             c.Positive("etcd.reconnect-min-backoff"),
-            c.Positive("etcd.reconnect-max-backoff"),
+            c.Wait("etcd.reconnect-max-backoff"),
             c.Positive("etcd.stream-min-backoff"),
-            c.Positive("etcd.stream-max-backoff"),
+            c.Wait("etcd.stream-max-backoff"),
             c.String("prefix", "a key prefix such as /services/"),
             (long)ttl.TotalSeconds,
             AutoOrPositive(c, "renew-interval"),
@@ -45,7 +43,7 @@ internal sealed record RegistrySettings(
             ParseBackoff(c, "retry"),
             ParseBackoff(c, "restart"),
             c.Positive("deregister-timeout"),
-            new DiscoverySettings(c.Positive("discovery.progress-interval"), c.Positive("discovery.silence-timeout")));
+            new DiscoverySettings(c.Wait("discovery.progress-interval"), c.Positive("discovery.silence-timeout")));
         if (settings.ReconnectMaxBackoff < settings.ReconnectMinBackoff)
             throw Invalid("etcd.reconnect-max-backoff", "must not be below etcd.reconnect-min-backoff");
         if (settings.StreamMaxBackoff < settings.StreamMinBackoff)
@@ -71,7 +69,7 @@ internal sealed record RegistrySettings(
     /// </summary>
     private static TimeSpan BeforeServiceUnbindTimeout(Config config)
     {
-        var shutdown = new SettingReader(config.WithFallback(AkkaDefaults).GetConfig(ShutdownSection), ShutdownSection, bareDurations: true);
+        var shutdown = SettingReader.Section(config, AkkaDefaults, ShutdownSection, bareDurations: true);
         return shutdown.Config.HasPath(PhaseTimeout) ? shutdown.Positive(PhaseTimeout) : shutdown.Positive(DefaultPhaseTimeout);
     }
 
@@ -148,7 +146,7 @@ internal sealed record RegistrySettings(
 
     private static Backoff ParseBackoff(SettingReader c, string path)
     {
-        var backoff = new Backoff(c.Positive($"{path}.min-backoff"), c.Positive($"{path}.max-backoff"), c.Fraction($"{path}.random-factor"));
+        var backoff = new Backoff(c.Positive($"{path}.min-backoff"), c.Wait($"{path}.max-backoff"), c.Fraction($"{path}.random-factor"));
         if (backoff.Max < backoff.Min) throw Invalid($"{path}.max-backoff", "must not be below min-backoff");
         return backoff;
     }

@@ -12,6 +12,28 @@ internal sealed class SettingReader(Config config, string section, bool bareDura
 {
     public Config Config => config;
 
+    /// <summary>
+    /// The settings under <paramref name="section"/> of <paramref name="config"/> over <paramref name="fallback"/>. A
+    /// value on the way that is not an object (<c>registry.balancing = 5</c>), in any layer of the configuration, fails
+    /// naming its key: Akka's merge of the layers would throw a <see cref="NullReferenceException"/>.
+    /// </summary>
+    public static SettingReader Section(Config config, Config fallback, string section, bool bareDurations = false)
+    {
+        var keys = section.Split('.');
+        for (var layer = config; layer is not null; layer = layer.Fallback)
+        {
+            var value = layer.Root;
+            for (var i = 0; i < keys.Length && value is not null && value.IsObject(); i++)
+            {
+                value = value.GetObject().GetKey(keys[i]);
+                var key = string.Join('.', keys[..(i + 1)]);
+                if (value is not null && !value.IsObject())
+                    throw new ConfigurationException($"{key}: expected an object of settings ({key} {{ ... }})");
+            }
+        }
+        return new SettingReader(config.WithFallback(fallback).GetConfig(section), section, bareDurations);
+    }
+
     public ConfigurationException Invalid(string path, string problem) => new($"{section}.{path}: {problem}");
 
     /// <summary>A duration above zero; <paramref name="expected"/> names what the setting takes in the error.</summary>
@@ -21,6 +43,19 @@ internal sealed class SettingReader(Config config, string section, bool bareDura
         if (!bareDurations && config.GetString(path) is var raw && IsBareDuration(raw))
             throw Invalid(path, $"'{raw}': a duration needs a unit, such as {raw}s or {raw}ms");
         return value > TimeSpan.Zero ? value : throw Invalid(path, $"{Duration(value)}: expected {expected}");
+    }
+
+    /// <summary>
+    /// The longest back-off maximum or interval a setting may give: .NET's timers wait at most ~49.7 days, a back-off
+    /// is jittered up to twice its maximum, and longer ones overflowed when computed.
+    /// </summary>
+    public static readonly TimeSpan LongestWait = TimeSpan.FromDays(1);
+
+    /// <summary>A duration above zero and at most <see cref="LongestWait"/>.</summary>
+    public TimeSpan Wait(string path)
+    {
+        var value = Positive(path);
+        return value <= LongestWait ? value : throw Invalid(path, $"{Duration(value)}: expected at most {Duration(LongestWait)}");
     }
 
     /// <summary>A number from 0 to 1.</summary>

@@ -23,14 +23,14 @@ internal sealed record BalancingSettings(
     /// <summary>Reads <c>registry.balancing</c> from <paramref name="config"/> with reference.conf as fallback.</summary>
     public static BalancingSettings From(Config config)
     {
-        var c = new SettingReader(config.WithFallback(RegistrySettings.Reference).GetConfig("registry.balancing"), "registry.balancing");
+        var c = SettingReader.Section(config, RegistrySettings.Reference, "registry.balancing");
 
         var policies = $"one of {string.Join(", ", LoadBalancingPolicies.Names)}";
         var policy = c.String("policy", policies);
         if (!LoadBalancingPolicies.Names.Contains(policy)) throw c.Invalid("policy", $"'{policy}' is not {policies}");
 
         var ejection = new Backoff(
-            c.Positive("ejection.base-backoff"), c.Positive("ejection.max-backoff"), c.Fraction("ejection.random-factor"));
+            c.Positive("ejection.base-backoff"), c.Wait("ejection.max-backoff"), c.Fraction("ejection.random-factor"));
         if (ejection.Max < ejection.Min) throw c.Invalid("ejection.max-backoff", "must not be below base-backoff");
 
         var percent = c.Int("ejection.max-ejected-percent", 0, 100);

@@ -31,10 +31,11 @@ internal static class OptionParsing
 
     /// <summary>
     /// A whole-number option: <paramref name="check"/> validates the number (as in <see cref="InstanceValidation.CheckTtl"/>);
-    /// a token that is no number gets the same explanation.
+    /// a token that is no number gets the same explanation, and one above <typeparamref name="T"/>'s largest value,
+    /// when that value is valid (<c>--weight 3000000000</c>), is said to be too large.
     /// </summary>
     public static Option<T?> Number<T>(string name, string helpName, string description, Func<T, string?> check, T sample)
-        where T : struct, IBinaryInteger<T> =>
+        where T : struct, IBinaryInteger<T>, IMinMaxValue<T> =>
         new(name)
         {
             Description = description,
@@ -44,7 +45,11 @@ internal static class OptionParsing
                 var token = result.Tokens[0].Value;
                 if (!T.TryParse(token, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var value))
                 {
-                    result.AddError($"{name} '{Printable.Excerpt(token)}'{Explanation(check(sample) ?? ": invalid")}");
+                    var tooLarge = BigInteger.TryParse(token, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var number)
+                                   && number > 0 && check(T.MaxValue) is null;
+                    result.AddError(tooLarge
+                        ? $"{name} {token}: too large; expected at most {T.MaxValue}"
+                        : $"{name} '{Printable.Excerpt(token)}'{Explanation(check(sample) ?? ": invalid")}");
                     return null;
                 }
                 if (check(value) is { } problem) result.AddError(Relabel(name, problem));

@@ -36,6 +36,9 @@ public sealed class BalancingSettingsTests
     [InlineData("registry.balancing.hash.load-factor = x", "registry.balancing.hash.load-factor: 'x': expected a number")]
     [InlineData("registry.balancing.ejection.random-factor = NaN", "registry.balancing.ejection.random-factor: NaN")]
     [InlineData("registry.balancing.ejection.base-backoff = soon", "registry.balancing.ejection.base-backoff: 'soon'")]
+    [InlineData("registry.balancing = 5", "registry.balancing: expected an object of settings")]
+    [InlineData("registry = 5", "registry: expected an object of settings")]
+    [InlineData("registry.balancing.ejection { base-backoff = 10000000d, max-backoff = 10000000d }", "registry.balancing.ejection.max-backoff: 864000000000s: expected at most 86400s")]
     public void Invalid_settings_name_the_key(string hocon, string expected)
     {
         var error = Assert.Throws<ConfigurationException>(() => Parse(hocon));

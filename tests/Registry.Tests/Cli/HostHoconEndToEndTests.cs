@@ -18,6 +18,7 @@ public sealed class HostHoconEndToEndTests
         "registry.balancing.policy: 'foo' is not one of random, round-robin, weighted, p2c, hash")]
     [InlineData("registry.ttl = 1s", new[] { "serve", "--service", "user", "--address", "127.0.0.1:1" },
         "registry.ttl: ttl 1: expected whole seconds from 2 to 3600")]
+    [InlineData("registry.balancing = 5", new[] { "list" }, "registry.balancing: expected an object of settings")]
     public async Task A_bad_registry_setting_in_the_host_HOCON_is_one_line_naming_the_file_and_the_key_and_exit_2(
         string setting, string[] command, string expected)
     {

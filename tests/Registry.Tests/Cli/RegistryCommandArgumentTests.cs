@@ -28,6 +28,8 @@ public sealed class RegistryCommandArgumentTests
     [InlineData(Register + " --meta a=1 --meta a=2", "registry: --meta 'a=2': key 'a' given twice")]
     [InlineData(Register + " --weight 0", "registry: --weight 0: expected a positive integer")]
     [InlineData(Register + " --weight heavy", "registry: --weight 'heavy': expected a positive integer")]
+    [InlineData(Register + " --weight 3000000000", "registry: --weight 3000000000: too large; expected at most 2147483647")]
+    [InlineData(Register + " --ttl 99999999999999999999", "registry: --ttl '99999999999999999999': expected whole seconds from 2 to 3600")]
     [InlineData(Register + " --etcd notaurl", "registry: --etcd 'notaurl': expected a URL like http://127.0.0.1:2379")]
     [InlineData(Register + " --etcd localhost:2379", "registry: --etcd 'localhost:2379': expected a URL like http://127.0.0.1:2379")]
     [InlineData(Register + " --etcd http://a:2379,https://b:2379", "registry: --etcd: mixes http and https; use one scheme for all endpoints")]

@@ -69,9 +69,25 @@ public sealed class RegistrySettingsTests
     [InlineData("registry.retry.random-factor = NaN", "registry.retry.random-factor: NaN: expected a number from 0 to 1")]
     [InlineData("registry.etcd.reconnect-min-backoff = 10s", "registry.etcd.reconnect-max-backoff: must not be below")]
     [InlineData("registry.etcd.stream-min-backoff = 10s", "registry.etcd.stream-max-backoff: must not be below")]
+    [InlineData("akka.coordinated-shutdown = 5", "akka.coordinated-shutdown: expected an object of settings")]
+    [InlineData("registry.retry { min-backoff = 10000000d, max-backoff = 10000000d }", "registry.retry.max-backoff: 864000000000s: expected at most 86400s")]
+    [InlineData("registry.restart.max-backoff = 2d", "registry.restart.max-backoff: 172800s: expected at most 86400s")]
+    [InlineData("registry.etcd.stream-max-backoff = 50d", "registry.etcd.stream-max-backoff: 4320000s: expected at most 86400s")]
+    [InlineData("registry.etcd.reconnect-max-backoff = 50d", "registry.etcd.reconnect-max-backoff: 4320000s: expected at most 86400s")]
+    [InlineData("registry.discovery { progress-interval = 50d, silence-timeout = 60d }", "registry.discovery.progress-interval: 4320000s: expected at most 86400s")]
     public void Invalid_settings_name_the_key(string hocon, string expected)
     {
         var error = Assert.Throws<ConfigurationException>(() => Parse(hocon));
+        Assert.Contains(expected, error.Message);
+    }
+
+    [Theory]
+    [InlineData("registry = 5", "registry: expected an object of settings")]
+    [InlineData("akka.coordinated-shutdown = 5", "akka.coordinated-shutdown: expected an object of settings")]
+    public void A_section_that_is_no_object_under_the_hosting_options_is_named(string hocon, string expected)
+    {
+        var config = new ServiceRegistrySetup(new ServiceRegistryOptions { Prefix = "/svc/" }).Apply(ConfigurationFactory.ParseString(hocon));
+        var error = Assert.Throws<ConfigurationException>(() => RegistrySettings.From(config));
         Assert.Contains(expected, error.Message);
     }
 
