@@ -48,7 +48,7 @@ internal static class OptionParsing
                     var tooLarge = BigInteger.TryParse(token, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var number)
                                    && number > 0 && check(T.MaxValue) is null;
                     result.AddError(tooLarge
-                        ? $"{name} {token}: too large; expected at most {T.MaxValue}"
+                        ? $"{name} {Printable.Excerpt(token)}: too large; expected at most {T.MaxValue}"
                         : $"{name} '{Printable.Excerpt(token)}'{Explanation(check(sample) ?? ": invalid")}");
                     return null;
                 }
