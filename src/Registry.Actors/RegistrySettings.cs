@@ -43,7 +43,7 @@ internal sealed record RegistrySettings(
             ParseBackoff(c, "retry"),
             ParseBackoff(c, "restart"),
             c.Positive("deregister-timeout"),
-            new DiscoverySettings(c.Wait("discovery.progress-interval"), c.Positive("discovery.silence-timeout")));
+            new DiscoverySettings(c.Wait("discovery.progress-interval"), c.Wait("discovery.silence-timeout")));
         if (settings.ReconnectMaxBackoff < settings.ReconnectMinBackoff)
             throw Invalid("etcd.reconnect-max-backoff", "must not be below etcd.reconnect-min-backoff");
         if (settings.StreamMaxBackoff < settings.StreamMinBackoff)

@@ -75,6 +75,7 @@ public sealed class RegistrySettingsTests
     [InlineData("registry.etcd.stream-max-backoff = 50d", "registry.etcd.stream-max-backoff: 4320000s: expected at most 86400s")]
     [InlineData("registry.etcd.reconnect-max-backoff = 50d", "registry.etcd.reconnect-max-backoff: 4320000s: expected at most 86400s")]
     [InlineData("registry.discovery { progress-interval = 50d, silence-timeout = 60d }", "registry.discovery.progress-interval: 4320000s: expected at most 86400s")]
+    [InlineData("registry.discovery.silence-timeout = 50d", "registry.discovery.silence-timeout: 4320000s: expected at most 86400s")]
     public void Invalid_settings_name_the_key(string hocon, string expected)
     {
         var error = Assert.Throws<ConfigurationException>(() => Parse(hocon));
