@@ -343,7 +343,12 @@ internal sealed partial class WatcherActor : ReceiveActor, IWithTimers, IWithUnb
     /// </summary>
     private void MarkStale(string reason)
     {
-        if (_stale) return;
+        if (_stale)
+        {
+            // Said once as a warning; why each later attempt failed, at debug level (one line per retry).
+            _log.Debug("view of {0} still stale: {1}", _prefix, reason);
+            return;
+        }
         _stale = true;
         _staleReason = reason;
         RegistryMetrics.CountStale(_service);

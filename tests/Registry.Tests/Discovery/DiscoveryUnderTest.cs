@@ -16,10 +16,11 @@ internal sealed class DiscoveryUnderTest : IAsyncDisposable
     private readonly Channel<MembershipEvent> _events = Channel.CreateUnbounded<MembershipEvent>();
     private readonly ActorSystem _system;
 
-    public DiscoveryUnderTest(IEnumerable<string> endpoints, string service = "user")
+    /// <param name="logLevel">Akka's log level: <c>DEBUG</c> also shows each attempt of a view that stays stale.</param>
+    public DiscoveryUnderTest(IEnumerable<string> endpoints, string service = "user", string logLevel = "WARNING")
     {
         var hocon = $$"""
-            akka.loglevel = WARNING
+            akka.loglevel = {{logLevel}}
             registry {
               etcd.endpoints = [{{string.Join(", ", endpoints.Select(e => $"\"{e}\""))}}]
               discovery { progress-interval = 500ms, silence-timeout = 2s }

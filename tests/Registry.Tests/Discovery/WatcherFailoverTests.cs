@@ -17,7 +17,8 @@ public sealed class WatcherFailoverTests
     public async Task Killing_the_leader_mid_watch_loses_no_change()
     {
         await using var cluster = await EtcdCluster.StartNewAsync(3);
-        await using var watcher = new DiscoveryUnderTest(cluster.Endpoints);
+        // DEBUG: a view still stale at the end (seen once in a full run, the cause not established) says why in the log.
+        await using var watcher = new DiscoveryUnderTest(cluster.Endpoints, logLevel: "DEBUG");
         using var client = cluster.CreateClient();
         for (var n = 1; n <= 5; n++) await client.PutAsync($"{Prefix}10.0.0.{n}:80", Value(n));
         await watcher.ConvergeAsync(client, Prefix, TimeSpan.FromSeconds(10));
