@@ -198,7 +198,7 @@ internal sealed partial class LeaseActor : UntypedActor, IWithTimers
         var value = InstanceCodec.Encode(instance);
         var mayTakeOver = registeredSince is null;
         // This registration's age, or an update's registeredAt if earlier.
-        var since = registeredSince is { } w && w < instance.RegisteredAt ? w : instance.RegisteredAt;
+        var since = Earliest(registeredSince, instance.RegisteredAt);
         // Null for a lease held before this attempt: it was not renewed while the actor acquired (or was down).
         long? grantedAt = null;
         var condition = mayTakeOver ? PutCondition.Always : PutCondition.Absent;
@@ -215,8 +215,7 @@ internal sealed partial class LeaseActor : UntypedActor, IWithTimers
                 // taken before this process took the id over, the older process gone since. On any other lease it is a
                 // newer registration's. Lease ids tell, and registration times, not values: two registrations may write
                 // the same bytes.
-                if (onOtherLease && current!.LeaseId != 0 && !heldLeases.Contains(current.LeaseId) && !RegisteredBefore(current.Value, since))
-                    return new Conflicted(current.LeaseId, lease);
+                if (onOtherLease && TakenBackAs(current!, since, heldLeases) is null) return new Conflicted(current!.LeaseId, lease);
                 if (lease != 0 && await _store.TimeToLiveAsync(lease, ct) < 0) return new LeaseGone(lease);
                 if (onOtherLease) condition = PutCondition.BoundTo(current!.LeaseId);
                 else if (current is not null)
@@ -277,17 +276,28 @@ internal sealed partial class LeaseActor : UntypedActor, IWithTimers
 
     /// <summary>
     /// The answer when a conditional write found <paramref name="other"/> in the key, bound to another lease than its
-    /// own: another attempt at once, which takes it back, when the read before the write would have taken it back (on
-    /// no lease, on a lease this registration held before, or a registration made before <paramref name="since"/>);
+    /// own: another attempt at once, which takes it back, when the read before the write would have taken it back;
     /// otherwise a conflict.
     /// </summary>
-    private static object Claimed(StoredValue other, long lease, DateTimeOffset since, long[] heldLeases) => other switch
+    private static object Claimed(StoredValue other, long lease, DateTimeOffset since, long[] heldLeases) =>
+        TakenBackAs(other, since, heldLeases) is { } found ? new TakeBack(lease, found) : new Conflicted(other.LeaseId, lease);
+
+    /// <summary>
+    /// What <paramref name="other"/>, found in the key on another lease than this registration's, was written as, when
+    /// the registration takes it back: on no lease, on a lease it held before, or by a registration made before
+    /// <paramref name="since"/>; null when it is a newer registration's, a conflict.
+    /// </summary>
+    private static string? TakenBackAs(StoredValue other, DateTimeOffset since, long[] heldLeases) => other switch
     {
-        { LeaseId: 0 } => new TakeBack(lease, "written without a lease"),
-        _ when heldLeases.Contains(other.LeaseId) => new TakeBack(lease, $"put back on lease {other.LeaseId:x}, held before"),
-        _ when RegisteredBefore(other.Value, since) => new TakeBack(lease, $"put on lease {other.LeaseId:x} by a registration made before this one"),
-        _ => new Conflicted(other.LeaseId, lease),
+        { LeaseId: 0 } => "written without a lease",
+        _ when heldLeases.Contains(other.LeaseId) => $"put back on lease {other.LeaseId:x}, held before",
+        _ when RegisteredBefore(other.Value, since) => $"put on lease {other.LeaseId:x} by a registration made before this one",
+        _ => null,
     };
+
+    /// <summary>The earlier of a registration's age (null before its first write) and <paramref name="registeredAt"/>.</summary>
+    private static DateTimeOffset Earliest(DateTimeOffset? age, DateTimeOffset registeredAt) =>
+        age is { } a && a < registeredAt ? a : registeredAt;
 
     private void OnAcquired(Acquired acquired)
     {
@@ -295,7 +305,7 @@ internal sealed partial class LeaseActor : UntypedActor, IWithTimers
         _lease = acquired.LeaseId;
         Hold(_lease);
         _failures = 0;
-        if (_registeredSince is null || acquired.Written.RegisteredAt < _registeredSince) _registeredSince = acquired.Written.RegisteredAt;
+        _registeredSince = Earliest(_registeredSince, acquired.Written.RegisteredAt);
         Context.Parent.Tell(new Attached(_key, _lease, _registeredSince));
         if (!acquired.Written.IsSameRegistration(_instance))
         {

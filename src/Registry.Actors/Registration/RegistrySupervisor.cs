@@ -375,8 +375,8 @@ public sealed partial class RegistrySupervisor : ReceiveActor, IWithTimers
     /// a crashed one waits for its restart), the lease it last held (<paramref name="ChildAttached"/> once the current
     /// actor reported it), the last few leases it held (newest last), its crashes in a row and when its actor started
     /// (a <see cref="Stopwatch"/> timestamp), the requesters still waiting for an answer to <see cref="Register"/>
-    /// and to <see cref="Deregister"/>, and the <c>registeredAt</c> of the value last written (null until the key was first
-    /// written: a restarted actor then takes it over, as a fresh registration does).
+    /// and to <see cref="Deregister"/>, and the registration's age, the earliest <c>registeredAt</c> it wrote (null until
+    /// the key was first written: a restarted actor then takes it over, as a fresh registration does).
     /// </summary>
     private sealed record Entry(
         string Key, ServiceInstance Instance, long TtlSeconds, long LeaseId, ImmutableList<long> HeldLeases, int Restarts, bool Stopping, IActorRef? Child,
