@@ -56,6 +56,10 @@ internal sealed record RegistrySettings(
             throw Invalid("prefix", prefixProblem);
         if (BeforeServiceUnbindTimeout(config) is var phase && settings.DeregisterTimeout >= phase)
             throw Invalid("deregister-timeout", $"{SettingReader.Duration(settings.DeregisterTimeout)} must be below {SettingReader.Duration(phase)}, the timeout of the CoordinatedShutdown phase it runs in ({ShutdownSection}.{PhaseTimeout}, else {ShutdownSection}.{DefaultPhaseTimeout})");
+        if (settings.RenewInterval < ShortestInterval)
+            throw Invalid("renew-interval", TooShort(settings.RenewInterval.Value));
+        if (settings.KeyCheckInterval < ShortestInterval)
+            throw Invalid("key-check-interval", TooShort(settings.KeyCheckInterval.Value));
         if (settings.KeyCheckInterval > TimeSpan.FromSeconds(InstanceValidation.MaxTtlSeconds))
             throw Invalid("key-check-interval", $"{SettingReader.Duration(settings.KeyCheckInterval.Value)}: expected at most {InstanceValidation.MaxTtlSeconds}s, the longest TTL");
         if (settings.Discovery.SilenceTimeout <= settings.Discovery.ProgressInterval)
@@ -150,6 +154,15 @@ internal sealed record RegistrySettings(
         if (backoff.Max < backoff.Min) throw Invalid($"{path}.max-backoff", "must not be below min-backoff");
         return backoff;
     }
+
+    /// <summary>
+    /// The shortest renew or key-check interval taken: etcd answers in milliseconds, so anything shorter only loads it
+    /// (<c>3ms</c> written for <c>3s</c> would renew every lease over 300 times a second).
+    /// </summary>
+    private static readonly TimeSpan ShortestInterval = TimeSpan.FromMilliseconds(50);
+
+    private static string TooShort(TimeSpan interval) =>
+        $"{SettingReader.Duration(interval)}: expected auto or at least {SettingReader.Duration(ShortestInterval)}; a shorter interval only loads etcd";
 
     private static TimeSpan? AutoOrPositive(SettingReader c, string path) =>
         c.Config.GetValue(path) is { } value && value.IsString() && value.GetString() == "auto" ? null : c.Positive(path, "auto or a positive duration");

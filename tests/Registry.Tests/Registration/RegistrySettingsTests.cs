@@ -64,6 +64,8 @@ public sealed class RegistrySettingsTests
     [InlineData("registry.etcd.endpoints = {a = 1}", "registry.etcd.endpoints: expected a list of URLs, or one string of comma-separated URLs")]
     [InlineData("registry.etcd.endpoints = [[\"http://a:1\"]]", "registry.etcd.endpoints: expected a list of URLs, or one string of comma-separated URLs")]
     [InlineData("registry.etcd.endpoints = [null]", "registry.etcd.endpoints: expected a list of URLs, or one string of comma-separated URLs")]
+    [InlineData("registry.renew-interval = 3ms", "registry.renew-interval: 3ms: expected auto or at least 50ms; a shorter interval only loads etcd")]
+    [InlineData("registry.key-check-interval = 49ms", "registry.key-check-interval: 49ms: expected auto or at least 50ms")]
     [InlineData("registry.key-check-interval = 50d", "registry.key-check-interval: 4320000s: expected at most 3600s, the longest TTL")]
     [InlineData("registry.retry.random-factor = x", "registry.retry.random-factor: 'x': expected a number from 0 to 1")]
     [InlineData("registry.retry.random-factor = NaN", "registry.retry.random-factor: NaN: expected a number from 0 to 1")]
