@@ -110,6 +110,9 @@ internal static class OptionParsing
         if (parse.UnmatchedTokens.Count > 0)
         {
             var token = parse.UnmatchedTokens[0];
+            // An option of the command given before the command's name ('registry --json list') is left unmatched too.
+            if (token.StartsWith('-') && command.Options.Any(o => o.Name == token || o.Aliases.Contains(token)))
+                return $"'{Printable.Excerpt(token)}': an option of '{Path(parse)}'; give it after '{command.Name}'";
             if (token.StartsWith('-')) return $"'{Printable.Excerpt(token)}': unknown option for '{Path(parse)}'";
             return command.Subcommands.Count > 0
                 ? $"'{Printable.Excerpt(token)}': unknown command; expected one of: {Subcommands(command)}"
