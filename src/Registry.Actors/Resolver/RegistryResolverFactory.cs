@@ -33,24 +33,31 @@ public sealed class RegistryResolverFactory : ResolverFactory
     public override Resolver Create(ResolverOptions options) =>
         new RegistryResolver(ServiceOf(options.Address), _system);
 
-    /// <summary>The service of <c>registry:///S</c> (or <c>registry://S</c>).</summary>
+    /// <summary>
+    /// The service of <c>registry:///S</c> (or <c>registry://S</c>), read as written: <see cref="Uri"/> lower-cases the
+    /// host and removes <c>.</c> and <c>..</c> segments from the path, and service names are case-sensitive and may be
+    /// <c>.</c> or <c>..</c>.
+    /// </summary>
     internal static string ServiceOf(Uri address)
     {
-        var path = address.AbsolutePath.Trim('/');
-        var service = path.Length > 0 ? Uri.UnescapeDataString(path) : HostAsWritten(address);
+        var (host, path) = AsWritten(address);
+        path = path.Trim('/');
+        var service = path.Length > 0 ? Uri.UnescapeDataString(path) : host;
         return InstanceValidation.CheckService(service) is { } problem
-            ? throw new ArgumentException($"{address}: expected {Scheme}:///SERVICE; {problem}", nameof(address))
+            ? throw new ArgumentException($"{address.OriginalString}: expected {Scheme}:///SERVICE; {problem}", nameof(address))
             : service;
     }
 
-    /// <summary>The host as written: <see cref="Uri.Host"/> is lower-cased, and service names are case-sensitive.</summary>
-    private static string HostAsWritten(Uri address)
+    /// <summary>The host and the path of <paramref name="address"/> as written, the query and fragment left out.</summary>
+    private static (string Host, string Path) AsWritten(Uri address)
     {
         var written = address.OriginalString;
         var start = written.IndexOf("://", StringComparison.Ordinal);
-        if (start < 0) return address.Host;
+        if (start < 0) return (address.Host, address.AbsolutePath);
         start += 3;
-        var end = written.IndexOfAny(['/', '?', '#'], start);
-        return written[start..(end < 0 ? written.Length : end)];
+        var end = written.IndexOfAny(['?', '#'], start);
+        var rest = written[start..(end < 0 ? written.Length : end)];
+        var slash = rest.IndexOf('/');
+        return slash < 0 ? (rest, "") : (rest[..slash], rest[slash..]);
     }
 }

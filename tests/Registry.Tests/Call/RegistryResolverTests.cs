@@ -109,10 +109,23 @@ public sealed class RegistryResolverTests(EtcdNode etcd) : IClassFixture<EtcdNod
     }
 
     [Theory]
+    [InlineData("registry:///a/../b", "registry:///a/../b: expected registry:///SERVICE; service 'a/../b'")]
+    [InlineData("registry:///./a", "registry:///./a: expected registry:///SERVICE; service './a'")]
+    public void A_path_of_more_than_one_segment_is_refused_as_written(string address, string expected)
+    {
+        var error = Assert.Throws<ArgumentException>(() => RegistryResolverFactory.ServiceOf(new Uri(address)));
+        Assert.StartsWith(expected, error.Message);
+    }
+
+    [Theory]
     [InlineData("registry:///User", "User")]
     [InlineData("registry://User", "User")]
     [InlineData("registry://User/", "User")]
     [InlineData("registry:///user-api", "user-api")]
+    [InlineData("registry:///..", "..")]
+    [InlineData("registry:///.", ".")]
+    [InlineData("registry:///%2E%2E", "..")]
+    [InlineData("registry:///a.b?x=1#f", "a.b")]
     public void The_service_is_read_as_written(string address, string service) =>
         Assert.Equal(service, RegistryResolverFactory.ServiceOf(new Uri(address)));
 
