@@ -47,7 +47,8 @@ internal sealed class EtcdBalancerFactory(SuspectMembers suspects) : LoadBalance
     /// Tells <see cref="SuspectMembers"/> how one call went: grpc-dotnet completes the tracker when the response's headers
     /// come (etcd sends them with a unary call's answer, with a stream's first message) or when the call fails before.
     /// Headers that carry an error (<see cref="TrailersOnlyHandler"/>) are no answer: a refusal after a long wait counts
-    /// as a call unanswered.
+    /// as a call unanswered, and "no leader" makes the member suspect at once (it can renew no lease and keep no watch,
+    /// and a stream re-opened there would fail again).
     /// </summary>
     private sealed class CallTracker(SuspectMembers suspects, EndPoint member, HttpRequestMessage? request) : ISubchannelCallTracker
     {
@@ -57,8 +58,10 @@ internal sealed class EtcdBalancerFactory(SuspectMembers suspects) : LoadBalance
 
         public void Complete(CompletionContext context)
         {
-            var refused = request is not null && request.Options.TryGetValue(TrailersOnlyHandler.TrailersOnly, out var trailersOnly) && trailersOnly;
-            suspects.Ended(member, _startedAt, answered: context.Error is null && !refused);
+            string? refusal = null;
+            request?.Options.TryGetValue(TrailersOnlyHandler.Refusal, out refusal);
+            if (refusal == TrailersOnlyHandler.NoLeader) suspects.Suspect(member);
+            else suspects.Ended(member, _startedAt, answered: context.Error is null && refusal is null);
         }
     }
 }

@@ -8,13 +8,24 @@ namespace Registry.Etcd;
 /// </summary>
 internal sealed class TrailersOnlyHandler(HttpMessageHandler inner) : DelegatingHandler(inner)
 {
-    /// <summary>Set on a request whose response was trailers-only.</summary>
-    public static readonly HttpRequestOptionsKey<bool> TrailersOnly = new("registry.trailers-only");
+    /// <summary>Set on a request whose response was trailers-only: the status's message, empty when it has none.</summary>
+    public static readonly HttpRequestOptionsKey<string> Refusal = new("registry.refusal");
+
+    /// <summary>
+    /// The message of etcd's refusal of a call that requires a leader (the keep-alive and watch streams) by a member that
+    /// has none: cut off from the quorum, or between leaders.
+    /// </summary>
+    public const string NoLeader = "etcdserver: no leader";
 
     protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken ct)
     {
         var response = await base.SendAsync(request, ct).ConfigureAwait(false);
-        if (response.Headers.Contains("grpc-status")) request.Options.Set(TrailersOnly, true);
+        if (response.Headers.Contains("grpc-status"))
+        {
+            // grpc-message is percent-encoded; etcd's messages are plain ASCII, which it leaves as is.
+            var message = response.Headers.TryGetValues("grpc-message", out var values) ? Uri.UnescapeDataString(string.Concat(values)) : "";
+            request.Options.Set(Refusal, message);
+        }
         return response;
     }
 }

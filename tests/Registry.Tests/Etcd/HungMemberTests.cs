@@ -11,7 +11,7 @@ namespace Registry.Tests.Etcd;
 /// <summary>
 /// Unary calls when one of three members hangs with its connection open (the channel still counts it as ready): a
 /// member of a real cluster frozen with SIGSTOP, and three proxies to one etcd, one of them held; and what clears a
-/// suspect on the channel to a real etcd.
+/// suspect on the channel to a real etcd, and what makes one at once.
 /// </summary>
 public sealed class HungMemberTests(EtcdNode etcd) : IClassFixture<EtcdNode>
 {
@@ -85,6 +85,28 @@ public sealed class HungMemberTests(EtcdNode etcd) : IClassFixture<EtcdNode>
 
         await kv.RangeAsync(new RangeRequest { Key = ByteString.CopyFromUtf8("/hung/refused") });
         Assert.False(Avoided(), "an answer left the member suspect");
+    }
+
+    [Fact]
+    public async Task A_member_that_refuses_a_stream_for_want_of_a_leader_becomes_suspect_at_once()
+    {
+        await using var cluster = await EtcdCluster.StartNewAsync(3);
+        var survivor = cluster.Members[0];
+        foreach (var member in cluster.Members.Skip(1)) member.Kill();
+        await EtcdCluster.WaitForNoLeaderAsync(survivor);
+        var suspects = new SuspectMembers(TimeSpan.FromSeconds(1));
+        using var channel = EtcdChannel.Create(Settings([survivor.Endpoint]), suspects);
+        var endpoint = new DnsEndPoint("127.0.0.1", survivor.ClientPort);
+        var elsewhere = new DnsEndPoint("127.0.0.1", 1);
+
+        // As the keep-alive stream opens: etcd refuses it at once, trailers-only, long before half the call timeout.
+        using var call = new Lease.LeaseClient(channel).LeaseKeepAlive(new CallOptions(EtcdChannel.RequireLeader()));
+        await call.RequestStream.WriteAsync(new LeaseKeepAliveRequest { ID = 0x7fff_0000_0001 });
+        var refusal = await Assert.ThrowsAsync<RpcException>(() => call.ResponseStream.MoveNext());
+        Assert.Equal(TrailersOnlyHandler.NoLeader, refusal.Status.Detail);
+
+        // The next stream goes to another member while one is ready (before: this one again, one time in three).
+        Assert.Equal(1, suspects.Choose([endpoint, elsewhere], turn: 0, EtcdCallKind.KeepAlive));
     }
 
     /// <summary>Reads a key nine times, one call after another; returns how many calls timed out.</summary>

@@ -6,11 +6,38 @@ namespace Registry.Tests.Etcd;
 public sealed class TrailersOnlyHandlerTests
 {
     [Fact]
-    public async Task A_response_with_its_grpc_status_in_the_headers_marks_its_request()
+    public async Task A_response_with_its_grpc_status_in_the_headers_marks_its_request_with_the_message()
+    {
+        var request = await SendAsync(response =>
+        {
+            response.Headers.Add("grpc-status", "14");
+            response.Headers.Add("grpc-message", "etcdserver: no leader");
+        });
+
+        Assert.True(request.Options.TryGetValue(TrailersOnlyHandler.Refusal, out var refusal));
+        Assert.Equal(TrailersOnlyHandler.NoLeader, refusal);
+    }
+
+    [Fact]
+    public async Task A_refusal_without_a_message_marks_its_request_with_an_empty_one()
     {
         var request = await SendAsync(response => response.Headers.Add("grpc-status", "14"));
 
-        Assert.True(request.Options.TryGetValue(TrailersOnlyHandler.TrailersOnly, out var trailersOnly) && trailersOnly);
+        Assert.True(request.Options.TryGetValue(TrailersOnlyHandler.Refusal, out var refusal));
+        Assert.Equal("", refusal);
+    }
+
+    [Fact]
+    public async Task A_percent_encoded_message_is_decoded()
+    {
+        var request = await SendAsync(response =>
+        {
+            response.Headers.Add("grpc-status", "9");
+            response.Headers.Add("grpc-message", "caf%C3%A9 100%25");
+        });
+
+        Assert.True(request.Options.TryGetValue(TrailersOnlyHandler.Refusal, out var refusal));
+        Assert.Equal("café 100%", refusal);
     }
 
     [Fact]
@@ -18,7 +45,7 @@ public sealed class TrailersOnlyHandlerTests
     {
         var request = await SendAsync(response => response.TrailingHeaders.Add("grpc-status", "0"));
 
-        Assert.False(request.Options.TryGetValue(TrailersOnlyHandler.TrailersOnly, out _));
+        Assert.False(request.Options.TryGetValue(TrailersOnlyHandler.Refusal, out _));
     }
 
     private static async Task<HttpRequestMessage> SendAsync(Action<HttpResponseMessage> respond)

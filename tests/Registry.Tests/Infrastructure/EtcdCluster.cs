@@ -106,6 +106,17 @@ public sealed class EtcdCluster : IAsyncLifetime, IAsyncDisposable, IDisposable
         throw new TimeoutException($"the etcd cluster agreed on no running leader within {(timeout ?? LeaderTimeout).TotalSeconds:0} s; last seen: {seen}");
     }
 
+    /// <summary>Waits until <paramref name="member"/> says it has no leader (cut off from the quorum, say).</summary>
+    public static async Task WaitForNoLeaderAsync(EtcdNode member, CancellationToken ct = default)
+    {
+        var deadline = DateTime.UtcNow + LeaderTimeout;
+        while (await TryStatusAsync(member, ct) is not { Status.Leader: 0 })
+        {
+            if (DateTime.UtcNow >= deadline) throw new TimeoutException($"{member.Name} still had a leader after {LeaderTimeout.TotalSeconds:0} s");
+            await Task.Delay(LeaderPollInterval, ct);
+        }
+    }
+
     /// <summary>Finds the current leader, SIGKILLs it and returns it (restart it with <see cref="EtcdNode.RestartAsync"/>).</summary>
     public async Task<EtcdNode> KillLeaderAsync(CancellationToken ct = default)
     {
