@@ -166,9 +166,9 @@ internal sealed class BalancerActor : ReceiveActor, IWithTimers
                 Sender.Tell(new NoInstance(_service, _balancer.UnavailableReason ?? $"no instance of '{_service}' can be picked"));
             }
         });
-        Receive<ReportFailure>(r => Report(r.InstanceId, _balancer.Failed));
-        Receive<ReportTimeout>(r => Report(r.InstanceId, _balancer.TimedOut));
-        Receive<ReportSuccess>(r => Report(r.InstanceId, _balancer.Succeeded));
+        Receive<ReportFailure>(r => Report(r.InstanceId, r.Address, _balancer.Failed));
+        Receive<ReportTimeout>(r => Report(r.InstanceId, r.Address, _balancer.TimedOut));
+        Receive<ReportSuccess>(r => Report(r.InstanceId, r.Address, _balancer.Succeeded));
         Receive<GetBalancer>(_ => Sender.Tell(_balancer));
         // Published on its way in (AroundReceive).
         Receive<PublishPending>(_ => { });
@@ -210,11 +210,16 @@ internal sealed class BalancerActor : ReceiveActor, IWithTimers
         _balancer.Publish([.. _members.Values], _stale);
     }
 
-    private void Report(string instanceId, Action<InstanceState> outcome)
+    private void Report(string instanceId, string? address, Action<InstanceState> outcome)
     {
         if (_balancer.Find(instanceId) is not { } state)
         {
             _log.Debug("'{0}': outcome reported for {1}, which is not a member", _service, instanceId);
+            return;
+        }
+        if (address is not null && address != state.Instance.Address)
+        {
+            _log.Debug("'{0}': outcome reported for {1} at {2}, which is now at {3}", _service, instanceId, address, state.Instance.Address);
             return;
         }
         outcome(state);

@@ -353,6 +353,24 @@ public sealed class BalancerActorTests : Akka.TestKit.Xunit2.TestKit
     }
 
     [Fact]
+    public void An_outcome_for_an_address_the_instance_has_left_is_ignored()
+    {
+        var balancer = Start();
+        var before = Balancers.Instance("a");
+        Send(balancer, Snapshot([before, Balancers.Instance("b")]));
+        var moved = Balancers.Instance("a", address: "10.0.0.9:8080");
+        Send(balancer, new InstanceUpdated("user", before, moved, 11));
+
+        // Calls made at the old address, reported late: the new registration is not judged by them.
+        balancer.Tell(new ReportFailure("a", before.Address), TestActor);
+        for (var n = 0; n < 3; n++) balancer.Tell(new ReportTimeout("a", before.Address), TestActor);
+        Assert.Equal(["a", "b"], HotPath(balancer).AvailableIds());
+
+        balancer.Tell(new ReportFailure("a", moved.Address), TestActor);
+        Assert.Equal(["b"], HotPath(balancer).AvailableIds());
+    }
+
+    [Fact]
     public void Unsubscribes_when_stopped_and_leaves_the_hot_path_with_a_stale_membership()
     {
         var balancer = Start();
