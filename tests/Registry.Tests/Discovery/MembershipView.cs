@@ -16,6 +16,9 @@ internal sealed class MembershipView
 
     public int Snapshots { get; private set; }
 
+    /// <summary>How many instances were reported down.</summary>
+    public int Downs { get; private set; }
+
     public IReadOnlyDictionary<string, ServiceInstance> Instances => _instances;
 
     public static string KeyOf(ServiceInstance instance) => $"{instance.Service}/{instance.Id}";
@@ -39,6 +42,7 @@ internal sealed class MembershipView
                 Assert.True(_instances.TryAdd(KeyOf(up.Instance), up.Instance), $"duplicate up for {KeyOf(up.Instance)}");
                 break;
             case InstanceDown down:
+                Downs++;
                 Assert.True(_instances.Remove(KeyOf(down.Instance), out var gone), $"down for unknown {KeyOf(down.Instance)}");
                 Assert.Equal(gone, down.Instance);
                 break;
