@@ -316,9 +316,10 @@ public sealed partial class RegistrySupervisor : ReceiveActor, IWithTimers
         ReplyIfDrained();
     }
 
+    /// <summary>Fails every requester waiting on the entry, each answer naming the instance that requester asked for.</summary>
     private static Entry Answer(Entry entry, RegistrationFailed answer)
     {
-        foreach (var waiting in entry.AwaitingRegistered) waiting.Requester.Tell(answer);
+        foreach (var waiting in entry.AwaitingRegistered) waiting.Requester.Tell(answer with { Instance = waiting.Asked });
         return entry with { AwaitingRegistered = [] };
     }
 

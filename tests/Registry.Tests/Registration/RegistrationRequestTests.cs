@@ -177,6 +177,25 @@ public sealed class RegistrationRequestTests : Akka.TestKit.Xunit2.TestKit
         Assert.Equal(updated, InstanceCodec.Decode(_etcd.Peek(InstanceCodec.Key("/services/", "user", "127.0.0.1:8080"))!.Value));
     }
 
+    [Fact]
+    public void Registers_ended_by_a_deregistration_are_each_failed_naming_the_instance_they_asked_for()
+    {
+        // etcd down: neither value is written before the deregistration ends the registration.
+        _etcd.MakeUnavailable();
+        var asked = User();
+        var updated = asked with { Weight = 5 };
+        var first = CreateTestProbe();
+        var second = CreateTestProbe();
+        _registry.Tell(new Register(asked), first);
+        _registry.Tell(new Register(updated), second);
+
+        _registry.Tell(new Deregister("user", "127.0.0.1:8080"), TestActor);
+
+        ExpectMsg<Deregistered>(Wait);
+        Assert.Equal(asked, first.ExpectMsg<RegistrationFailed>(Wait).Instance);
+        Assert.Equal(updated, second.ExpectMsg<RegistrationFailed>(Wait).Instance);
+    }
+
     /// <summary>Reports every answer to <paramref name="reportTo"/>, and registers the instance again on hearing it deregistered.</summary>
     private sealed class RegistersAgainOnDeregistered : ReceiveActor
     {
