@@ -444,7 +444,7 @@ internal sealed partial class LeaseActor : UntypedActor, IWithTimers
                 AfterInFlight(0);
                 break;
             case Revoked r:
-                Publish(RegistrationEventKind.Deregistered, r.Failure ?? (_lease == 0 ? "no lease was held: nothing to revoke" : null));
+                Publish(RegistrationEventKind.Deregistered, r.Failure ?? (NeverHeldALease ? "no lease was held: nothing to revoke" : null));
                 if (r.Failure is null) _log.Info("{0} deregistered", _key);
                 else _log.Warning("{0} deregistered without revoking its lease: {1}", _key, r.Failure);
                 foreach (var requester in _awaitingRegistered) requester.Tell(new RegistrationFailed(_instance, RegistrationFailure.Stopping, "deregistered before it was registered"));
@@ -465,19 +465,26 @@ internal sealed partial class LeaseActor : UntypedActor, IWithTimers
         RevokeAsync(_lease).PipeTo(Self);
     }
 
+    /// <summary>
+    /// Revokes <paramref name="lease"/> and the leases this registration held before, and deletes a value written over
+    /// the key without a lease; also when it holds none now (lost, its replacement not granted yet). Nothing when it
+    /// never held one.
+    /// </summary>
     private async Task<Revoked> RevokeAsync(long lease) =>
-        new(lease == 0 ? null : await RevokeAsync(_store, _settings, _key, lease, _heldLeases, _ttl, _log));
+        new(NeverHeldALease ? null : await RevokeAsync(_store, _settings, _key, lease, _heldLeases, _ttl, _log));
+
+    private bool NeverHeldALease => _lease == 0 && _heldLeases.Count == 0;
 
     /// <summary>
-    /// Revokes <paramref name="lease"/>, then the other leases of <paramref name="held"/> (etcd restored from a backup
-    /// may have put the key back on one since the last key check: etcd answers a lease it no longer has as revoked),
-    /// then deletes <paramref name="key"/> if a value was written over it without a lease, retrying with back-off until
-    /// <c>registry.deregister-timeout</c>; null once done, else why not.
+    /// Revokes <paramref name="lease"/> (0 when none is held now), then the other leases of <paramref name="held"/>, at
+    /// least one in all (etcd restored from a backup may have put the key back on one since the last key check: etcd
+    /// answers a lease it no longer has as revoked), then deletes <paramref name="key"/> if a value was written over it
+    /// without a lease, retrying with back-off until <c>registry.deregister-timeout</c>; null once done, else why not.
     /// </summary>
     internal static async Task<string?> RevokeAsync(IRegistryStore store, RegistrySettings settings, string key, long lease, IEnumerable<long> held, long ttlSeconds, ILoggingAdapter log)
     {
         using var deadline = new CancellationTokenSource(settings.DeregisterTimeout);
-        long[] leases = [lease, .. held.Where(l => l != lease && l != 0)];
+        long[] leases = [.. held.Prepend(lease).Where(l => l != 0).Distinct()];
         var revoked = 0;
         for (var attempt = 0; ; attempt++)
         {
@@ -492,8 +499,8 @@ internal sealed partial class LeaseActor : UntypedActor, IWithTimers
             catch (Exception e)
             {
                 var failure = revoked > 0
-                    ? $"{EtcdErrors.Describe(e)}; lease {lease:x} is revoked, a value written over the key without a lease, or restored onto a lease it held before, may remain"
-                    : $"{EtcdErrors.Describe(e)}; the key expires with lease {lease:x} within {ttlSeconds}s";
+                    ? $"{EtcdErrors.Describe(e)}; lease {leases[0]:x} is revoked, a value written over the key without a lease, or restored onto a lease it held before, may remain"
+                    : $"{EtcdErrors.Describe(e)}; the key expires with lease {leases[0]:x} within {ttlSeconds}s";
                 if (deadline.IsCancellationRequested) return failure;
                 try
                 {

@@ -286,7 +286,7 @@ public sealed partial class RegistrySupervisor : ReceiveActor, IWithTimers
     {
         Timers.Cancel(entry.Key);
         _entries[entry.Key] = entry with { Stopping = true };
-        if (entry.LeaseId == 0)
+        if (entry.LeaseId == 0 && entry.HeldLeases.IsEmpty)
         {
             Self.Tell(new OrphanRevoked(entry.Key, null));
             return;

@@ -249,6 +249,29 @@ public sealed class RegistrationSimulationTests : Akka.TestKit.Xunit2.TestKit
     }
 
     [Fact]
+    public async Task A_deregistration_while_no_lease_is_held_still_deletes_a_value_written_over_the_key_without_one()
+    {
+        var registered = RegisterAndAwait(User());
+        // The lease is lost and no new one can be granted: the registration holds no lease when it is deregistered.
+        var grants = 0;
+        _etcd.BeforeCall = op =>
+        {
+            if (op != StoreOperation.GrantLease) return Task.CompletedTask;
+            Interlocked.Increment(ref grants);
+            return Task.FromException(new StoreUnavailableException("grant refused (simulated)"));
+        };
+        _etcd.ExpireLease(registered.LeaseId);
+        ExpectEvent(RegistrationEventKind.LeaseLost);
+        AwaitCondition(() => Volatile.Read(ref grants) > 0, Wait);
+        await _etcd.Connect().PutAsync(registered.Key, "garbage"u8.ToArray(), 0, PutCondition.Always, CancellationToken.None);
+
+        _registry.Tell(new Deregister("user", registered.Instance.Id), TestActor);
+
+        ExpectMsg<Deregistered>(Wait);
+        Assert.Null(_etcd.Peek(registered.Key));
+    }
+
+    [Fact]
     public async Task A_crashed_lease_actor_is_restarted_and_reattaches_without_touching_the_key()
     {
         var registered = RegisterAndAwait(User());
