@@ -1,5 +1,5 @@
-using Registry.Tests.Infrastructure;
 using Registry.Balancing;
+using Registry.Tests.Infrastructure;
 
 namespace Registry.Tests.Balancing;
 
