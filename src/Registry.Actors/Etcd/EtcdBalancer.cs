@@ -31,7 +31,9 @@ internal sealed class EtcdBalancerFactory(SuspectMembers suspects) : LoadBalance
 
         public override PickResult Pick(PickContext context)
         {
-            var index = suspects.Choose(_members, (uint)Interlocked.Increment(ref _next), KindOf(context.Request?.RequestUri?.AbsolutePath));
+            var kind = KindOf(context.Request?.RequestUri?.AbsolutePath);
+            var watch = kind == EtcdCallKind.Watch ? EtcdChannel.WatchIdOf(context.Request!) : 0;
+            var index = suspects.Choose(_members, (uint)Interlocked.Increment(ref _next), kind, watch);
             return PickResult.ForSubchannel(ready[index], _members[index] is { } member ? new CallTracker(suspects, member, context.Request) : null);
         }
     }

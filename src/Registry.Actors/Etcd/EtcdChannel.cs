@@ -1,3 +1,4 @@
+using System.Globalization;
 using Grpc.Core;
 using Grpc.Net.Client;
 using Grpc.Net.Client.Balancer;
@@ -53,4 +54,16 @@ internal static class EtcdChannel
     /// as etcd's Go client asks (WithRequireLeader).
     /// </summary>
     public static Metadata RequireLeader() => new() { { "hasleader", "true" } };
+
+    /// <summary>
+    /// The metadata of watch stream <paramref name="watch"/>: <see cref="RequireLeader"/>, and the id by which
+    /// <see cref="SuspectMembers"/> records the member it is put on (etcd ignores metadata it does not know).
+    /// </summary>
+    public static Metadata Watch(long watch) => new() { { "hasleader", "true" }, { WatchIdHeader, watch.ToString(CultureInfo.InvariantCulture) } };
+
+    /// <summary>The id <see cref="Watch"/> gave a watch stream's request, 0 when it has none.</summary>
+    public static long WatchIdOf(HttpRequestMessage request) =>
+        request.Headers.TryGetValues(WatchIdHeader, out var values) && long.TryParse(values.FirstOrDefault(), CultureInfo.InvariantCulture, out var id) ? id : 0;
+
+    private const string WatchIdHeader = "registry-watch-id";
 }

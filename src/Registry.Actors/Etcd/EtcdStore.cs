@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using dotnet_etcd;
 using Etcdserverpb;
@@ -22,11 +23,15 @@ internal sealed class EtcdStore : IRegistryStore
     private readonly KeepAliveStream _keepAlive;
     private readonly BatchedKeyReader _keyChecks;
     private readonly TakeoverWriter _takeovers;
+    private readonly SuspectMembers _suspects;
+    private long _watches;
 
-    public EtcdStore(RegistrySettings settings)
+    /// <param name="settings">The registry's settings.</param>
+    /// <param name="suspects">The members the channel avoids; its own by default.</param>
+    public EtcdStore(RegistrySettings settings, SuspectMembers? suspects = null)
     {
         _settings = settings;
-        var suspects = new SuspectMembers(settings.CallTimeout / 2);
+        suspects = _suspects = suspects ?? new SuspectMembers(settings.CallTimeout / 2);
         _channel = EtcdChannel.Create(settings, suspects);
         var connection = new EtcdClient(_channel.CreateCallInvoker()).GetConnection();
         _kv = connection.KVClient;
@@ -145,26 +150,29 @@ internal sealed class EtcdStore : IRegistryStore
     public async IAsyncEnumerable<WatchBatch> WatchAsync(string prefix, long startRevision, [EnumeratorCancellation] CancellationToken ct)
     {
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        using var call = _watch.Watch(new CallOptions(EtcdChannel.RequireLeader(), cancellationToken: stop.Token).WithWaitForReady());
-        await call.RequestStream.WriteAsync(new WatchRequest
-        {
-            CreateRequest = new WatchCreateRequest
-            {
-                Key = ByteString.CopyFromUtf8(prefix),
-                RangeEnd = PrefixEnd(prefix),
-                StartRevision = startRevision,
-                PrevKv = true,
-                ProgressNotify = true,
-            },
-        }, stop.Token);
+        var id = Interlocked.Increment(ref _watches);
+        using var call = _watch.Watch(new CallOptions(EtcdChannel.Watch(id), cancellationToken: stop.Token).WithWaitForReady());
+        var answeredAt = Stopwatch.GetTimestamp();
         // Progress is asked for only once the watch is created, one interval later. Asked for while a held connection
         // queues the requests, etcd before 3.4.25 / 3.5.8 would answer them all on the heal, at once and whether the
         // watch has caught up or not, before it cancels a watch opened below its compaction: the view would look live.
         Task? progress = null;
         try
         {
+            await call.RequestStream.WriteAsync(new WatchRequest
+            {
+                CreateRequest = new WatchCreateRequest
+                {
+                    Key = ByteString.CopyFromUtf8(prefix),
+                    RangeEnd = PrefixEnd(prefix),
+                    StartRevision = startRevision,
+                    PrevKv = true,
+                    ProgressNotify = true,
+                },
+            }, stop.Token);
             while (await call.ResponseStream.MoveNext(stop.Token))
             {
+                answeredAt = Stopwatch.GetTimestamp();
                 var response = call.ResponseStream.Current;
                 if (response.CompactRevision != 0) throw new RevisionCompactedException(response.CompactRevision);
                 if (response.Canceled)
@@ -177,10 +185,21 @@ internal sealed class EtcdStore : IRegistryStore
         }
         finally
         {
+            // Dropped by its consumer while silent (the watcher drops a stream silent for its silence timeout): its member
+            // may hang with the connection open, and a new stream must not go back there.
+            _suspects.WatchEnded(id, stuck: ct.IsCancellationRequested && Stopwatch.GetElapsedTime(answeredAt) >= WatchStuckAfter);
             await stop.CancelAsync();
             if (progress is not null) await progress;
         }
     }
+
+    /// <summary>
+    /// How long a watch stream dropped by its consumer must have been silent to count as stuck: longer than a live one
+    /// is (it answers each progress request, one per progress interval), with a margin below the silence timeout after
+    /// which the watcher drops one (it counts from when it handled the last answer, or from before the stream started).
+    /// </summary>
+    private TimeSpan WatchStuckAfter =>
+        _settings.Discovery.ProgressInterval + (_settings.Discovery.SilenceTimeout - _settings.Discovery.ProgressInterval) / 2;
 
     /// <summary>
     /// Asks for a progress notification every <c>registry.discovery.progress-interval</c>; etcd's own periodic

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Net;
 
 namespace Registry.Etcd;
@@ -8,7 +9,7 @@ namespace Registry.Etcd;
 /// the calls, each lost until its call timeout, and put a re-opened keep-alive stream back on it. A member becomes
 /// suspect when a call sent to it ends in an error after going unanswered for <c>unanswered</c> or longer (half the
 /// call timeout: a live etcd answers in milliseconds), when it refuses a call for want of a leader, or when the
-/// keep-alive stream on it is found stuck. Calls go round-robin over the members not suspected while one is ready. A
+/// keep-alive stream or a watch stream on it is found stuck. Calls go round-robin over the members not suspected while one is ready. A
 /// suspect is cleared when it answers a call (one sent while every ready member was suspect, or before it was
 /// suspected); <see cref="Probation"/> after it was last suspected it is sent one unary call, a probe, and stays suspect
 /// for another probation unless that call is answered: a member that still hangs then costs one call per probation,
@@ -26,6 +27,8 @@ internal sealed class SuspectMembers
     // Copied on every change (rare), read without a lock on every pick.
     private volatile Suspicion[] _suspects = [];
     private EndPoint? _keepAlive;
+    // The member of each watch stream open, by the id its request carries (EtcdChannel.WatchIdHeader).
+    private readonly ConcurrentDictionary<long, EndPoint> _watches = new();
 
     /// <param name="unanswered">How long a call must have gone unanswered for its failure to make its member suspect.</param>
     /// <param name="time">The clock; the system's by default.</param>
@@ -46,16 +49,26 @@ internal sealed class SuspectMembers
     /// The index among <paramref name="members"/> (the ready ones) to send a call of <paramref name="kind"/> to on
     /// round-robin's <paramref name="turn"/>: for a unary call, a suspect whose probation is over, as its probe (a stream
     /// left on a member that still hangs would cost a lease's renewals or a watch's view, not one call); otherwise
-    /// round-robin over the members not suspected, or over all when every one is. The keep-alive stream's call records
-    /// the member chosen.
+    /// round-robin over the members not suspected, or over all when every one is. The keep-alive stream's call, and a
+    /// watch stream's with its <paramref name="watch"/> id, record the member chosen.
     /// </summary>
-    public int Choose(IReadOnlyList<EndPoint?> members, uint turn, EtcdCallKind kind)
+    public int Choose(IReadOnlyList<EndPoint?> members, uint turn, EtcdCallKind kind, long watch = 0)
     {
         var chosen = (int)(turn % (uint)members.Count);
         var suspects = _suspects;
         if (suspects.Length > 0) chosen = Avoiding(suspects, members, turn, chosen, mayProbe: kind == EtcdCallKind.Unary);
         if (kind == EtcdCallKind.KeepAlive) Volatile.Write(ref _keepAlive, members[chosen]);
+        else if (kind == EtcdCallKind.Watch && watch != 0 && members[chosen] is { } member) _watches[watch] = member;
         return chosen;
+    }
+
+    /// <summary>
+    /// The watch stream <paramref name="watch"/> ended; <paramref name="stuck"/> when it was dropped for answering
+    /// nothing for the silence timeout, which makes its member suspect.
+    /// </summary>
+    public void WatchEnded(long watch, bool stuck)
+    {
+        if (_watches.TryRemove(watch, out var member) && stuck) Suspect(member);
     }
 
     /// <summary>

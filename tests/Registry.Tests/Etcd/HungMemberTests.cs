@@ -15,11 +15,12 @@ namespace Registry.Tests.Etcd;
 /// </summary>
 public sealed class HungMemberTests(EtcdNode etcd) : IClassFixture<EtcdNode>
 {
-    private static RegistrySettings Settings(IEnumerable<string> endpoints) => RegistrySettings.From(ConfigurationFactory.ParseString($$"""
+    private static RegistrySettings Settings(IEnumerable<string> endpoints, string more = "") => RegistrySettings.From(ConfigurationFactory.ParseString($$"""
         registry.etcd {
           endpoints = [{{string.Join(", ", endpoints.Select(e => $"\"{e}\""))}}]
           call-timeout = 1s
         }
+        {{more}}
         """));
 
     [Fact]
@@ -107,6 +108,49 @@ public sealed class HungMemberTests(EtcdNode etcd) : IClassFixture<EtcdNode>
 
         // The next stream goes to another member while one is ready (before: this one again, one time in three).
         Assert.Equal(1, suspects.Choose([endpoint, elsewhere], turn: 0, EtcdCallKind.KeepAlive));
+    }
+
+    [Fact]
+    public async Task A_watch_stream_dropped_for_its_silence_makes_its_member_suspect_and_one_dropped_live_does_not()
+    {
+        await using var proxy = new FaultProxy(etcd.ClientPort);
+        var suspects = new SuspectMembers(TimeSpan.FromSeconds(1));
+        var silence = TimeSpan.FromSeconds(1);
+        await using var store = new EtcdStore(
+            Settings([proxy.Endpoint], $"registry.discovery {{ progress-interval = 200ms, silence-timeout = {silence.TotalMilliseconds}ms }}"), suspects);
+        var member = new DnsEndPoint("127.0.0.1", proxy.Port);
+        var elsewhere = new DnsEndPoint("127.0.0.1", 1);
+        // Whether a new watch stream avoids the member while another (unreal) one is ready.
+        bool Avoided() => suspects.Choose([member, elsewhere], turn: 0, EtcdCallKind.Watch) == 1;
+
+        await DropWatchAsync(store, afterCreated: () => Task.CompletedTask);
+        Assert.False(Avoided(), "a watch dropped while it answered made its member suspect");
+
+        // As the watcher does with a stream that answers nothing for its silence timeout.
+        await DropWatchAsync(store, afterCreated: async () =>
+        {
+            proxy.Hold();
+            await Task.Delay(silence);
+        });
+        Assert.True(Avoided(), "a watch dropped for its silence left its member trusted");
+    }
+
+    /// <summary>Opens a watch, reads its creation, runs <paramref name="afterCreated"/>, then drops it as its consumer.</summary>
+    private static async Task DropWatchAsync(EtcdStore store, Func<Task> afterCreated)
+    {
+        using var drop = new CancellationTokenSource();
+        var watch = store.WatchAsync("/hung/", 0, drop.Token).GetAsyncEnumerator();
+        try
+        {
+            Assert.True(await watch.MoveNextAsync());
+            await afterCreated();
+            drop.Cancel();
+            await Assert.ThrowsAnyAsync<Exception>(async () => await watch.MoveNextAsync());
+        }
+        finally
+        {
+            await watch.DisposeAsync();
+        }
     }
 
     /// <summary>Reads a key nine times, one call after another; returns how many calls timed out.</summary>

@@ -157,4 +157,29 @@ public sealed class SuspectMembersTests
         Assert.Null(_suspects.KeepAliveMember);
         Assert.Equal(1, _suspects.Choose(Members, 1, EtcdCallKind.Unary));
     }
+
+    [Fact]
+    public void A_watch_stream_dropped_as_stuck_makes_its_own_member_suspect()
+    {
+        Assert.Equal(1, _suspects.Choose(Members, 1, EtcdCallKind.Watch, watch: 7));
+        Assert.Equal(2, _suspects.Choose(Members, 2, EtcdCallKind.Watch, watch: 8));
+
+        _suspects.WatchEnded(7, stuck: true);
+
+        // Member 2, of the other watch, is still chosen; member 1 is skipped.
+        Assert.Equal([0, 2, 0, 2], Enumerable.Range(0, 4).Select(turn => _suspects.Choose(Members, (uint)turn, EtcdCallKind.Watch, watch: 9 + turn)));
+    }
+
+    [Fact]
+    public void A_watch_stream_that_ended_otherwise_or_was_never_put_on_a_member_makes_no_member_suspect()
+    {
+        _suspects.Choose(Members, 1, EtcdCallKind.Watch, watch: 7);
+
+        _suspects.WatchEnded(7, stuck: false);
+        // Ended already, and one never put on a member: nothing to suspect.
+        _suspects.WatchEnded(7, stuck: true);
+        _suspects.WatchEnded(8, stuck: true);
+
+        Assert.Equal(1, _suspects.Choose(Members, 1, EtcdCallKind.Unary));
+    }
 }
