@@ -59,7 +59,12 @@ internal static class EtcdChannel
     /// The metadata of watch stream <paramref name="watch"/>: <see cref="RequireLeader"/>, and the id by which
     /// <see cref="SuspectMembers"/> records the member it is put on (etcd ignores metadata it does not know).
     /// </summary>
-    public static Metadata Watch(long watch) => new() { { "hasleader", "true" }, { WatchIdHeader, watch.ToString(CultureInfo.InvariantCulture) } };
+    public static Metadata Watch(long watch)
+    {
+        var metadata = RequireLeader();
+        metadata.Add(WatchIdHeader, watch.ToString(CultureInfo.InvariantCulture));
+        return metadata;
+    }
 
     /// <summary>The id <see cref="Watch"/> gave a watch stream's request, 0 when it has none.</summary>
     public static long WatchIdOf(HttpRequestMessage request) =>
