@@ -9,11 +9,11 @@ namespace Registry.Etcd;
 /// the calls, each lost until its call timeout, and put a re-opened keep-alive stream back on it. A member becomes
 /// suspect when a call sent to it ends in an error after going unanswered for <c>unanswered</c> or longer (half the
 /// call timeout: a live etcd answers in milliseconds), when it refuses a call for want of a leader, or when the
-/// keep-alive stream or a watch stream on it is found stuck. Calls go round-robin over the members not suspected while one is ready. A
-/// suspect is cleared when it answers a call (one sent while every ready member was suspect, or before it was
-/// suspected); <see cref="Probation"/> after it was last suspected it is sent one unary call, a probe, and stays suspect
-/// for another probation unless that call is answered: a member that still hangs then costs one call per probation,
-/// however many calls are made meanwhile.
+/// keep-alive stream or a watch stream on it is found stuck. Calls go round-robin over the members not suspected while
+/// one is ready. A suspect is cleared when it answers a call (one sent while every ready member was suspect, or before
+/// it was suspected); <see cref="Probation"/> after it was last suspected it is sent one unary call, a probe, and stays
+/// suspect for another probation unless that call is answered: a member that still hangs then costs one call per
+/// probation, however many calls are made meanwhile.
 /// </summary>
 internal sealed class SuspectMembers
 {
