@@ -10,8 +10,8 @@ namespace Registry.Tests.Etcd;
 
 /// <summary>
 /// Unary calls when one of three members hangs with its connection open (the channel still counts it as ready): a
-/// member of a real cluster frozen with SIGSTOP, and three proxies to one etcd, one of them held; and what clears a
-/// suspect on the channel to a real etcd, and what makes one at once.
+/// member of a real cluster frozen with SIGSTOP, and three proxies to one etcd, one of them held; what clears a suspect
+/// on the channel to a real etcd, and what makes one of a member refusing a stream or hanging under a watch.
 /// </summary>
 public sealed class HungMemberTests(EtcdNode etcd) : IClassFixture<EtcdNode>
 {
