@@ -38,8 +38,8 @@ internal sealed record RegistrySettings(
             c.Wait("etcd.stream-max-backoff"),
             c.String("prefix", "a key prefix such as /services/"),
             (long)ttl.TotalSeconds,
-            AutoOrPositive(c, "renew-interval"),
-            AutoOrPositive(c, "key-check-interval"),
+            AutoOrInterval(c, "renew-interval"),
+            AutoOrInterval(c, "key-check-interval"),
             ParseBackoff(c, "retry"),
             ParseBackoff(c, "restart"),
             c.Positive("deregister-timeout"),
@@ -56,10 +56,6 @@ internal sealed record RegistrySettings(
             throw Invalid("prefix", prefixProblem);
         if (BeforeServiceUnbindTimeout(config) is var phase && settings.DeregisterTimeout >= phase)
             throw Invalid("deregister-timeout", $"{SettingReader.Duration(settings.DeregisterTimeout)} must be below {SettingReader.Duration(phase)}, the timeout of the CoordinatedShutdown phase it runs in ({ShutdownSection}.{PhaseTimeout}, else {ShutdownSection}.{DefaultPhaseTimeout})");
-        if (settings.RenewInterval < ShortestInterval)
-            throw Invalid("renew-interval", TooShort(settings.RenewInterval.Value));
-        if (settings.KeyCheckInterval < ShortestInterval)
-            throw Invalid("key-check-interval", TooShort(settings.KeyCheckInterval.Value));
         if (settings.KeyCheckInterval > TimeSpan.FromSeconds(InstanceValidation.MaxTtlSeconds))
             throw Invalid("key-check-interval", $"{SettingReader.Duration(settings.KeyCheckInterval.Value)}: expected at most {InstanceValidation.MaxTtlSeconds}s, the longest TTL");
         if (settings.Discovery.SilenceTimeout <= settings.Discovery.ProgressInterval)
@@ -161,11 +157,14 @@ internal sealed record RegistrySettings(
     /// </summary>
     private static readonly TimeSpan ShortestInterval = TimeSpan.FromMilliseconds(50);
 
-    private static string TooShort(TimeSpan interval) =>
-        $"{SettingReader.Duration(interval)}: expected auto or at least {SettingReader.Duration(ShortestInterval)}; a shorter interval only loads etcd";
-
-    private static TimeSpan? AutoOrPositive(SettingReader c, string path) =>
-        c.Config.GetValue(path) is { } value && value.IsString() && value.GetString() == "auto" ? null : c.Positive(path, "auto or a positive duration");
+    /// <summary>"auto" (null), or a duration of at least <see cref="ShortestInterval"/>.</summary>
+    private static TimeSpan? AutoOrInterval(SettingReader c, string path)
+    {
+        if (c.Config.GetValue(path) is { } value && value.IsString() && value.GetString() == "auto") return null;
+        var interval = c.Positive(path, "auto or a positive duration");
+        return interval >= ShortestInterval ? interval
+            : throw Invalid(path, $"{SettingReader.Duration(interval)}: expected auto or at least {SettingReader.Duration(ShortestInterval)}; a shorter interval only loads etcd");
+    }
 
     private static ConfigurationException Invalid(string path, string problem) => new($"registry.{path}: {problem}");
 

@@ -2,9 +2,9 @@ namespace Registry.Etcd;
 
 /// <summary>
 /// Marks each request whose response came trailers-only, with the status's message: a gRPC status in the response
-/// headers, without a response message, as etcd sends an error ("no leader", "request timed out"). grpc-dotnet's call tracker completes at the response
-/// headers either way; <see cref="SuspectMembers"/> must not take such an error for an answer, or a member cut off
-/// from the quorum would clear itself with every fast refusal.
+/// headers, without a response message, as etcd sends an error ("no leader", "request timed out"). grpc-dotnet's call
+/// tracker completes at the response headers either way; <see cref="SuspectMembers"/> must not take such an error for
+/// an answer, or a member cut off from the quorum would clear itself with every fast refusal.
 /// </summary>
 internal sealed class TrailersOnlyHandler(HttpMessageHandler inner) : DelegatingHandler(inner)
 {

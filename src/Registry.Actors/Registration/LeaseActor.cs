@@ -414,7 +414,7 @@ internal sealed partial class LeaseActor : UntypedActor, IWithTimers
         Context.Parent.Tell(new Stopping(_key));
         _stopping.Cancel();
         Become(Deregistering);
-        if (!_busy) RevokeAsync(_lease).PipeTo(Self);
+        if (!_busy) RevokeAsync().PipeTo(Self);
     }
 
     private void Deregistering(object message)
@@ -462,29 +462,29 @@ internal sealed partial class LeaseActor : UntypedActor, IWithTimers
         if (!_busy) return;
         _busy = false;
         _lease = lease;
-        RevokeAsync(_lease).PipeTo(Self);
+        RevokeAsync().PipeTo(Self);
     }
 
     /// <summary>
-    /// Revokes <paramref name="lease"/> and the leases this registration held before, and deletes a value written over
-    /// the key without a lease; also when it holds none now (lost, its replacement not granted yet). Nothing when it
-    /// never held one.
+    /// Revokes the lease held and those this registration held before, and deletes a value written over the key without
+    /// a lease; also when it holds none now (lost, its replacement not granted yet).
     /// </summary>
-    private async Task<Revoked> RevokeAsync(long lease) =>
-        new(NeverHeldALease ? null : await RevokeAsync(_store, _settings, _key, lease, _heldLeases, _ttl, _log));
+    private async Task<Revoked> RevokeAsync() => new(await RevokeAsync(_store, _settings, _key, _lease, _heldLeases, _ttl, _log));
 
     private bool NeverHeldALease => _lease == 0 && _heldLeases.Count == 0;
 
     /// <summary>
-    /// Revokes <paramref name="lease"/> (0 when none is held now), then the other leases of <paramref name="held"/>, at
-    /// least one in all (etcd restored from a backup may have put the key back on one since the last key check: etcd
-    /// answers a lease it no longer has as revoked), then deletes <paramref name="key"/> if a value was written over it
-    /// without a lease, retrying with back-off until <c>registry.deregister-timeout</c>; null once done, else why not.
+    /// Revokes <paramref name="lease"/> (0 when none is held now), then the other leases of <paramref name="held"/> (etcd
+    /// restored from a backup may have put the key back on one since the last key check: etcd answers a lease it no
+    /// longer has as revoked), then deletes <paramref name="key"/> if a value was written over it without a lease,
+    /// retrying with back-off until <c>registry.deregister-timeout</c>; null once done, else why not. Nothing at all when
+    /// no lease was ever held: nothing was written.
     /// </summary>
     internal static async Task<string?> RevokeAsync(IRegistryStore store, RegistrySettings settings, string key, long lease, IEnumerable<long> held, long ttlSeconds, ILoggingAdapter log)
     {
-        using var deadline = new CancellationTokenSource(settings.DeregisterTimeout);
         long[] leases = [.. held.Prepend(lease).Where(l => l != 0).Distinct()];
+        if (leases.Length == 0) return null;
+        using var deadline = new CancellationTokenSource(settings.DeregisterTimeout);
         var revoked = 0;
         for (var attempt = 0; ; attempt++)
         {

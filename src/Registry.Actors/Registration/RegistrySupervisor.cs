@@ -286,11 +286,6 @@ public sealed partial class RegistrySupervisor : ReceiveActor, IWithTimers
     {
         Timers.Cancel(entry.Key);
         _entries[entry.Key] = entry with { Stopping = true };
-        if (entry.LeaseId == 0 && entry.HeldLeases.IsEmpty)
-        {
-            Self.Tell(new OrphanRevoked(entry.Key, null));
-            return;
-        }
         RevokeAsync(_store, _settings, entry, _log).PipeTo(Self);
     }
 
