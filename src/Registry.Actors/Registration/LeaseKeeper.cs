@@ -161,8 +161,10 @@ internal sealed partial class LeaseKeeper : IDisposable
             else
             {
                 if (kept.Failures++ == 0) news = new RenewalFailing(kept.LeaseId, EtcdErrors.Describe(renewal.Exception?.GetBaseException() ?? new OperationCanceledException()));
-                // Never later than a renewal would come: a back-off configured near the TTL would let the lease expire.
-                Schedule(new Due(kept, IsCheck: false), now + Math.Min(Ticks(_settings.Retry.Delay(kept.Failures - 1)), kept.RenewTicks));
+                // At most a quarter of the renew interval: a retry rides the shared keep-alive stream (one message, no
+                // load to spare etcd), and after a cut the lease has little time left, which a back-off still climbing
+                // when the cut heals would spend (a cut of 1.5 s can leave 0.75 s of a 3 s lease; a retry could wait 625 ms).
+                Schedule(new Due(kept, IsCheck: false), now + Math.Min(Ticks(_settings.Retry.Delay(kept.Failures - 1)), kept.RenewTicks / 4));
             }
             // Told under the lock (a Tell only enqueues): the news of two answers on two threads reaches the owner in
             // the order they were decided, so a recovery is never followed by the failure it ended.
