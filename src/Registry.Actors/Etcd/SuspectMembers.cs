@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Net;
+using System.Net.Sockets;
 
 namespace Registry.Etcd;
 
@@ -8,8 +9,8 @@ namespace Registry.Etcd;
 /// connection) stays ready to the channel, and round-robin alone would keep sending it every other member's share of
 /// the calls, each lost until its call timeout, and put a re-opened keep-alive stream back on it. A member becomes
 /// suspect when a call sent to it ends in an error after going unanswered for <c>unanswered</c> or longer (half the
-/// call timeout: a live etcd answers in milliseconds), when it refuses a call for want of a leader, or when the
-/// keep-alive stream or a watch stream on it is found stuck. Calls go round-robin over the members not suspected while
+/// call timeout: a live etcd answers in milliseconds), when it refuses a call for want of a leader or refuses the
+/// connection for it (<see cref="Ended"/>), or when the keep-alive stream or a watch stream on it is found stuck. Calls go round-robin over the members not suspected while
 /// one is ready. A suspect is cleared when it answers a call (one sent while every ready member was suspect, or before
 /// it was suspected); <see cref="Probation"/> after it was last suspected it is sent one unary call, a probe, and stays
 /// suspect for another probation unless that call is answered: a member that still hangs then costs one call per
@@ -72,13 +73,24 @@ internal sealed class SuspectMembers
     }
 
     /// <summary>
-    /// A call sent to <paramref name="member"/> at <paramref name="startedAt"/> (a <see cref="Now"/> timestamp) was
-    /// answered, or ended without an answer: an answer clears the member, a failure after the call went unanswered long
-    /// enough makes it suspect.
+    /// A call sent to <paramref name="member"/> at <paramref name="startedAt"/> (a <see cref="Now"/> timestamp) ended:
+    /// with <paramref name="error"/>, or refused by etcd with <paramref name="refusal"/> (the message of an error
+    /// answer, <see cref="TrailersOnlyHandler"/>), or answered when neither. An answer clears the member. "no leader" or
+    /// a connection the member refused makes it suspect at once; another failure does once the call went unanswered
+    /// long enough.
     /// </summary>
-    public void Ended(EndPoint member, long startedAt, bool answered)
+    /// <remarks>
+    /// A refused connection means nothing listens there: a killed member. The channel can go on counting such a member
+    /// as ready for seconds (seen after a leader was killed) and sends it its share of the calls, each failing at once:
+    /// too soon to count as unanswered. Were the live members suspect meanwhile (streams stuck on them during the
+    /// election that followed), every call and every re-opened stream would go to the dead member alone, the only one
+    /// not suspected.
+    /// </remarks>
+    public void Ended(EndPoint member, long startedAt, Exception? error = null, string? refusal = null)
     {
-        if (answered) Clear(member);
+        if (refusal == TrailersOnlyHandler.NoLeader || error?.GetBaseException() is SocketException { SocketErrorCode: SocketError.ConnectionRefused })
+            Suspect(member);
+        else if (error is null && refusal is null) Clear(member);
         else if (Now - startedAt >= _unansweredTicks) Suspect(member);
     }
 

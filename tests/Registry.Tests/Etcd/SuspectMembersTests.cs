@@ -1,4 +1,5 @@
 using System.Net;
+using System.Net.Sockets;
 using Microsoft.Extensions.Time.Testing;
 using Registry.Etcd;
 
@@ -8,6 +9,10 @@ public sealed class SuspectMembersTests
 {
     private static readonly EndPoint?[] Members = [new DnsEndPoint("127.0.0.1", 1), new DnsEndPoint("127.0.0.1", 2), new DnsEndPoint("127.0.0.1", 3)];
     private static readonly TimeSpan Unanswered = TimeSpan.FromSeconds(1);
+
+    // As grpc-dotnet reports a call whose connection failed: the socket's error inside the HTTP request's.
+    private static readonly Exception Reset = new HttpRequestException("Connection reset by peer", new SocketException((int)SocketError.ConnectionReset));
+    private static readonly Exception Refused = new HttpRequestException("Connection refused", new SocketException((int)SocketError.ConnectionRefused));
 
     private readonly FakeTimeProvider _time = new();
     private readonly SuspectMembers _suspects;
@@ -27,7 +32,7 @@ public sealed class SuspectMembersTests
         var startedAt = _suspects.Now;
         _time.Advance(Unanswered);
 
-        _suspects.Ended(Members[1]!, startedAt, answered: false);
+        _suspects.Ended(Members[1]!, startedAt, Reset);
 
         Assert.Equal(2, _suspects.Choose(Members, 1, EtcdCallKind.Unary));
         Assert.Equal(0, _suspects.Choose(Members, 0, EtcdCallKind.Unary));
@@ -40,7 +45,36 @@ public sealed class SuspectMembersTests
         var startedAt = _suspects.Now;
         _time.Advance(Unanswered - TimeSpan.FromMilliseconds(1));
 
-        _suspects.Ended(Members[1]!, startedAt, answered: false);
+        _suspects.Ended(Members[1]!, startedAt, Reset);
+
+        Assert.Equal(1, _suspects.Choose(Members, 1, EtcdCallKind.Unary));
+    }
+
+    [Fact]
+    public void A_connection_refused_makes_its_member_suspect_at_once()
+    {
+        // A killed member the channel still counts as ready: with the other two suspect (streams stuck on them during
+        // the election), every call went to it alone.
+        _suspects.Suspect(Members[0]!);
+        _suspects.Suspect(Members[2]!);
+
+        _suspects.Ended(Members[1]!, _suspects.Now, Refused);
+
+        Assert.Equal([0, 1, 2], Enumerable.Range(0, 3).Select(turn => _suspects.Choose(Members, (uint)turn, EtcdCallKind.KeepAlive)));
+    }
+
+    [Fact]
+    public void A_refusal_for_want_of_a_leader_makes_its_member_suspect_at_once()
+    {
+        _suspects.Ended(Members[1]!, _suspects.Now, refusal: TrailersOnlyHandler.NoLeader);
+
+        Assert.Equal(2, _suspects.Choose(Members, 1, EtcdCallKind.KeepAlive));
+    }
+
+    [Fact]
+    public void Another_refusal_soon_after_the_call_started_says_nothing_about_its_member()
+    {
+        _suspects.Ended(Members[1]!, _suspects.Now, refusal: "etcdserver: request timed out");
 
         Assert.Equal(1, _suspects.Choose(Members, 1, EtcdCallKind.Unary));
     }
@@ -81,7 +115,7 @@ public sealed class SuspectMembersTests
     {
         _suspects.Suspect(Members[1]!);
 
-        _suspects.Ended(Members[1]!, _suspects.Now, answered: true);
+        _suspects.Ended(Members[1]!, _suspects.Now);
 
         Assert.Equal(1, _suspects.Choose(Members, 1, EtcdCallKind.Unary));
     }
@@ -112,7 +146,7 @@ public sealed class SuspectMembersTests
 
         _time.Advance(SuspectMembers.Probation);
         Assert.Equal(1, _suspects.Choose(Members, 0, EtcdCallKind.Unary));
-        _suspects.Ended(Members[1]!, _suspects.Now, answered: true);
+        _suspects.Ended(Members[1]!, _suspects.Now);
         Assert.Equal(1, _suspects.Choose(Members, 1, EtcdCallKind.Unary));
     }
 
