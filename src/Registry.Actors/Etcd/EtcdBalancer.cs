@@ -50,7 +50,8 @@ internal sealed class EtcdBalancerFactory(SuspectMembers suspects) : LoadBalance
     /// come (etcd sends them with a unary call's answer, with a stream's first message) or when the call fails before.
     /// Headers that carry an error (<see cref="TrailersOnlyHandler"/>) are no answer: a refusal after a long wait counts
     /// as a call unanswered, and "no leader" makes the member suspect at once (it can renew no lease and keep no watch,
-    /// and a stream re-opened there would fail again), as does a connection it refused (<see cref="SuspectMembers.Ended"/>).
+    /// and a stream re-opened there would fail again), as does a connection it refused
+    /// (<see cref="SuspectMembers.Ended"/>).
     /// </summary>
     private sealed class CallTracker(SuspectMembers suspects, EndPoint member, HttpRequestMessage? request) : ISubchannelCallTracker
     {

@@ -10,11 +10,11 @@ namespace Registry.Etcd;
 /// the calls, each lost until its call timeout, and put a re-opened keep-alive stream back on it. A member becomes
 /// suspect when a call sent to it ends in an error after going unanswered for <c>unanswered</c> or longer (half the
 /// call timeout: a live etcd answers in milliseconds), when it refuses a call for want of a leader or refuses the
-/// connection for it (<see cref="Ended"/>), or when the keep-alive stream or a watch stream on it is found stuck. Calls go round-robin over the members not suspected while
-/// one is ready. A suspect is cleared when it answers a call (one sent while every ready member was suspect, or before
-/// it was suspected); <see cref="Probation"/> after it was last suspected it is sent one unary call, a probe, and stays
-/// suspect for another probation unless that call is answered: a member that still hangs then costs one call per
-/// probation, however many calls are made meanwhile.
+/// connection for it (<see cref="Ended"/>), or when the keep-alive stream or a watch stream on it is found stuck. Calls
+/// go round-robin over the members not suspected while one is ready. A suspect is cleared when it answers a call (one
+/// sent while every ready member was suspect, or before it was suspected); <see cref="Probation"/> after it was last
+/// suspected it is sent one unary call, a probe, and stays suspect for another probation unless that call is answered:
+/// a member that still hangs then costs one call per probation, however many calls are made meanwhile.
 /// </summary>
 internal sealed class SuspectMembers
 {
@@ -88,8 +88,8 @@ internal sealed class SuspectMembers
     /// </remarks>
     public void Ended(EndPoint member, long startedAt, Exception? error = null, string? refusal = null)
     {
-        if (refusal == TrailersOnlyHandler.NoLeader || error?.GetBaseException() is SocketException { SocketErrorCode: SocketError.ConnectionRefused })
-            Suspect(member);
+        var refused = error?.GetBaseException() is SocketException { SocketErrorCode: SocketError.ConnectionRefused };
+        if (refused || refusal == TrailersOnlyHandler.NoLeader) Suspect(member);
         else if (error is null && refusal is null) Clear(member);
         else if (Now - startedAt >= _unansweredTicks) Suspect(member);
     }
