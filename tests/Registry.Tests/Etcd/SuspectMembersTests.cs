@@ -41,7 +41,7 @@ public sealed class SuspectMembersTests
     [Fact]
     public void A_call_that_failed_sooner_says_nothing_about_its_member()
     {
-        // A reset connection or a refused call: the channel sees those itself.
+        // A reset connection: the channel sees that itself (a refused one it can miss, below).
         var startedAt = _suspects.Now;
         _time.Advance(Unanswered - TimeSpan.FromMilliseconds(1));
 
